@@ -1,0 +1,118 @@
+package sasl
+
+import (
+	"crypto/rand"
+	"errors"
+
+	gosasl "github.com/emersion/go-sasl"
+)
+
+// Client is a SASL client state machine. It is emersion/go-sasl's interface,
+// so every client in this package can be passed to go-imap v2's
+// imapclient.Client.Authenticate and go-smtp's Client.Auth unchanged.
+type Client = gosasl.Client
+
+// Server is a SASL server state machine. It is emersion/go-sasl's interface,
+// so every server in this package can be returned from go-imap v2's
+// SessionSASL.Authenticate and go-smtp's AuthSession.Auth unchanged.
+//
+// A Server never returns a challenge together with done=true: final server
+// data (SCRAM's v=, an OAUTHBEARER error) is sent as a challenge with
+// done=false and the exchange ends on the client's next response, because
+// neither go-imap nor go-smtp forwards data sent with success.
+type Server = gosasl.Server
+
+// Errors returned by the mechanisms. They are sentinel values for errors.Is;
+// mechanisms wrap them with the detail of what was wrong.
+var (
+	// ErrUnexpectedClientResponse is returned by a Server that receives a
+	// response after the exchange has ended or failed. It is go-sasl's value.
+	ErrUnexpectedClientResponse = gosasl.ErrUnexpectedClientResponse
+	// ErrUnexpectedServerChallenge is returned by a Client that receives a
+	// challenge it cannot answer at this step. It is go-sasl's value.
+	ErrUnexpectedServerChallenge = gosasl.ErrUnexpectedServerChallenge
+
+	// ErrAuthFailed means the credentials were not accepted: a wrong
+	// password, an unknown user, a bad proof or token. All of these are the
+	// same value, so a caller cannot tell an unknown user from a wrong
+	// password, and neither can the peer.
+	ErrAuthFailed = errors.New("sasl: authentication failed")
+	// ErrAuthzFailed means the authentication identity may not act as the
+	// requested authorization identity (authzid).
+	ErrAuthzFailed = errors.New("sasl: authorization failed")
+	// ErrMalformed means a peer's message did not follow the mechanism's
+	// syntax.
+	ErrMalformed = errors.New("sasl: malformed message")
+	// ErrTooLarge means a peer's message, line or field exceeded a bound.
+	ErrTooLarge = errors.New("sasl: message too large")
+	// ErrNeedsTLS means a mechanism that exposes a password or
+	// password-equivalent was refused because the connection is not
+	// protected by TLS and the configuration did not opt in.
+	ErrNeedsTLS = errors.New("sasl: mechanism requires TLS")
+	// ErrUnsupportedMechanism means the mechanism is unknown, not enabled
+	// or not offered on this connection.
+	ErrUnsupportedMechanism = errors.New("sasl: unsupported mechanism")
+	// ErrNoMechanism means a client found no mechanism that both sides
+	// offer and that its credentials and policy allow.
+	ErrNoMechanism = errors.New("sasl: no usable mechanism")
+	// ErrUnknownUser is returned by credential stores for a user they do
+	// not hold. It never leaves a mechanism: the mechanism does the same
+	// work as for a known user and ends in ErrAuthFailed.
+	ErrUnknownUser = errors.New("sasl: unknown user")
+	// ErrCanceled means the peer cancelled the exchange ("*").
+	ErrCanceled = errors.New("sasl: exchange cancelled")
+	// ErrChannelBinding means the channel-binding data or flags did not
+	// match the TLS connection, or a -PLUS variant was stripped.
+	ErrChannelBinding = errors.New("sasl: channel binding mismatch")
+)
+
+// Security describes what a mechanism protects and what it needs. New
+// properties become new fields.
+type Security struct {
+	// PlaintextEquivalent: the mechanism sends the password, or something
+	// that can be replayed like it (a bearer token), in the clear.
+	PlaintextEquivalent bool
+	// Mutual: the client authenticates the server too.
+	Mutual bool
+	// ChannelBinding: the exchange is bound to the TLS channel (-PLUS).
+	ChannelBinding bool
+	// NeedsTLS: the mechanism must only be used inside TLS, either because
+	// it is plaintext-equivalent or because a passive eavesdropper can
+	// mount an offline dictionary attack on it.
+	NeedsTLS bool
+	// Legacy: kept for old peers; RFC 6331 made DIGEST-MD5 Historic, and
+	// CRAM-MD5, LOGIN and APOP are in the same class.
+	Legacy bool
+}
+
+// Mechanism describes one authentication scheme: its IANA name and its
+// security properties. Every scheme of this module (SASL mechanisms, APOP,
+// GSSAPI, NTLM) has one.
+type Mechanism interface {
+	// Name is the IANA-registered name, e.g. "SCRAM-SHA-256-PLUS".
+	Name() string
+	// Security returns the mechanism's properties.
+	Security() Security
+}
+
+// NewMechanism returns a Mechanism with the given name and properties. It is
+// for packages that add schemes outside this one (apop, ntlm, kpop).
+func NewMechanism(name string, sec Security) Mechanism {
+	return staticMechanism{name, sec}
+}
+
+type staticMechanism struct {
+	name string
+	sec  Security
+}
+
+func (m staticMechanism) Name() string       { return m.name }
+func (m staticMechanism) Security() Security { return m.sec }
+
+// randomBytes returns n bytes from crypto/rand, the only source of
+// randomness in this package. crypto/rand.Read never fails (Go 1.24+).
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
