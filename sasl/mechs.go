@@ -152,8 +152,15 @@ type serverEnv struct {
 	ctx  context.Context // the exchange's, from NewServer: go-sasl's Next takes none
 	cfg  *ServerConfig   // shared, read-only
 	conn *ConnState      // never nil
-	set  *ServerSet      // records the identity; nil for standalone servers
+	set  *ServerSet      // also records the identity; nil for standalone servers
+	id   Identity
+	ok   bool
 }
+
+// Identity returns who authenticated once the exchange has succeeded, and
+// false before. Servers embed *serverEnv, so every Server of this package
+// implements [IdentityServer].
+func (e *serverEnv) Identity() (Identity, bool) { return e.id, e.ok }
 
 func newServerEnv(ctx context.Context, cfg *ServerConfig, conn *ConnState) *serverEnv {
 	if ctx == nil {
@@ -169,7 +176,8 @@ func newServerEnv(ctx context.Context, cfg *ServerConfig, conn *ConnState) *serv
 }
 
 // succeed applies the authorization policy to id, whose credentials a
-// mechanism has verified, and records it. It returns the Authorize
+// mechanism has verified, and records it. A mechanism calls it right before
+// it returns done=true (for SCRAM: on the client's final empty response). It returns the Authorize
 // callback's error unchanged, or ErrAuthzFailed.
 func (e *serverEnv) succeed(id Identity) error {
 	if e.cfg.Authorize != nil {
@@ -179,6 +187,7 @@ func (e *serverEnv) succeed(id Identity) error {
 	} else if id.Authzid != "" && id.Authzid != id.Username {
 		return ErrAuthzFailed
 	}
+	e.id, e.ok = id, true
 	if e.set != nil {
 		e.set.id, e.set.ok = id, true
 	}

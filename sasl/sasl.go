@@ -95,6 +95,13 @@ type Mechanism interface {
 	Security() Security
 }
 
+// IdentityServer is implemented by every Server of this package: once Next
+// has returned done=true without error, Identity reports who authenticated.
+type IdentityServer interface {
+	Server
+	Identity() (Identity, bool)
+}
+
 // NewMechanism returns a Mechanism with the given name and properties. It is
 // for packages that add schemes outside this one (apop, ntlm, kpop).
 func NewMechanism(name string, sec Security) Mechanism {
