@@ -216,10 +216,16 @@ func (h scramHash) hmac(key, msg []byte) []byte {
 
 // scramMechanism resolves a SCRAM mechanism name (case-insensitive).
 func scramMechanism(mech string) (name string, h scramHash, base string, plus bool, ok bool) {
-	for _, n := range [...]string{SCRAMSHA1, SCRAMSHA1Plus, SCRAMSHA256, SCRAMSHA256Plus, SCRAMSHA512, SCRAMSHA512Plus} {
-		if strings.EqualFold(n, mech) {
+	names := [...]string{SCRAMSHA1, SCRAMSHA1Plus, SCRAMSHA256, SCRAMSHA256Plus, SCRAMSHA512, SCRAMSHA512Plus}
+	for _, n := range names {
+		if n == mech { // the usual case: the canonical name
 			name = n
 			break
+		}
+	}
+	for _, n := range names {
+		if name == "" && strings.EqualFold(n, mech) {
+			name = n
 		}
 	}
 	if name == "" {
@@ -377,7 +383,8 @@ func newSCRAMClientFor(mech string, cfg *ClientConfig, conn *ConnState, offered 
 	}
 
 	// gs2-header = gs2-cbind-flag "," [ authzid ] ","  (RFC 5802, Section 7)
-	var gs2 []byte
+	var gs2Buf [64]byte
+	gs2 := gs2Buf[:0]
 	var cbData []byte
 	switch typ := scramClientCBType(cfg, conn); {
 	case plus:
@@ -401,9 +408,13 @@ func newSCRAMClientFor(mech string, cfg *ClientConfig, conn *ConnState, offered 
 		gs2 = scramAppendName(append(gs2, "a="...), c.authzid)
 	}
 	gs2 = append(gs2, ',')
-	c.gs2 = gs2
-	// c= carries base64(gs2-header || cbind-data), cbind-data only for p=.
-	c.cbind = base64.StdEncoding.AppendEncode(nil, append(gs2[:len(gs2):len(gs2)], cbData...))
+	// c= carries base64(gs2-header || cbind-data), cbind-data only for
+	// p=. One allocation holds the gs2-header and the c= value.
+	g := len(gs2)
+	hdr := make([]byte, g, g+base64.StdEncoding.EncodedLen(g+len(cbData)))
+	copy(hdr, gs2)
+	c.gs2 = hdr[:g:g]
+	c.cbind = base64.StdEncoding.AppendEncode(hdr, append(gs2, cbData...))[g:]
 	return c, nil
 }
 
@@ -447,7 +458,8 @@ type scramClient struct {
 	cache             *SCRAMCache
 	nonce             string // the client nonce; tests set it, else random
 	state             scramClientState
-	buf               []byte // [pad room] AuthMessage [",p=" proof]
+	buf               []byte // client-first-message [pad room] AuthMessage [",p=" proof]
+	amOff             int    // where the pad room starts in buf
 	serverSig         [64]byte
 	nonceOff, nonceLn int // the client nonce in buf
 }
@@ -460,22 +472,30 @@ func (c *scramClient) Start() (string, []byte, error) {
 		return "", nil, fmt.Errorf("%w: SCRAM client already started", ErrUnexpectedServerChallenge)
 	}
 	c.state = scramClientSentFirst
-	// client-first-message-bare = username "," nonce
-	c.buf = make([]byte, scramPadRoom, scramPadRoom+2*len(c.user)+len(c.cbind)+384)
+	// One buffer holds the client-first-message that is returned, then
+	// the pad room and the AuthMessage, which starts with a copy of
+	// client-first-message-bare = username "," nonce. The returned
+	// message is never written again.
+	c.buf = make([]byte, 0, 2*(len(c.gs2)+3*len(c.user))+scramPadRoom+len(c.cbind)+384)
+	c.buf = append(c.buf, c.gs2...)
+	bareOff := len(c.buf)
 	c.buf = append(c.buf, "n="...)
 	c.buf = scramAppendName(c.buf, c.user)
 	c.buf = append(c.buf, ",r="...)
-	c.nonceOff = len(c.buf)
+	nonceOff := len(c.buf)
 	if c.nonce != "" {
 		c.buf = append(c.buf, c.nonce...)
 	} else {
 		c.buf = scramAppendNonce(c.buf)
 	}
-	c.nonceLn = len(c.buf) - c.nonceOff
-	bare := c.buf[scramPadRoom:]
-	ir := make([]byte, 0, len(c.gs2)+len(bare))
-	ir = append(append(ir, c.gs2...), bare...)
-	return c.mech, ir, nil
+	irLen := len(c.buf)
+	c.amOff = irLen
+	c.buf = slices.Grow(c.buf, scramPadRoom+irLen-bareOff)
+	c.buf = c.buf[:irLen+scramPadRoom]
+	c.buf = append(c.buf, c.buf[bareOff:irLen]...)
+	c.nonceOff = c.amOff + scramPadRoom + nonceOff - bareOff
+	c.nonceLn = irLen - nonceOff
+	return c.mech, c.buf[:irLen:irLen], nil
 }
 
 // Next answers the server-first-message with the client-final-message, and
@@ -547,7 +567,7 @@ func (c *scramClient) clientFinal(serverFirst []byte) ([]byte, error) {
 	c.buf = append(c.buf, m.nonce...)
 	// ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage)
 	var sig [64]byte
-	proof := c.hash.hmacPadded(&sig, keys.storedKey[:size], c.buf)
+	proof := c.hash.hmacPadded(&sig, keys.storedKey[:size], c.buf[c.amOff:])
 	for i := range proof {
 		proof[i] ^= keys.clientKey[i]
 	}
@@ -557,7 +577,7 @@ func (c *scramClient) clientFinal(serverFirst []byte) ([]byte, error) {
 	// only: the proof appended after it is outside the slice hashed.
 	end := len(c.buf)
 	amEnd := end - 3 - base64.StdEncoding.EncodedLen(size)
-	c.hash.hmacPadded(&c.serverSig, keys.serverKey[:size], c.buf[:amEnd])
+	c.hash.hmacPadded(&c.serverSig, keys.serverKey[:size], c.buf[c.amOff:amEnd])
 	return c.buf[start:end:end], nil
 }
 
@@ -637,19 +657,42 @@ func NewSCRAMServer(ctx context.Context, cfg *ServerConfig, mech string, conn *C
 	if !ok {
 		return nil, fmt.Errorf("%w: %q is not a SCRAM mechanism", ErrUnsupportedMechanism, truncate(mech, 32))
 	}
-	env := newServerEnv(ctx, cfg, conn)
+	// One allocation for the exchange and its environment; the fields
+	// are newServerEnv's defaults.
+	both := &struct {
+		s      scramServer
+		env    serverEnv
+		noConn ConnState
+	}{env: serverEnv{ctx: ctx, cfg: cfg, conn: conn}}
+	env := &both.env
+	if env.ctx == nil {
+		env.ctx = context.Background()
+	}
+	if env.cfg == nil {
+		env.cfg = &ServerConfig{}
+	}
+	if env.conn == nil {
+		env.conn = &both.noConn
+	}
 	if env.cfg.SCRAM == nil {
 		return nil, fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, name)
 	}
 	if plus && !scramServerCanBind(env.conn) {
 		return nil, fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, name)
 	}
-	return newSCRAMServer(env, name), nil
+	both.s.init(env, name)
+	return &both.s, nil
 }
 
 func newSCRAMServer(env *serverEnv, mech string) Server {
-	name, h, base, plus, _ := scramMechanism(mech)
-	return &scramServer{serverEnv: env, mech: name, base: base, hash: h, plus: plus}
+	s := new(scramServer)
+	s.init(env, mech)
+	return s
+}
+
+func (s *scramServer) init(env *serverEnv, mech string) {
+	s.serverEnv = env
+	s.mech, s.hash, s.base, s.plus, _ = scramMechanism(mech)
 }
 
 func scramServerCanBind(conn *ConnState) bool {
@@ -678,6 +721,8 @@ type scramServer struct {
 	nonce          string // the server's nonce part; tests set it, else random
 	user, authzid  string
 	cbind          []byte // the c= value the client must send
+	cbindBuf       [64]byte
+	bufArr         [512]byte // backs buf for messages of usual size
 	creds          SCRAMCredentials
 	fake           bool   // unknown user: fail at the proof whatever it is
 	buf            []byte // [pad room] AuthMessage ["v=" signature]
@@ -770,7 +815,7 @@ func (s *scramServer) serverFirst(msg []byte) ([]byte, error) {
 	if err := s.lookup(); err != nil {
 		return nil, err
 	}
-	s.cbind = base64.StdEncoding.AppendEncode(nil, append(m.gs2[:len(m.gs2):len(m.gs2)], cbData...))
+	s.cbind = base64.StdEncoding.AppendEncode(s.cbindBuf[:0], append(m.gs2[:len(m.gs2):len(m.gs2)], cbData...))
 
 	// server-first-message = nonce "," salt "," iteration-count
 	saltLen := base64.StdEncoding.EncodedLen(len(s.creds.Salt))
@@ -778,7 +823,11 @@ func (s *scramServer) serverFirst(msg []byte) ([]byte, error) {
 		2 + len(m.nonce) + 24 + 3 + saltLen + 3 + 10 + 1 + // server-first-message ","
 		2 + len(s.cbind) + 3 + len(m.nonce) + 24 + 64 + // client-final-message-without-proof, room for extensions
 		2 + base64.StdEncoding.EncodedLen(s.hash.size()) // "v=" ServerSignature
-	s.buf = make([]byte, scramPadRoom, n)
+	if n <= len(s.bufArr) {
+		s.buf = s.bufArr[:scramPadRoom] // the usual case: no allocation
+	} else {
+		s.buf = make([]byte, scramPadRoom, n)
+	}
 	s.buf = append(s.buf, m.bare...)
 	s.buf = append(s.buf, ',')
 	start := len(s.buf)
