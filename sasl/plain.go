@@ -1,7 +1,6 @@
 package sasl
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -63,12 +62,13 @@ func NewPlainServer(ctx context.Context, cfg *ServerConfig) Server {
 	// verifier.
 	s := &plainOwnedServer{}
 	s.env = *newServerEnv(ctx, cfg, &s.conn)
-	s.plainServer = plainServer{serverEnv: &s.env, mech: Plain}
+	s.plainServer = plainServer{serverEnv: &s.env}
 	return &s.plainServer
 }
 
+// newPlainServer is the ServerSet's factory; mech is always Plain.
 func newPlainServer(env *serverEnv, mech string) Server {
-	return &plainServer{serverEnv: env, mech: mech}
+	return &plainServer{serverEnv: env}
 }
 
 func newPlainClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
@@ -138,7 +138,6 @@ const (
 
 type plainServer struct {
 	*serverEnv
-	mech  string
 	state plainState
 }
 
@@ -173,7 +172,7 @@ func (s *plainServer) Next(response []byte) ([]byte, bool, error) {
 	if err := s.verifyPassword(authcid, passwd); err != nil {
 		return nil, false, err
 	}
-	if err := s.succeed(Identity{Mechanism: s.mech, Username: authcid, Authzid: authzid}); err != nil {
+	if err := s.succeed(Identity{Mechanism: Plain, Username: authcid, Authzid: authzid}); err != nil {
 		return nil, false, err
 	}
 	return nil, true, nil
@@ -186,17 +185,27 @@ func plainParse(msg []byte) (authzid, authcid, passwd string, err error) {
 	if len(msg) > plainMaxMessage {
 		return "", "", "", fmt.Errorf("%w: PLAIN message longer than %d bytes", ErrTooLarge, plainMaxMessage)
 	}
-	i := bytes.IndexByte(msg, 0)
-	if i < 0 {
-		return "", "", "", fmt.Errorf("%w: PLAIN message has no NUL", ErrMalformed)
+	// One pass finds both NULs and notes whether UTF-8 needs checking:
+	// most messages are ASCII.
+	i, j, nuls, high := -1, -1, 0, byte(0)
+	for k, c := range msg {
+		high |= c
+		if c == 0 {
+			switch nuls {
+			case 0:
+				i = k
+			case 1:
+				j = k
+			}
+			nuls++
+		}
 	}
-	j := bytes.IndexByte(msg[i+1:], 0)
-	if j < 0 {
-		return "", "", "", fmt.Errorf("%w: PLAIN message has one NUL, want two", ErrMalformed)
-	}
-	j += i + 1
 	switch {
-	case bytes.IndexByte(msg[j+1:], 0) >= 0:
+	case nuls == 0:
+		return "", "", "", fmt.Errorf("%w: PLAIN message has no NUL", ErrMalformed)
+	case nuls == 1:
+		return "", "", "", fmt.Errorf("%w: PLAIN message has one NUL, want two", ErrMalformed)
+	case nuls > 2:
 		return "", "", "", fmt.Errorf("%w: PLAIN message has more than two NULs", ErrMalformed)
 	case j == i+1:
 		return "", "", "", fmt.Errorf("%w: PLAIN authcid is empty", ErrMalformed)
@@ -204,7 +213,7 @@ func plainParse(msg []byte) (authzid, authcid, passwd string, err error) {
 		return "", "", "", fmt.Errorf("%w: PLAIN passwd is empty", ErrMalformed)
 	case i > plainMaxField || j-i-1 > plainMaxField || len(msg)-j-1 > plainMaxField:
 		return "", "", "", fmt.Errorf("%w: PLAIN field longer than %d bytes", ErrTooLarge, plainMaxField)
-	case !utf8.Valid(msg):
+	case high >= utf8.RuneSelf && !utf8.Valid(msg):
 		return "", "", "", fmt.Errorf("%w: PLAIN message is not UTF-8", ErrMalformed)
 	}
 	s := string(msg)
