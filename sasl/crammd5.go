@@ -108,8 +108,9 @@ func NewCRAMMD5Secret(password string) CRAMMD5Secret {
 		copy(key[:], password)
 	}
 	var sec CRAMMD5Secret
-	cramAbsorbPad(sec[:16], &key, 0x36)
-	cramAbsorbPad(sec[16:], &key, 0x5c)
+	// Dovecot's layout (hmac_md5_get_cram_context): outer state first.
+	cramAbsorbPad(sec[:16], &key, 0x5c)
+	cramAbsorbPad(sec[16:], &key, 0x36)
 	return sec
 }
 
@@ -167,15 +168,18 @@ func (s CRAMMD5Secret) String() string {
 // refuses to run (FIPS 140-only mode).
 func cramDigest(sec *CRAMMD5Secret, challenge []byte, out *[md5.Size]byte) error {
 	h := md5.New()
-	var inner [md5.Size]byte
-	if err := cramRestore(h, sec[:16]); err != nil {
+	var st [cramMarshaledSize]byte
+	cramMidstate(&st, sec[16:]) // inner
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st[:]); err != nil {
 		return err
 	}
 	if _, err := h.Write(challenge); err != nil {
 		return err
 	}
+	var inner [md5.Size]byte
 	h.Sum(inner[:0])
-	if err := cramRestore(h, sec[16:]); err != nil {
+	cramMidstate(&st, sec[:16]) // outer
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st[:]); err != nil {
 		return err
 	}
 	if _, err := h.Write(inner[:]); err != nil {
@@ -185,20 +189,15 @@ func cramDigest(sec *CRAMMD5Secret, challenge []byte, out *[md5.Size]byte) error
 	return nil
 }
 
-// cramRestore sets h to the MD5 state words of half a CRAMMD5Secret, after
-// one 64-byte block.
-func cramRestore(h interface{ Write([]byte) (int, error) }, words []byte) error {
-	var st [cramMarshaledSize]byte
+// cramMidstate builds, in crypto/md5's MarshalBinary layout, the MD5 state
+// given by half a CRAMMD5Secret: its words, after one 64-byte block.
+func cramMidstate(st *[cramMarshaledSize]byte, words []byte) {
 	copy(st[:], "md5\x01")
 	for i := range 4 {
 		binary.BigEndian.PutUint32(st[4+4*i:], binary.LittleEndian.Uint32(words[4*i:]))
 	}
+	clear(st[4+16 : cramMarshaledSize-8])
 	binary.BigEndian.PutUint64(st[cramMarshaledSize-8:], md5.BlockSize)
-	u, ok := h.(encoding.BinaryUnmarshaler)
-	if !ok {
-		return errors.New("sasl: crypto/md5 cannot restore state") // unreachable
-	}
-	return u.UnmarshalBinary(st[:])
 }
 
 type cramClient struct {
