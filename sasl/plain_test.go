@@ -388,6 +388,9 @@ func FuzzPlainServer(f *testing.F) {
 	f.Add([]byte{})
 	cfg := &ServerConfig{Plaintext: &plainTestStore{users: plainTestUsers()}}
 	f.Fuzz(func(t *testing.T, msg []byte) {
+		if msg == nil {
+			msg = []byte{} // nil would mean "no initial response"
+		}
 		s := NewPlainServer(context.Background(), cfg)
 		chal, done, err := s.Next(msg)
 		if err == nil {
