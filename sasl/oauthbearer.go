@@ -197,8 +197,8 @@ func oauthParseError(mech string, challenge []byte) error {
 //
 // When VerifyToken returns an error wrapping ErrAuthFailed or
 // ErrUnknownUser (or when cfg.Tokens is nil), the Server sends the error
-// JSON of RFC 7628, Section 3.2.2 as a challenge with done=false, taking
-// its fields from an *OAuthBearerError in the error's chain, else
+// JSON of RFC 7628, Section 3.2.2 as a challenge with done=false: an
+// *OAuthBearerError in the error's chain as it is (Status defaulted), else
 // {"status":"invalid_token","schemes":"bearer"}. The exchange then ends on
 // the client's next response, whatever it is (RFC 7628 asks for %x01; an
 // empty or any other reply is not a panic here), with VerifyToken's error,
@@ -231,10 +231,10 @@ type oauthServer struct {
 type oauthState uint8
 
 const (
-	oauthStart   oauthState = iota // nothing received
-	oauthWait                      // sent the empty challenge that asks for the client response
-	oauthFailed                    // sent the error challenge
-	oauthDone                      // succeeded or failed
+	oauthStart  oauthState = iota // nothing received
+	oauthWait                     // sent the empty challenge that asks for the client response
+	oauthFailed                   // sent the error challenge
+	oauthDone                     // succeeded or failed
 )
 
 var _ IdentityServer = (*oauthServer)(nil)
@@ -304,12 +304,9 @@ func (s *oauthServer) errorChallenge(err error) []byte {
 	e := OAuthBearerError{Status: s.status, Schemes: "bearer"}
 	var ve *OAuthBearerError
 	if errors.As(err, &ve) && ve != nil {
-		e = *ve
+		e = *ve // as the verifier wrote it, which only must have a status
 		if e.Status == "" {
 			e.Status = s.status
-		}
-		if e.Schemes == "" {
-			e.Schemes = "bearer"
 		}
 	}
 	b, jerr := json.Marshal(&e)

@@ -86,8 +86,8 @@ func (c *xoauth2Client) Next(challenge []byte) ([]byte, error) {
 //
 // When VerifyToken returns an error wrapping ErrAuthFailed or
 // ErrUnknownUser (or cfg.Tokens is nil), the Server sends a JSON error as
-// a challenge with done=false, as Google does: the fields of an
-// *OAuthBearerError in the error's chain, else
+// a challenge with done=false, as Google does: an *OAuthBearerError in the
+// error's chain as it is (Status defaulted), else
 // {"status":"401","schemes":"bearer"}. The exchange ends on the client's
 // next response whatever it is (clients send an empty one), with
 // VerifyToken's error, or one wrapping ErrAuthFailed for an unknown user.
