@@ -133,15 +133,13 @@ func digestParseChallenge(b []byte) (*digestChallenge, error) {
 	if err != nil {
 		return nil, err
 	}
+	// realm is the one directive of a challenge that may repeat.
+	if err := digestCheckOnce(ds, "realm"); err != nil {
+		return nil, err
+	}
 	ch := &digestChallenge{}
-	var seen digestSeen
 	var haveQop, haveAlg bool
 	for _, d := range ds {
-		if d.key != "realm" { // realm is the one directive that may repeat
-			if err := seen.once(d.key); err != nil {
-				return nil, err
-			}
-		}
 		switch d.key {
 		case "realm":
 			ch.realms = append(ch.realms, d.value)
@@ -398,13 +396,12 @@ func digestParseResponse(b []byte) (*digestClientResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := digestCheckOnce(ds, ""); err != nil {
+		return nil, err
+	}
 	r := &digestClientResponse{qop: "auth"}
-	var seen digestSeen
 	var haveUser, haveNonce, haveCnonce, haveNC, haveURI, haveResp bool
 	for _, d := range ds {
-		if err := seen.once(d.key); err != nil {
-			return nil, err
-		}
 		switch d.key {
 		case "username":
 			r.username, haveUser = d.value, true
@@ -614,19 +611,22 @@ func digestIsHex8(s string) bool {
 	return true
 }
 
-// digestSeen records which single-valued directives a message has had.
-type digestSeen []string
-
-// once fails if key was seen before: "This directive may appear at most
-// once; if multiple instances are present, the client/server should abort"
-// (RFC 2831, Sections 2.1.1 and 2.1.2). Unknown directives count too.
-func (s *digestSeen) once(key string) error {
-	for _, k := range *s {
-		if k == key {
-			return fmt.Errorf("%w: DIGEST-MD5 directive %s given twice", ErrMalformed, truncate(key, 32))
+// digestCheckOnce fails if a directive other than repeatable appears
+// twice: "This directive may appear at most once; if multiple instances are
+// present, the client/server should abort" (RFC 2831, Sections 2.1.1 and
+// 2.1.2). Unknown directives count too. Quadratic, but over at most
+// maxDigestDirectives entries and without allocating.
+func digestCheckOnce(ds []digestDirective, repeatable string) error {
+	for i := range ds {
+		if ds[i].key == repeatable {
+			continue
+		}
+		for j := range i {
+			if ds[j].key == ds[i].key {
+				return fmt.Errorf("%w: DIGEST-MD5 directive %s given twice", ErrMalformed, truncate(ds[i].key, 32))
+			}
 		}
 	}
-	*s = append(*s, key)
 	return nil
 }
 
@@ -648,8 +648,10 @@ type digestDirective struct {
 // charset; curl fails on that). Control characters other than tab, and
 // more than maxDigestDirectives directives, are refused. The caller bounds
 // the input's size.
-func digestParse(b []byte) ([]digestDirective, error) {
-	var out []digestDirective
+func digestParse(in []byte) ([]digestDirective, error) {
+	// One copy of the input: keys and unescaped values are substrings.
+	b := string(in)
+	out := make([]digestDirective, 0, min(strings.Count(b, ","), maxDigestDirectives)+1)
 	i := 0
 	for {
 		for i < len(b) && (b[i] == ',' || b[i] == ' ' || b[i] == '\t') {
@@ -668,7 +670,7 @@ func digestParse(b []byte) ([]digestDirective, error) {
 		if i == start {
 			return nil, fmt.Errorf("%w: DIGEST-MD5 directive name expected", ErrMalformed)
 		}
-		key := strings.ToLower(string(b[start:i]))
+		key := digestLower(b[start:i])
 		i = digestSkipLWS(b, i)
 		if i == len(b) || b[i] != '=' {
 			return nil, fmt.Errorf("%w: DIGEST-MD5 directive without =", ErrMalformed)
@@ -689,7 +691,7 @@ func digestParse(b []byte) ([]digestDirective, error) {
 			if i == start {
 				return nil, fmt.Errorf("%w: DIGEST-MD5 directive value expected", ErrMalformed)
 			}
-			value = string(b[start:i])
+			value = b[start:i]
 		}
 		out = append(out, digestDirective{key, value})
 		i = digestSkipLWS(b, i)
@@ -699,18 +701,29 @@ func digestParse(b []byte) ([]digestDirective, error) {
 	}
 }
 
+// digestLower returns the directive name k in lower case, allocating only
+// for a name with upper-case letters.
+func digestLower(k string) string {
+	for i := 0; i < len(k); i++ {
+		if 'A' <= k[i] && k[i] <= 'Z' {
+			return strings.ToLower(k)
+		}
+	}
+	return k
+}
+
 // digestParseQuoted reads a quoted-string's contents from b[i:], just
 // after the opening quote, and returns it unescaped with the index after
 // the closing quote.
-func digestParseQuoted(b []byte, i int) (string, int, error) {
+func digestParseQuoted(b string, i int) (string, int, error) {
 	start := i
 	for i < len(b) && b[i] != '"' && b[i] != '\\' && !digestIsCtl(b[i]) {
 		i++
 	}
 	if i < len(b) && b[i] == '"' {
-		return string(b[start:i]), i + 1, nil // the common case: no escapes
+		return b[start:i], i + 1, nil // the common case: no escapes
 	}
-	v := append([]byte(nil), b[start:i]...)
+	v := []byte(b[start:i])
 	for ; i < len(b); i++ {
 		c := b[i]
 		switch {
@@ -760,7 +773,7 @@ func digestAppendDirectives(b []byte, ds []digestDirective) []byte {
 	return b
 }
 
-func digestSkipLWS(b []byte, i int) int {
+func digestSkipLWS(b string, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
 		i++
 	}
@@ -773,10 +786,11 @@ func digestIsCtl(c byte) bool { return c < 0x20 && c != '\t' || c == 0x7f }
 // digestIsTokenChar reports an RFC 2616 token character: CHAR except CTLs
 // and separators.
 func digestIsTokenChar(c byte) bool {
-	if c <= 0x20 || c >= 0x7f {
+	switch c {
+	case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
 		return false
 	}
-	return !strings.ContainsRune(`()<>@,;:\"/[]?={}`, rune(c))
+	return c > 0x20 && c < 0x7f
 }
 
 // digestIsValueChar reports a character of an unquoted value: a token
