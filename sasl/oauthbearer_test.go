@@ -494,3 +494,87 @@ func TestOAuthBearerClientFailures(t *testing.T) {
 		assert.NotErrorIs(t, err, ErrMalformed)
 	})
 }
+
+// oauthSentinel reports whether err wraps one of the errors a bearer
+// token client's bad input may cause.
+func oauthSentinel(err error) bool {
+	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) ||
+		errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrAuthzFailed)
+}
+
+// oauthFuzzServer checks one first message against a fresh server made by
+// newServer: no panic, a sentinel error, or success, or the error JSON
+// followed by ErrAuthFailed on any reply.
+func oauthFuzzServer(t *testing.T, newServer func(context.Context, *ServerConfig) Server, msg []byte) {
+	ver := &oauthTestVerifier{tokens: map[string]string{"tok": "alice"}}
+	s := newServer(context.Background(), &ServerConfig{Tokens: ver})
+	chal, done, err := s.Next(msg)
+	switch {
+	case err != nil:
+		require.True(t, oauthSentinel(err), "unexpected error %v", err)
+		require.False(t, done)
+	case done:
+		id, ok := s.(IdentityServer).Identity()
+		require.True(t, ok)
+		require.Equal(t, "alice", id.Username)
+	default:
+		require.True(t, json.Valid(chal), "%q", chal)
+		require.LessOrEqual(t, len(chal), maxOAuthMessage)
+		_, _, err = s.Next(msg)
+		require.ErrorIs(t, err, ErrAuthFailed)
+	}
+}
+
+func FuzzOAuthBearerServer(f *testing.F) {
+	var v oauthBearerVector
+	oauthLoad(f, "testdata/oauthbearer/rfc7628.json", &v)
+	f.Add(oauthB64(f, v.ClientResponse))
+	f.Add([]byte("n,,\x01auth=Bearer tok\x01\x01"))
+	f.Add([]byte("y,a=al=2Cice,\x01host=h\x01port=143\x01mthd=GET\x01auth=bearer tok==\x01\x01"))
+	f.Add([]byte("n,a=alice,\x01auth=Bearer tok\x01\x01"))
+	f.Add([]byte("\x01"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		oauthFuzzServer(t, NewOAuthBearerServer, msg)
+		authzid, token, err := oauthParseBearer(msg)
+		if err != nil {
+			return
+		}
+		// Round trip: our client writes what our parser read back.
+		_, ir, err := NewOAuthBearerClient(&OAuthBearerOptions{Username: authzid, Token: token}).Start()
+		require.NoError(t, err)
+		authzid2, token2, err := oauthParseBearer(ir)
+		require.NoError(t, err)
+		require.Equal(t, authzid, authzid2)
+		require.Equal(t, token, token2)
+	})
+}
+
+// oauthBenchVerifier accepts every token for "alice" without work.
+type oauthBenchVerifier struct{}
+
+func (oauthBenchVerifier) VerifyToken(ctx context.Context, username, token string) (string, error) {
+	return "alice", nil
+}
+
+func BenchmarkOAuthBearer(b *testing.B) {
+	var v oauthBearerVector
+	oauthLoad(b, "testdata/oauthbearer/rfc7628.json", &v)
+	msg := oauthB64(b, v.ClientResponse)
+	cfg := &ServerConfig{Tokens: oauthBenchVerifier{}, Authorize: func(context.Context, Identity) error { return nil }}
+	b.Run("side=server", bench(func() {
+		s := newOAuthBearerServer(newServerEnv(context.Background(), cfg, nil), OAuthBearer)
+		if _, done, err := s.Next(msg); !done || err != nil {
+			b.Fatal("exchange failed", err)
+		}
+	}))
+	b.Run("side=server/competitor=go-sasl", bench(func() {
+		s := gosasl.NewOAuthBearerServer(func(o gosasl.OAuthBearerOptions) *gosasl.OAuthBearerError { return nil })
+		if _, done, err := s.Next(msg); !done || err != nil {
+			b.Fatal("exchange failed", err)
+		}
+	}))
+	opts := &OAuthBearerOptions{Username: v.Authzid, Token: v.Token, Host: v.Host, Port: v.Port}
+	b.Run("side=client", bench(func() { NewOAuthBearerClient(opts).Start() }))
+	gopts := &gosasl.OAuthBearerOptions{Username: v.Authzid, Token: v.Token, Host: v.Host, Port: v.Port}
+	b.Run("side=client/competitor=go-sasl", bench(func() { gosasl.NewOAuthBearerClient(gopts).Start() }))
+}

@@ -209,3 +209,39 @@ func TestXOAuth2ClientFailures(t *testing.T) {
 		assert.Equal(t, "user=shared\x01auth=Bearer t\x01\x01", string(ir))
 	})
 }
+
+func FuzzXOAuth2Server(f *testing.F) {
+	var v xoauth2Vector
+	oauthLoad(f, "testdata/xoauth2/google.json", &v)
+	f.Add(oauthB64(f, v.ClientResponse))
+	f.Add([]byte("user=alice\x01auth=Bearer tok\x01\x01"))
+	f.Add([]byte("auth=BEARER tok=\x01user=bob\x01\x01"))
+	f.Add([]byte("\x01\x01"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		oauthFuzzServer(t, NewXOAuth2Server, msg)
+		user, token, err := oauthParseXOAuth2(msg)
+		if err != nil {
+			return
+		}
+		_, ir, err := NewXOAuth2Client(user, token).Start()
+		require.NoError(t, err)
+		user2, token2, err := oauthParseXOAuth2(ir)
+		require.NoError(t, err)
+		require.Equal(t, user, user2)
+		require.Equal(t, token, token2)
+	})
+}
+
+func BenchmarkXOAuth2(b *testing.B) {
+	var v xoauth2Vector
+	oauthLoad(b, "testdata/xoauth2/google.json", &v)
+	msg := oauthB64(b, v.ClientResponse)
+	cfg := &ServerConfig{Tokens: oauthBenchVerifier{}, Authorize: func(context.Context, Identity) error { return nil }}
+	b.Run("side=server", bench(func() {
+		s := newXOAuth2Server(newServerEnv(context.Background(), cfg, nil), XOAuth2)
+		if _, done, err := s.Next(msg); !done || err != nil {
+			b.Fatal("exchange failed", err)
+		}
+	}))
+	b.Run("side=client", bench(func() { NewXOAuth2Client(v.User, v.Token).Start() }))
+}
