@@ -657,3 +657,95 @@ func TestLoginTimeoutIsTheCallers(t *testing.T) {
 	require.ErrorAs(t, err, &ne)
 	assert.True(t, ne.Timeout())
 }
+
+// apopMsgID is an independent statement of the rule ParseGreeting enforces
+// on the timestamp: an RFC 5322 msg-id with dot-atom-text on the left and
+// dot-atom-text or a no-fold-literal on the right.
+var apopMsgID = regexp.MustCompile("^<" +
+	"[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]+(?:\\.[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]+)*" +
+	"@(?:[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]+(?:\\.[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]+)*" +
+	"|\\[[!-?A-Z^-~]*\\])>$")
+
+func FuzzTimestamp(f *testing.F) {
+	for _, v := range apopLoadVectors(f) {
+		f.Add(v.Greeting)
+	}
+	f.Add("+OK <1.2@[192.0.2.1]>")
+	f.Add("+OK <a@b@c>")
+	f.Add("+OK >x<")
+	f.Fuzz(func(t *testing.T, greeting string) {
+		ts, err := ParseGreeting(greeting)
+		if err != nil {
+			if !errors.Is(err, ErrNoTimestamp) && !errors.Is(err, ErrInvalidTimestamp) && !errors.Is(err, sasl.ErrMalformed) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if !strings.HasPrefix(err.Error(), "apop: ") {
+				t.Fatalf("error without prefix: %v", err)
+			}
+			if ts != "" {
+				t.Fatalf("timestamp %q with error", ts)
+			}
+			return
+		}
+		if len(greeting) > maxLineLen || !strings.HasPrefix(greeting, "+OK") || !strings.Contains(greeting, ts) {
+			t.Fatalf("accepted %q from %q", ts, greeting)
+		}
+		if len(ts) < minTimestampLen || len(ts) > maxTimestampLen || strings.Count(ts, "@") != 1 {
+			t.Fatalf("accepted %q", ts)
+		}
+		for i := 0; i < len(ts); i++ {
+			if ts[i] < 0x21 || ts[i] > 0x7e {
+				t.Fatalf("accepted octet 0x%02x in %q", ts[i], ts)
+			}
+		}
+		if !apopMsgID.MatchString(ts) {
+			t.Fatalf("accepted %q, not a msg-id", ts)
+		}
+		if strings.Count(greeting, "<") != 1 || strings.Count(greeting, ">") != 1 {
+			t.Fatalf("accepted an ambiguous greeting %q", greeting)
+		}
+		// What a client accepts, our server verifies.
+		cmd, err := Command(apopTLS, greeting, "u", "pw", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := apopTestServer(&ServerConfig{Passwords: &apopTestLookup{users: map[string]string{"u": "pw"}}}, ts)
+		if _, err := srv.Verify(context.Background(), apopTLS, strings.TrimPrefix(cmd, "APOP ")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func FuzzAPOPCommand(f *testing.F) {
+	const ts = "<1896.697170952@dbc.mtview.ca.us>"
+	for _, v := range apopLoadVectors(f) {
+		f.Add(v.Username + " " + v.Digest)
+	}
+	f.Add("mrose C4C9334BAC560ECC979E58001B3E22FB")
+	f.Add("mrose c4c9334bac560ecc979e58001b3e22f")
+	f.Add("mrose  c4c9334bac560ecc979e58001b3e22fb")
+	f.Add("nobody c4c9334bac560ecc979e58001b3e22fb")
+	lookup := &apopTestLookup{users: map[string]string{"mrose": "tanstaaf"}}
+	want := apopRefDigest(ts, "tanstaaf")
+	f.Fuzz(func(t *testing.T, args string) {
+		srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+		id, err := srv.Verify(context.Background(), apopTLS, args)
+		if err == nil {
+			if args != "mrose "+want && !strings.EqualFold(args, "mrose "+want) || id.Username != "mrose" {
+				t.Fatalf("accepted %q as %q", args, id.Username)
+			}
+			return
+		}
+		switch {
+		case errors.Is(err, sasl.ErrAuthFailed), errors.Is(err, sasl.ErrMalformed), errors.Is(err, sasl.ErrTooLarge):
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+		if !strings.HasPrefix(err.Error(), "apop: ") || strings.Contains(err.Error(), "tanstaaf") {
+			t.Fatalf("bad error text %q", err)
+		}
+		if len(args) > maxArgsLen && !errors.Is(err, sasl.ErrTooLarge) {
+			t.Fatalf("overlong args: %v", err)
+		}
+	})
+}
