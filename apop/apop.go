@@ -312,18 +312,27 @@ func (s *Server) verify(ctx context.Context, args string) (string, error) {
 }
 
 // apopCheck reports whether digest is MD5(timestamp ‖ secret). The input is
-// built in a stack buffer (append grows it on the heap only for passwords
-// longer than about 250 octets), so the check does not allocate.
+// built in a stack buffer, small for the usual lengths so that little is
+// zeroed, and append grows it on the heap only for passwords longer than
+// about 250 octets: the check does not allocate.
 func apopCheck(timestamp, secret string, digest *[md5.Size]byte) bool {
-	var buf [2 * maxTimestampLen]byte
-	in := append(buf[:0], timestamp...)
-	in = append(in, secret...)
-	want := md5.Sum(in)
+	var want [md5.Size]byte
+	if len(timestamp)+len(secret) <= apopSmallInput {
+		var buf [apopSmallInput]byte
+		want = md5.Sum(append(append(buf[:0], timestamp...), secret...))
+	} else {
+		var buf [2 * maxTimestampLen]byte
+		want = md5.Sum(append(append(buf[:0], timestamp...), secret...))
+	}
 	// Constant time: the digest is attacker-chosen, and an early exit would
 	// tell them how many leading octets of the expected digest they got
 	// right.
 	return hmac.Equal(digest[:], want[:])
 }
+
+// apopSmallInput is the stack buffer of apopCheck for the usual timestamp
+// and password lengths.
+const apopSmallInput = 128
 
 // apopParseArgs splits "name digest" (RFC 1939, Section 3: one space
 // between arguments) and decodes the digest.
@@ -398,13 +407,11 @@ func apopDecodeHex(dst *[md5.Size]byte, s string) bool {
 }
 
 func apopHexValue(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+	if d := c - '0'; d <= 9 {
+		return d, true
+	}
+	if l := (c | 0x20) - 'a'; l <= 5 { // 'A'-'F' folded to 'a'-'f'
+		return l + 10, true
 	}
 	return 0, false
 }
