@@ -1,5 +1,5 @@
-// Package apop implements POP3 APOP authentication (RFC 1939, Section 7) on
-// both sides of a POP3 session.
+// Package apop implements POP3 APOP authentication ([RFC 1939], Section 7)
+// on both sides of a POP3 session.
 //
 // The server puts a timestamp, unique to the connection, in its +OK
 // greeting. The client answers

@@ -803,3 +803,32 @@ func BenchmarkAPOP(b *testing.B) {
 		}
 	})
 }
+
+// FuzzLoginReply feeds arbitrary server replies to Login's reply parser.
+func FuzzLoginReply(f *testing.F) {
+	for _, r := range []string{"+OK\r\n", "+OK maildrop ready\r\n", "-ERR [AUTH] no\r\n", "-ERR\n", "+OKAY\r\n", "", "+OK", strings.Repeat("+", 600) + "\r\n"} {
+		f.Add(r)
+	}
+	f.Fuzz(func(t *testing.T, reply string) {
+		var out bytes.Buffer
+		tp := textproto.NewConn(apopRW{bufio.NewReader(strings.NewReader(reply)), &out})
+		err := Login(tp, apopTLS, "+OK <1.2@h>", "u", "pw", nil)
+		if out.String() != "APOP u "+apopRefDigest("<1.2@h>", "pw")+"\r\n" {
+			t.Fatalf("sent %q", out.String())
+		}
+		if err == nil {
+			if !strings.HasPrefix(reply, "+OK") {
+				t.Fatalf("accepted %q", reply)
+			}
+			return
+		}
+		switch {
+		case errors.Is(err, sasl.ErrAuthFailed), errors.Is(err, sasl.ErrMalformed), errors.Is(err, sasl.ErrTooLarge), errors.Is(err, io.ErrUnexpectedEOF):
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+		if len(err.Error()) > 300 || strings.Contains(err.Error(), "pw") && !strings.Contains(reply, "pw") {
+			t.Fatalf("bad error text %q", err)
+		}
+	})
+}
