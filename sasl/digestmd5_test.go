@@ -649,3 +649,51 @@ func BenchmarkDigestMD5(b *testing.B) {
 	require.Equal(b, "rspauth=ea40f60335c427b5527b84dbabcdfffd", "rspauth="+hex.EncodeToString(r2[:]))
 	b.Run("raw=md5", bench(func() { raw() }))
 }
+
+// TestDigestMD5NoCharset runs an exchange in which the challenge lacks
+// charset=utf-8, so names and passwords travel and are hashed in ISO
+// 8859-1 (RFC 2831, Section 2.1.1).
+func TestDigestMD5NoCharset(t *testing.T) {
+	store := &digestTestStore{users: map[string]string{"jürgen": "pässword"}}
+	for _, plaintext := range []bool{true, false} {
+		s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store}).(*digestMD5Server)
+		if !plaintext {
+			// The store's hash, made in ISO 8859-1 as the RFC says.
+			s.cfg = &ServerConfig{Hostname: "h", DigestMD5: digestLatin1Store{}}
+		}
+		chal, _, err := s.Next(nil)
+		require.NoError(t, err)
+		chal = []byte(strings.Replace(string(chal), ",charset=utf-8", "", 1))
+
+		c := NewDigestMD5Client("jürgen", "pässword", "", "imap", "h")
+		_, _, err = c.Start()
+		require.NoError(t, err)
+		resp, err := c.Next(chal)
+		require.NoError(t, err)
+		assert.Contains(t, string(resp), "username=\"j\xfcrgen\"")
+		assert.NotContains(t, string(resp), "charset")
+		rspauth, _, err := s.Next(resp)
+		require.NoError(t, err)
+		_, err = c.Next(rspauth)
+		require.NoError(t, err)
+		_, done, err := s.Next([]byte{})
+		require.NoError(t, err)
+		require.True(t, done)
+		id, _ := s.Identity()
+		assert.Equal(t, "jürgen", id.Username, "the Identity is UTF-8")
+	}
+
+	c := NewDigestMD5Client("Jürgen €", "p", "", "imap", "h")
+	_, _, _ = c.Start()
+	_, err := c.Next([]byte(`nonce="n",algorithm=md5-sess`))
+	require.ErrorIs(t, err, ErrMalformed)
+}
+
+type digestLatin1Store struct{}
+
+func (digestLatin1Store) LookupDigestMD5(ctx context.Context, username, realm string) ([16]byte, error) {
+	if username != "jürgen" {
+		return [16]byte{}, ErrUnknownUser
+	}
+	return md5.Sum([]byte("j\xfcrgen:" + realm + ":p\xe4ssword")), nil
+}
