@@ -47,7 +47,7 @@ const digestNonceBytes = 18
 //
 // The client proves it knows the password without sending it and checks
 // the server's rspauth in constant time, so the server proves it knows
-// the password too (mutual authentication) — provided the protocol layer
+// the password too (mutual authentication), provided the protocol layer
 // passes rspauth to Next: a server that reports success without sending
 // it has proven nothing, and go-imap and go-smtp do not tell the Client.
 // It accepts quoted and unquoted
