@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,11 +20,18 @@ type digestVector struct {
 	Username, Password, Realm, Service, Host string
 	Nonce, Cnonce                            string
 	Challenge, Response, Rspauth             string
+	Exact                                    bool // written by this package
 }
 
+// digestLoadVector returns the RFC 2831 example.
 func digestLoadVector(t testing.TB) digestVector {
 	t.Helper()
-	b, err := os.ReadFile("testdata/digestmd5/rfc2831.json")
+	return digestReadVector(t, "testdata/digestmd5/rfc2831.json")
+}
+
+func digestReadVector(t testing.TB, file string) digestVector {
+	t.Helper()
+	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	var v digestVector
 	require.NoError(t, json.Unmarshal(b, &v))
@@ -73,9 +81,21 @@ func digestTestServer(v digestVector, store *digestTestStore, plaintext bool) *d
 	return s
 }
 
+// TestDigestMD5Vector replays testdata/digestmd5: the RFC 2831 example
+// and exchanges recorded with GNU SASL on either side. Messages written by
+// another implementation are compared by content; ours ("exact") by byte.
 func TestDigestMD5Vector(t *testing.T) {
-	v := digestLoadVector(t)
+	files, err := filepath.Glob("testdata/digestmd5/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			digestTestVector(t, digestReadVector(t, file))
+		})
+	}
+}
 
+func digestTestVector(t *testing.T, v digestVector) {
 	t.Run("side=client", func(t *testing.T) {
 		c := NewDigestMD5Client(v.Username, v.Password, "", v.Service, v.Host).(*digestMD5Client)
 		c.cnonce = v.Cnonce
@@ -85,7 +105,14 @@ func TestDigestMD5Vector(t *testing.T) {
 		assert.Nil(t, ir)
 		resp, err := c.Next([]byte(v.Challenge))
 		require.NoError(t, err)
-		assert.Equal(t, v.Response, string(resp))
+		if v.Exact {
+			assert.Equal(t, v.Response, string(resp))
+		}
+		got, err := digestParseResponse(resp)
+		require.NoError(t, err)
+		want, err := digestParseResponse([]byte(v.Response))
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
 		final, err := c.Next([]byte(v.Rspauth))
 		require.NoError(t, err)
 		assert.Equal(t, []byte{}, final)
@@ -103,7 +130,9 @@ func TestDigestMD5Vector(t *testing.T) {
 			chal, done, err := s.Next(nil)
 			require.NoError(t, err)
 			assert.False(t, done)
-			assert.Equal(t, v.Challenge, string(chal))
+			if v.Exact {
+				assert.Equal(t, v.Challenge, string(chal))
+			}
 			chal, done, err = s.Next([]byte(v.Response))
 			require.NoError(t, err)
 			assert.False(t, done, "rspauth must go as a challenge")
@@ -116,7 +145,7 @@ func TestDigestMD5Vector(t *testing.T) {
 			assert.Nil(t, chal)
 			id, ok := s.Identity()
 			require.True(t, ok)
-			assert.Equal(t, Identity{Mechanism: DigestMD5, Username: "chris"}, id)
+			assert.Equal(t, Identity{Mechanism: DigestMD5, Username: v.Username}, id)
 			_, _, err = s.Next([]byte{})
 			assert.ErrorIs(t, err, ErrUnexpectedClientResponse)
 		})
@@ -521,6 +550,7 @@ func FuzzDigestMD5Server(f *testing.F) {
 	v := digestLoadVector(f)
 	f.Add([]byte(v.Response))
 	f.Add([]byte(v.Response + `,authzid="x\"y"`))
+	f.Add([]byte(digestReadVector(f, "testdata/digestmd5/gsasl-client.json").Response))
 	f.Add([]byte(`username=chris,nonce=OA6MG9tEQGm2hh,cnonce=x,nc=00000001,digest-uri=imap/h,response=d388dad90d4bbd760a152321f2143af7`))
 	f.Add([]byte(`username="a",realm="",qop=auth-int,cipher=rc4,maxbuf=1,x=y,,`))
 	store := &digestTestStore{users: map[string]string{v.Username: v.Password}}
@@ -549,6 +579,7 @@ func FuzzDigestMD5Client(f *testing.F) {
 	f.Add([]byte(`realm="",nonce="abc",qop="auth",charset="utf-8",algorithm="md5-sess"`))
 	f.Add([]byte(`realm="a",realm="b",nonce=n,qop="auth-conf, auth",algorithm=md5-sess,stale=true,maxbuf=1024,cipher="rc4,des"`))
 	f.Add([]byte(`nonce="a\"b\\c",algorithm=md5-sess`))
+	f.Add([]byte(digestReadVector(f, "testdata/digestmd5/gsasl-server.json").Challenge))
 	f.Fuzz(func(t *testing.T, chal []byte) {
 		c := NewDigestMD5Client("chris", "secret", "admin", "imap", "")
 		_, _, err := c.Start()
@@ -574,6 +605,11 @@ func FuzzDigestDirectives(f *testing.F) {
 	v := digestLoadVector(f)
 	for _, s := range []string{v.Challenge, v.Response, v.Rspauth, `a = "b\"c" ,, d=e,`, "q=\"t\tab\"", `n=ab+/=,u=imap/h`} {
 		f.Add([]byte(s))
+	}
+	for _, file := range []string{"gsasl-client.json", "gsasl-server.json"} {
+		g := digestReadVector(f, "testdata/digestmd5/"+file)
+		f.Add([]byte(g.Challenge))
+		f.Add([]byte(g.Response))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ds, err := digestParse(in)
