@@ -182,6 +182,10 @@ const (
 // login logs in over proto with exactly mechanism mech, over STARTTLS (or
 // implicit TLS), and classifies the result.
 func (d *demo) login(proto sasl.Protocol, mech string, implicit bool) (outcome, error) {
+	return d.loginAs(proto, mech, implicit, demoUser, demoPassword)
+}
+
+func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, password string) (outcome, error) {
 	addr := d.plain[proto]
 	if implicit {
 		addr = d.implicit[proto]
@@ -197,8 +201,8 @@ func (d *demo) login(proto sasl.Protocol, mech string, implicit bool) (outcome, 
 	fmt.Sscan(port, &portNum)
 	service := map[sasl.Protocol]string{sasl.IMAP: "imap", sasl.POP3: "pop", sasl.SMTP: "smtp"}[proto]
 	cfg := &sasl.ClientConfig{
-		Username:   demoUser,
-		Password:   demoPassword,
+		Username:   user,
+		Password:   password,
 		Token:      demoToken,
 		External:   true,
 		Anonymous:  true,
