@@ -21,6 +21,7 @@ import (
 	"net/textproto"
 	"strings"
 
+	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
@@ -49,6 +50,11 @@ type Options struct {
 	StartTLS bool
 	// SASL holds the credentials and the mechanism policy.
 	SASL *sasl.ClientConfig
+	// APOP, for POP3, logs in with APOP (RFC 1939, Section 7; package
+	// apop) using SASL.Username and SASL.Password instead of AUTH. It
+	// needs TLS, and the greeting's timestamp is checked against
+	// CVE-2007-1558.
+	APOP bool
 }
 
 // Result reports a login.
@@ -103,6 +109,15 @@ func Login(conn net.Conn, opts *Options) (Result, error) {
 	if cfg == nil {
 		cfg = &sasl.ClientConfig{}
 	}
+	if opts.APOP && c.proto == sasl.POP3 {
+		// The timestamp is the one of the greeting before STLS: APOP
+		// answers that greeting (RFC 2595, Section 4 keeps it valid).
+		res.Mechanism = "APOP"
+		if err := apop.Login(c.tp, &state, c.greetLine, cfg.Username, cfg.Password, nil); err != nil {
+			return res, err
+		}
+		return res, c.quit()
+	}
 	cl, err := cfg.NewClient(offered, &state)
 	if err != nil {
 		return res, err
@@ -135,6 +150,8 @@ type client struct {
 	net   net.Conn
 	tp    *textproto.Conn
 	tag   int
+
+	greetLine string // the greeting as read, for APOP
 }
 
 func (c *client) nextTag() string {
@@ -162,6 +179,7 @@ func (c *client) greeting() error {
 		if !strings.HasPrefix(line, "+OK") {
 			return fmt.Errorf("mailclient: bad POP3 greeting %q", trunc(line))
 		}
+		c.greetLine = line
 	default:
 		if _, _, err := c.tp.ReadResponse(220); err != nil {
 			return err

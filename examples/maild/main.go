@@ -39,6 +39,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/examples/mailserver"
 	"github.com/go-mailauth/mailauth/sasl"
@@ -141,6 +142,10 @@ func startDemo(logger *slog.Logger) (*demo, error) {
 		TLS:      d.serverTLS,
 		Hostname: "localhost",
 		Logger:   logger,
+		// POP3 APOP needs the plaintext password (RFC 1939, Section 13).
+		APOP: func() (mailserver.APOPServer, error) {
+			return apop.NewServer(&apop.ServerConfig{Passwords: d.store, Hostname: "localhost"})
+		},
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
 		srv := mailserver.New(p, cfg)
@@ -212,12 +217,17 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		Service:    service,
 		Mechanisms: []string{mech},
 	}
+	isAPOP := mech == apop.Mechanism().Name()
+	if isAPOP && proto != sasl.POP3 {
+		return cellSkipped, nil // APOP is POP3's own
+	}
 	res, err := mailclient.Login(conn, &mailclient.Options{
 		Protocol:    proto,
 		TLS:         d.clientTLS,
 		StartTLS:    !implicit,
 		ImplicitTLS: implicit,
 		SASL:        cfg,
+		APOP:        isAPOP,
 	})
 	switch {
 	case err == nil && res.Mechanism == mech:
@@ -243,7 +253,9 @@ func (d *demo) Run(w io.Writer) int {
 	fmt.Fprintln(tw, "mechanism\tIMAP\tPOP3\tSMTP\t")
 	failures := 0
 	var skipped, details []string
-	for _, m := range sasl.Mechanisms() {
+	mechs := sasl.Mechanisms()
+	mechs = append(mechs, apop.Mechanism())
+	for _, m := range mechs {
 		name := m.Name()
 		cells := make([]outcome, len(protos))
 		errs := make([]error, len(protos))
