@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 )
 
@@ -58,7 +59,26 @@ type srvConn struct {
 	checked bool   // the record header has been read and checked
 	prefix  []byte // checked header bytes not yet returned by Read
 	hdr     [srvRecordHeaderLen]byte
-	served  atomic.Pointer[x509.Certificate]
+	served  atomic.Pointer[srvServed]
+}
+
+// srvServed is the leaf served on a connection: its DER, and the parsed
+// certificate, made on first use (a resumed session brings only the DER,
+// and most connections never ask: tls-exporter needs no certificate).
+type srvServed struct {
+	der  []byte
+	once sync.Once
+	leaf *x509.Certificate
+}
+
+// certificate returns the parsed leaf, or nil if it does not parse.
+func (s *srvServed) certificate() *x509.Certificate {
+	s.once.Do(func() {
+		if s.leaf == nil {
+			s.leaf, _ = x509.ParseCertificate(s.der)
+		}
+	})
+	return s.leaf
 }
 
 // Read returns the connection's bytes; the first call reads and checks the
@@ -91,15 +111,7 @@ func (c *srvConn) setServed(cert *tls.Certificate) {
 	if cert == nil || len(cert.Certificate) == 0 {
 		return
 	}
-	leaf := cert.Leaf
-	if leaf == nil {
-		var err error
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			// crypto/tls will fail the handshake on the same bytes.
-			return
-		}
-	}
-	c.served.Store(leaf)
+	c.served.Store(&srvServed{der: cert.Certificate[0], leaf: cert.Leaf})
 }
 
 // Server returns a server-side TLS connection over conn, like tls.Server,
@@ -144,7 +156,11 @@ func ServedCertificate(conn *tls.Conn) *x509.Certificate {
 	if !ok {
 		return nil
 	}
-	return sc.served.Load()
+	s := sc.served.Load()
+	if s == nil {
+		return nil
+	}
+	return s.certificate()
 }
 
 // ServerChannelBinding returns the channel-binding data of type typ (one of
@@ -200,8 +216,8 @@ func srvInstrument(config *tls.Config, sc *srvConn, withTickets bool) *tls.Confi
 	}
 	wrap, unwrap := config.WrapSession, config.UnwrapSession
 	c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-		if leaf := sc.served.Load(); leaf != nil {
-			ss.Extra = append(srvDropLeaf(ss.Extra), append([]byte(srvTicketLeafPrefix), leaf.Raw...))
+		if s := sc.served.Load(); s != nil {
+			ss.Extra = append(srvDropLeaf(ss.Extra), append([]byte(srvTicketLeafPrefix), s.der...))
 		}
 		if wrap != nil {
 			return wrap(cs, ss)
@@ -221,17 +237,15 @@ func srvInstrument(config *tls.Config, sc *srvConn, withTickets bool) *tls.Confi
 			return ss, err
 		}
 		for _, e := range ss.Extra {
-			if raw, ok := bytes.CutPrefix(e, []byte(srvTicketLeafPrefix)); ok {
-				leaf, perr := x509.ParseCertificate(raw)
-				if perr != nil {
-					break
-				}
-				sc.served.Store(leaf)
+			if der, ok := bytes.CutPrefix(e, []byte(srvTicketLeafPrefix)); ok && len(der) > 0 {
+				// The ticket is sealed and authenticated with the server's
+				// ticket key: the DER is what this server served.
+				sc.served.Store(&srvServed{der: der})
 				return ss, nil
 			}
 		}
-		// A ticket without a readable leaf (issued by a plain tls.Server):
-		// decline it, and the full handshake records the leaf.
+		// A ticket without a leaf (issued by a plain tls.Server): decline
+		// it, and the full handshake records the leaf.
 		return nil, nil
 	}
 	return c
