@@ -646,6 +646,11 @@ func (c *scramClient) verifyServerFinal(msg []byte) ([]byte, error) {
 // users have and their salts must be 16 bytes. Other lookup errors are
 // returned unchanged.
 //
+// A client takes the strongest SCRAM hash offered, and a user without keys
+// for it fails like an unknown user: offer only the hashes the store holds
+// for every user (ServerConfig.Mechanisms), e.g. SCRAM-SHA-256 and
+// SCRAM-SHA-256-PLUS for a Dovecot {SCRAM-SHA-256} user file.
+//
 // Failures are *SCRAMError values (see there); no e= is sent. On success
 // the server sends v= as a challenge with done=false and ends, on the
 // client's empty response, with cfg.Authorize's verdict.
