@@ -670,6 +670,9 @@ func TestSCRAMClientErrors(t *testing.T) {
 		"no nonce":              {"s=abc,i=4096", ErrMalformed, nil},
 		"bad extension":         {sf + ",1=x", ErrMalformed, nil},
 		"too large":             {sf + ",x=" + strings.Repeat("a", scramMaxMessage), ErrTooLarge, nil},
+		"e= instead":            {"e=unsupported-channel-binding-type", ErrChannelBinding, nil},
+		"e=unknown-user":        {"e=unknown-user,x=1", ErrAuthFailed, nil},
+		"empty e=":              {"e=", ErrMalformed, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			sc := newClient(c.cfg)
