@@ -22,8 +22,8 @@ import (
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// SCRAM mechanism names (RFC 5802, RFC 7677; SCRAM-SHA-512 is registered
-// with IANA by draft-melnikov-scram-sha-512). The -PLUS variants bind the
+// SCRAM mechanism names (RFC 5802, RFC 7677; SCRAM-SHA-512 is specified by
+// draft-melnikov-scram-sha-512 and spoken by Cyrus SASL and xdg-go/scram). The -PLUS variants bind the
 // exchange to the TLS channel (RFC 5802, Section 6).
 const (
 	SCRAMSHA1       = "SCRAM-SHA-1"
@@ -58,8 +58,8 @@ const scramMaxIterations = 1_000_000
 const scramDefaultIterations = 4096
 
 // scramNonceBytes is the number of random bytes in each side's nonce (24
-// base64 characters): above the 18 bytes (144 bits) that make a repeated
-// nonce, and with it a replayable exchange, negligible.
+// base64 characters): 144 bits make a repeated nonce, and with it a
+// replayable exchange, negligible.
 const scramNonceBytes = 18
 
 // scramSaltBytes is the length of the salts NewSCRAMCredentials makes and of
@@ -67,8 +67,8 @@ const scramNonceBytes = 18
 // accepts, and what Dovecot uses.
 const scramSaltBytes = 16
 
-// scramPadRoom is the free space kept in front of the AuthMessage in an
-// exchange's buffer, where the HMAC key pad (at most the 128-byte SHA-512
+// scramPadRoom is the free space kept in front of the AuthMessage in a
+// server exchange's buffer, where the HMAC key pad (at most the 128-byte SHA-512
 // block) is written so that K^ipad || AuthMessage is hashed in one call,
 // without a copy or a heap-allocated hash.
 const scramPadRoom = 128

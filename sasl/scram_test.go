@@ -1245,3 +1245,22 @@ func TestSCRAMServerSet(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, Identity{Mechanism: SCRAMSHA256, Username: "user"}, id)
 }
+
+// TestSCRAMHMACPaths: the two allocation-free HMACs (pad written in front
+// of the message; resumed from midstates) equal crypto/hmac.
+func TestSCRAMHMACPaths(t *testing.T) {
+	for _, h := range []scramHash{scramSHA1, scramSHA256, scramSHA512} {
+		key := make([]byte, h.size())
+		rand.Read(key)
+		for _, n := range []int{0, 1, 55, 56, 63, 64, 111, 112, 127, 128, 300} {
+			msg := make([]byte, n)
+			rand.Read(msg)
+			want := h.hmac(key, msg)
+			buf := append(make([]byte, scramPadRoom), msg...)
+			var out, scratch [64]byte
+			assert.Equal(t, want, h.hmacPadded(&out, key, buf), "padded %d %d", h, n)
+			got := hmacResume(h.newHash(), &out, &scratch, h.midstate(key, 0x36), h.midstate(key, 0x5c), msg)
+			assert.Equal(t, want, got, "resumed %d %d", h, n)
+		}
+	}
+}
