@@ -1264,3 +1264,43 @@ func TestSCRAMHMACPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestSCRAMCacheConcurrent shares one SCRAMCache between clients running
+// at once, as the connections of one program do (run with -race).
+func TestSCRAMCacheConcurrent(t *testing.T) {
+	st := scramTestUsers(t, "user")
+	cache := &SCRAMCache{}
+	errs := make(chan error, 16)
+	stores := make([]*scramTestStore, 16) // one each: the test store records calls
+	for i := range stores {
+		stores[i] = &scramTestStore{creds: st.creds}
+	}
+	for i := range 16 {
+		go func() {
+			mech := []string{SCRAMSHA1, SCRAMSHA256}[i%2]
+			c, err := NewSCRAMClient(mech, &ClientConfig{Username: "user", Password: "pencil", SCRAMCache: cache}, nil, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			s := newSCRAMServer(newServerEnv(context.Background(), &ServerConfig{SCRAM: stores[i]}, nil), mech)
+			_, resp, _ := c.Start()
+			for range maxTestRounds {
+				chal, done, err := s.Next(resp)
+				if err != nil || done {
+					errs <- err
+					return
+				}
+				if resp, err = c.Next(chal); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- errors.New("too many rounds")
+		}()
+	}
+	for range 16 {
+		assert.NoError(t, <-errs)
+	}
+	assert.Len(t, cache.entries, 2)
+}
