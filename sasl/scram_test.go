@@ -1304,3 +1304,56 @@ func TestSCRAMCacheConcurrent(t *testing.T) {
 	}
 	assert.Len(t, cache.entries, 2)
 }
+
+// TestSCRAMGsaslTranscripts replays exchanges recorded with GNU SASL 2.2.0
+// (testdata/scram/gsasl.json): gsasl's server messages against our client,
+// which must send the recorded client-final-message and accept gsasl's v=;
+// gsasl's client messages against our server, which must accept them. The
+// passwords differ in Unicode form between the two sides (SASLprep).
+func TestSCRAMGsaslTranscripts(t *testing.T) {
+	b, err := os.ReadFile("testdata/scram/gsasl.json")
+	require.NoError(t, err)
+	var file struct {
+		ServerMessages []scramExchangeVector `json:"server_messages"`
+		ClientMessages []scramExchangeVector `json:"client_messages"`
+	}
+	require.NoError(t, json.Unmarshal(b, &file))
+	require.Len(t, file.ServerMessages, 2)
+	require.Len(t, file.ClientMessages, 2)
+	for _, v := range file.ServerMessages {
+		t.Run("gsasl-server/"+v.Mech, func(t *testing.T) {
+			c, err := NewSCRAMClient(v.Mech, &ClientConfig{Username: v.User, Password: v.Password}, nil, nil)
+			require.NoError(t, err)
+			c.(*scramClient).nonce = v.ClientNonce
+			_, ir, err := c.Start()
+			require.NoError(t, err)
+			assert.Equal(t, v.ClientFirst, string(ir))
+			resp, err := c.Next([]byte(v.ServerFirst))
+			require.NoError(t, err)
+			assert.Equal(t, v.ClientFinal, string(resp))
+			_, err = c.Next([]byte(v.ServerFinal))
+			require.NoError(t, err)
+		})
+	}
+	for _, v := range file.ClientMessages {
+		t.Run("gsasl-client/"+v.Mech, func(t *testing.T) {
+			creds, err := NewSCRAMCredentials(v.Mech, v.Password, scramB64(t, v.Salt), v.Iterations)
+			require.NoError(t, err)
+			assert.Equal(t, scramVectorCreds(t, v), creds)
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(v.Mech, v.User, creds)}, v.Mech, nil)
+			require.NoError(t, err)
+			s.(*scramServer).nonce = v.ServerNonce
+			chal, _, err := s.Next([]byte(v.ClientFirst))
+			require.NoError(t, err)
+			assert.Equal(t, v.ServerFirst, string(chal))
+			chal, _, err = s.Next([]byte(v.ClientFinal))
+			require.NoError(t, err)
+			assert.Equal(t, v.ServerFinal, string(chal))
+			_, done, err := s.Next([]byte{})
+			require.NoError(t, err)
+			assert.True(t, done)
+			id, _ := s.(IdentityServer).Identity()
+			assert.Equal(t, "user,x", id.Username)
+		})
+	}
+}
