@@ -750,8 +750,9 @@ func (s *scramServer) init(env *serverEnv, mech string) {
 }
 
 func scramServerCanBind(conn *ConnState) bool {
-	return scramCanBind(conn, tlsutil.TLSExporter) || scramCanBind(conn, tlsutil.TLSUnique) ||
-		scramCanBind(conn, tlsutil.TLSServerEndPoint)
+	// Cheapest first: tls-unique is a field, tls-exporter a key derivation.
+	return scramCanBind(conn, tlsutil.TLSUnique) || scramCanBind(conn, tlsutil.TLSServerEndPoint) ||
+		scramCanBind(conn, tlsutil.TLSExporter)
 }
 
 type scramServerState uint8

@@ -87,6 +87,8 @@ type scramExchangeVector struct {
 	StoredKey     string `json:"stored_key"`
 	ServerKey     string `json:"server_key"`
 	PreparedInput string `json:"prepared"`
+	CBType        string `json:"cb_type"`
+	CBData        string `json:"cb_data"`
 }
 
 func scramLoadExchanges(t testing.TB) []scramExchangeVector {
@@ -1318,11 +1320,20 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 		ClientMessages []scramExchangeVector `json:"client_messages"`
 	}
 	require.NoError(t, json.Unmarshal(b, &file))
-	require.Len(t, file.ServerMessages, 2)
-	require.Len(t, file.ClientMessages, 2)
+	require.Len(t, file.ServerMessages, 3)
+	require.Len(t, file.ClientMessages, 3)
+	// The -PLUS transcripts bind with tls-unique to fixed bytes, which a
+	// TLS 1.2 ConnectionState carries in TLSUnique.
+	connFor := func(v scramExchangeVector) *ConnState {
+		if v.CBData == "" {
+			return nil
+		}
+		require.Equal(t, tlsutil.TLSUnique, v.CBType)
+		return &ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: scramB64(t, v.CBData)}}
+	}
 	for _, v := range file.ServerMessages {
 		t.Run("gsasl-server/"+v.Mech, func(t *testing.T) {
-			c, err := NewSCRAMClient(v.Mech, &ClientConfig{Username: v.User, Password: v.Password}, nil, nil)
+			c, err := NewSCRAMClient(v.Mech, &ClientConfig{Username: v.User, Password: v.Password}, connFor(v), nil)
 			require.NoError(t, err)
 			c.(*scramClient).nonce = v.ClientNonce
 			_, ir, err := c.Start()
@@ -1340,7 +1351,8 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 			creds, err := NewSCRAMCredentials(v.Mech, v.Password, scramB64(t, v.Salt), v.Iterations)
 			require.NoError(t, err)
 			assert.Equal(t, scramVectorCreds(t, v), creds)
-			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(v.Mech, v.User, creds)}, v.Mech, nil)
+			base := strings.TrimSuffix(v.Mech, "-PLUS")
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, connFor(v))
 			require.NoError(t, err)
 			s.(*scramServer).nonce = v.ServerNonce
 			chal, _, err := s.Next([]byte(v.ClientFirst))
@@ -1353,7 +1365,21 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, done)
 			id, _ := s.(IdentityServer).Identity()
-			assert.Equal(t, "user,x", id.Username)
+			assert.Equal(t, v.User, id.Username)
+			if v.CBData == "" {
+				return
+			}
+			// The same messages on another channel fail.
+			other := &ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: []byte("another chan")}}
+			s, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, other)
+			require.NoError(t, err)
+			s.(*scramServer).nonce = v.ServerNonce
+			_, _, err = s.Next([]byte(v.ClientFirst))
+			require.NoError(t, err)
+			_, _, err = s.Next([]byte(v.ClientFinal))
+			var se *SCRAMError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, "channel-bindings-dont-match", se.Value)
 		})
 	}
 }
