@@ -76,6 +76,7 @@ var shared struct {
 	dovecot *Dovecot
 	dcErr   error
 	dcTried bool
+	pki     *testPKI
 }
 
 // sharedTempDir is the binary's temp root (0755: Dovecot's mail processes
@@ -176,9 +177,12 @@ func startDovecot() (*Dovecot, error) {
 			return nil, err
 		}
 	}
-	if d.PKI, err = newTestPKI(filepath.Join(root, "tls")); err != nil {
-		return nil, err
+	if shared.pki == nil {
+		if shared.pki, err = newTestPKI(filepath.Join(root, "tls")); err != nil {
+			return nil, err
+		}
 	}
+	d.PKI = shared.pki
 	ports, err := freePorts(6)
 	if err != nil {
 		return nil, err
@@ -550,4 +554,21 @@ func dcSSHA256(password string) string {
 	rand.Read(salt)
 	sum := sha256.Sum256(append([]byte(password), salt...))
 	return "{SSHA256}" + base64.StdEncoding.EncodeToString(append(sum[:], salt...))
+}
+
+// sharedPKI returns the binary's TLS material (the same as Dovecot's).
+func sharedPKI(t *testing.T) *testPKI {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.pki == nil {
+		root, err := sharedTempDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shared.pki, err = newTestPKI(filepath.Join(root, "tls")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return shared.pki
 }
