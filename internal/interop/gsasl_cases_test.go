@@ -54,11 +54,7 @@ func gsaslCases() []gsaslCase {
 func TestGsaslServer(t *testing.T) {
 	pki := sharedPKI(t)
 	for _, tc := range gsaslCases() {
-		name := tc.mech + "/" + strings.ReplaceAll(tc.via, " ", "_")
-		if tc.note != "" {
-			name += "/" + strings.ReplaceAll(tc.note, " ", "_")
-		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(caseName(tc), func(t *testing.T) {
 			t.Parallel()
 			c := newCase(t, tc.mech, peerGsasl, dirClient, tc.via)
 			needBinary(c, "gsasl")
@@ -112,11 +108,7 @@ func TestGsaslClient(t *testing.T) {
 			// tls-unique path needs its own TLS session (network mode).
 			continue
 		}
-		name := tc.mech + "/" + strings.ReplaceAll(tc.via, " ", "_")
-		if tc.note != "" {
-			name += "/" + strings.ReplaceAll(tc.note, " ", "_")
-		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(caseName(tc), func(t *testing.T) {
 			t.Parallel()
 			c := newCase(t, tc.mech, peerGsasl, dirServer, tc.via)
 			needBinary(c, "gsasl")
@@ -172,4 +164,13 @@ func TestHarnessGsasl(t *testing.T) {
 		})
 		c.check(gsaslClientRun(t, "PLAIN", srv, gsaslOpts{user: "gsasluser", password: "gsaslpass"}), "")
 	})
+}
+
+// caseName names a subtest after its row.
+func caseName(tc gsaslCase) string {
+	name := tc.mech + "/" + tc.via
+	if tc.note != "" {
+		name += "/" + tc.note
+	}
+	return strings.ReplaceAll(name, " ", "_")
 }

@@ -10,6 +10,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -32,4 +33,29 @@ func TestHarnessDovecot(t *testing.T) {
 	defer cl.Close()
 	err = cl.Auth(gosasl.NewPlainClient("", dcPlain, d.Passwords[dcPlain]))
 	c.check(err, "dovecot up in "+d.startup.Round(time.Millisecond).String())
+}
+
+// TestHarnessCyrus checks the Cyrus drivers with go-sasl's PLAIN.
+func TestHarnessCyrus(t *testing.T) {
+	t.Run("server", func(t *testing.T) {
+		c := newCase(t, "PLAIN", peerCyrus, dirHarness, "go-sasl client → sample-server")
+		needBinary(c, "sasl-sample-server", "saslpasswd2")
+		c.check(cyrusServerRun(t, "PLAIN", gosasl.NewPlainClient("", "plain", "plainpass")), "")
+	})
+	t.Run("server-wrong", func(t *testing.T) {
+		c := newCase(t, "PLAIN", peerCyrus, dirHarness, "go-sasl client → sample-server")
+		needBinary(c, "sasl-sample-server", "saslpasswd2")
+		c.refused(cyrusServerRun(t, "PLAIN", gosasl.NewPlainClient("", "plain", "wrong")), "wrong password")
+	})
+	t.Run("client", func(t *testing.T) {
+		c := newCase(t, "PLAIN", peerCyrus, dirHarness, "sample-client → go-sasl server")
+		needBinary(c, "sasl-sample-client")
+		srv := gosasl.NewPlainServer(func(authz, user, pass string) error {
+			if user != "plain" || pass != "plainpass" {
+				return sasl.ErrAuthFailed
+			}
+			return nil
+		})
+		c.check(cyrusClientRun(t, "PLAIN", srv, "plain", "plainpass"), "")
+	})
 }

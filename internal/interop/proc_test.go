@@ -96,7 +96,9 @@ func startProc(t *testing.T, env []string, isPrompt func(string) bool, name stri
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A new session: no controlling terminal, so getpass() prompts read
+	// stdin rather than /dev/tty; the session id is the group id we kill.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	p := &peerProc{name: name, cmd: cmd, cancel: cancel, events: make(chan procEvent, 64), waited: make(chan struct{})}
