@@ -104,7 +104,7 @@ func cyrusServerRun(t *testing.T, mech string, c sasl.Client) error {
 		}
 		if ev.kind == evEOF {
 			rc, _ := p.wait()
-			return fmt.Errorf("cyrus server refused (exit %d): %s", rc, p.stderrText())
+			return fmt.Errorf("cyrus server %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 		}
 		if ev.text == "Negotiation complete" {
 			return nil
@@ -135,8 +135,9 @@ func cyrusServerRun(t *testing.T, mech string, c sasl.Client) error {
 }
 
 // cyrusClientRun runs `sasl-sample-client -m mech` against our server s.
-// It reads the mechanism list ("S: <b64>") and then the password (getpass
-// reads stdin without a terminal), and prints "C: <b64>" lines, the first
+// It reads the mechanism list ("S: <b64>"), asks for the password on
+// stderr when its mechanism needs it (getpass reads stdin without a
+// terminal), and prints "C: <b64>" lines, the first
 // being base64(MECH [NUL initial-response]).
 func cyrusClientRun(t *testing.T, mech string, s sasl.Server, user, password string) error {
 	t.Helper()
@@ -144,7 +145,8 @@ func cyrusClientRun(t *testing.T, mech string, s sasl.Server, user, password str
 	if err != nil {
 		return err
 	}
-	p, err := startProc(t, []string{"SASL_CONF_PATH=" + dir}, nil, "sasl-sample-client",
+	isPrompt := func(s string) bool { return strings.HasSuffix(s, "Password: ") }
+	p, err := startProc(t, []string{"SASL_CONF_PATH=" + dir}, isPrompt, "sasl-sample-client",
 		"-m", mech, "-a", user, "-s", "imap", "-n", "localhost", "-r", cyrusRealm)
 	if err != nil {
 		return err
@@ -155,9 +157,6 @@ func cyrusClientRun(t *testing.T, mech string, s sasl.Server, user, password str
 		}
 	}()
 	if err := p.send("S: " + base64.StdEncoding.EncodeToString([]byte(mech))); err != nil {
-		return err
-	}
-	if err := p.send(password); err != nil {
 		return err
 	}
 	complete := false
@@ -172,6 +171,14 @@ func cyrusClientRun(t *testing.T, mech string, s sasl.Server, user, password str
 			if ev.kind == evEOF {
 				rc, _ := p.wait()
 				return nil, fmt.Errorf("cyrus client ended (exit %d) before our server finished: %s", rc, p.stderrText())
+			}
+			if ev.kind == evPrompt {
+				// getpass() on stderr: the password is asked when the
+				// mechanism needs it (after the challenge for CRAM-MD5)
+				if err := p.send(password); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			if ev.text == "Negotiation complete" {
 				complete = true

@@ -112,7 +112,7 @@ func gsaslServerRun(t *testing.T, mech string, c sasl.Client, o gsaslOpts) error
 				return err
 			}
 			if rc != 0 {
-				return fmt.Errorf("gsasl server refused (exit %d): %s", rc, p.stderrText())
+				return fmt.Errorf("gsasl server %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 			}
 			if !fed {
 				return fmt.Errorf("gsasl server exited before the exchange")
@@ -222,7 +222,7 @@ func gsaslClientRun(t *testing.T, mech string, s sasl.Server, o gsaslOpts) error
 				return err
 			}
 			if rc != 0 {
-				return fmt.Errorf("our server said done but gsasl client failed (exit %d): %s", rc, p.stderrText())
+				return fmt.Errorf("our server said done but gsasl client %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 			}
 			return nil
 		}

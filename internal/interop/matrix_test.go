@@ -133,8 +133,9 @@ func (c *icase) check(err error, note string) {
 	c.finish(resPass, note)
 }
 
-// refused records a negative case: PASS when err is non-nil (the peer or
-// our side refused, as it should), FAIL when the exchange succeeded.
+// refused records a negative case: PASS when the authenticating side
+// refused (see properRefusal), FAIL when the exchange succeeded or broke
+// down for another reason (a setup error must not pass as a refusal).
 func (c *icase) refused(err error, note string) {
 	c.t.Helper()
 	if err == nil {
@@ -142,7 +143,24 @@ func (c *icase) refused(err error, note string) {
 		c.finish(resFail, "succeeded, want refusal: "+note)
 		return
 	}
+	if !properRefusal(err) {
+		c.t.Errorf("%s %s (%s, %s): want an authentication refusal, got: %v", c.row.Mech, c.row.Peer, c.row.Dir, c.row.Via, err)
+		c.finish(resFail, "failed for another reason: "+err.Error())
+		return
+	}
 	c.finish(resPass, note+": refused ("+shorten(err.Error(), 60)+")")
+}
+
+// refusedLocally records a negative case that our own side must refuse
+// before sending credentials: PASS for any error, FAIL for success.
+func (c *icase) refusedLocally(err error, note string) {
+	c.t.Helper()
+	if err == nil {
+		c.t.Errorf("%s %s (%s, %s): succeeded, want a local refusal", c.row.Mech, c.row.Peer, c.row.Dir, c.row.Via)
+		c.finish(resFail, "succeeded, want refusal: "+note)
+		return
+	}
+	c.finish(resPass, note+": refused by us ("+shorten(err.Error(), 60)+")")
 }
 
 // skip records SKIP with the reason and skips the test.

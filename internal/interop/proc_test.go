@@ -79,6 +79,43 @@ type peerProc struct {
 	cancel context.CancelFunc
 	waited chan struct{}
 	err    error // of Wait, valid after waited is closed
+
+	emitMu sync.Mutex // orders emits from the stdout and stderr readers with close
+	closed bool
+}
+
+func (p *peerProc) emit(ev procEvent) {
+	p.emitMu.Lock()
+	defer p.emitMu.Unlock()
+	if !p.closed {
+		p.events <- ev
+	}
+}
+
+// promptWriter is a process's stderr: it keeps the text, and reports an
+// unterminated fragment that isPrompt accepts as a prompt (getpass()
+// writes its prompt to stderr when there is no terminal).
+type promptWriter struct {
+	p        *peerProc
+	isPrompt func(string) bool
+	pending  []byte
+}
+
+func (w *promptWriter) Write(b []byte) (int, error) {
+	w.p.stderr.Write(b)
+	w.pending = append(w.pending, b...)
+	if i := bytes.LastIndexByte(w.pending, '\n'); i >= 0 {
+		w.pending = w.pending[i+1:]
+	}
+	if len(w.pending) > maxProcLine {
+		w.pending = nil
+	}
+	if len(w.pending) > 0 && w.isPrompt != nil && w.isPrompt(string(w.pending)) {
+		w.p.trace.Write([]byte("< " + string(w.pending) + " (stderr prompt)\n"))
+		w.p.emit(procEvent{kind: evPrompt, text: string(w.pending)})
+		w.pending = nil
+	}
+	return len(b), nil
 }
 
 // startProc starts name with args under procTimeout. isPrompt decides when
@@ -102,7 +139,7 @@ func startProc(t *testing.T, env []string, isPrompt func(string) bool, name stri
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	p := &peerProc{name: name, cmd: cmd, cancel: cancel, events: make(chan procEvent, 64), waited: make(chan struct{})}
-	cmd.Stderr = &p.stderr
+	cmd.Stderr = &promptWriter{p: p, isPrompt: isPrompt}
 	var err error
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		cancel()
@@ -124,7 +161,10 @@ func startProc(t *testing.T, env []string, isPrompt func(string) bool, name stri
 
 func (p *peerProc) readStdout(r io.Reader, isPrompt func(string) bool) {
 	defer func() {
+		p.emitMu.Lock()
+		p.closed = true
 		close(p.events) // next reports evEOF from now on
+		p.emitMu.Unlock()
 		p.err = p.cmd.Wait()
 		close(p.waited)
 	}()
@@ -141,7 +181,7 @@ func (p *peerProc) readStdout(r io.Reader, isPrompt func(string) bool) {
 			line := strings.TrimRight(string(pending[:i]), "\r")
 			pending = pending[i+1:]
 			p.trace.Write([]byte("< " + line + "\n"))
-			p.events <- procEvent{kind: evLine, text: line}
+			p.emit(procEvent{kind: evLine, text: line})
 		}
 		if len(pending) > maxProcLine {
 			p.trace.Write([]byte("< (line too long)\n"))
@@ -149,7 +189,7 @@ func (p *peerProc) readStdout(r io.Reader, isPrompt func(string) bool) {
 		}
 		if len(pending) > 0 && isPrompt != nil && isPrompt(string(pending)) {
 			p.trace.Write([]byte("< " + string(pending) + " (prompt)\n"))
-			p.events <- procEvent{kind: evPrompt, text: string(pending)}
+			p.emit(procEvent{kind: evPrompt, text: string(pending)})
 			pending = nil
 		}
 		if err != nil {

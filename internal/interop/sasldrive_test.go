@@ -153,6 +153,19 @@ func ourServerConfig(hostname string) *sasl.ServerConfig {
 	}
 }
 
+// errPeerRefused wraps a peer program's refusal to authenticate (a SASL
+// server that exits with an error, a client that rejects our server).
+var errPeerRefused = errors.New("peer refused")
+
+// properRefusal reports whether err is an authentication refusal by the
+// authenticating side: a peer's refusal, our server's or client's
+// sentinel for bad credentials or channel binding, or a protocol server's
+// final negative reply.
+func properRefusal(err error) bool {
+	return errors.Is(err, errPeerRefused) || errors.Is(err, sasl.ErrAuthFailed) ||
+		errors.Is(err, sasl.ErrChannelBinding) || errors.Is(err, sasl.ErrAuthzFailed)
+}
+
 // errNotOnMain marks a mechanism whose code has not landed yet: the
 // placeholder answers ErrUnsupportedMechanism. Cases record SKIP for it.
 var errNotOnMain = errors.New("mechanism not implemented on main yet")
