@@ -77,6 +77,7 @@ var shared struct {
 	dcErr   error
 	dcTried bool
 	pki     *testPKI
+	stops   []func() // other shared peers' stop functions
 }
 
 // sharedTempDir is the binary's temp root (0755: Dovecot's mail processes
@@ -128,6 +129,9 @@ func (e dovecotSkipError) Error() string { return string(e) }
 func stopSharedPeers() {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
+	for _, stop := range shared.stops {
+		stop()
+	}
 	if shared.dovecot != nil {
 		if err := shared.dovecot.stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "interop: stopping dovecot: %v\n", err)
