@@ -58,7 +58,6 @@ func TestGsaslServer(t *testing.T) {
 			t.Parallel()
 			c := newCase(t, tc.mech, peerGsasl, dirClient, tc.via)
 			needBinary(c, "gsasl")
-			skipIfNotOnMain(c, pki, tc.mech, dirClient)
 			conn := &sasl.ConnState{}
 			o := gsaslOpts{password: peerUsers[tc.user], realm: "localhost", service: "imap", host: "localhost"}
 			if tc.tls != 0 {
@@ -107,7 +106,6 @@ func TestGsaslClient(t *testing.T) {
 			t.Parallel()
 			c := newCase(t, tc.mech, peerGsasl, dirServer, tc.via)
 			needBinary(c, "gsasl")
-			skipIfNotOnMain(c, pki, tc.mech, dirServer)
 			conn := &sasl.ConnState{}
 			o := gsaslOpts{user: tc.user, password: tc.pass, realm: "localhost", service: "imap", host: "localhost"}
 			if tc.tls != 0 {

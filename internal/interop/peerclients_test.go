@@ -98,7 +98,6 @@ func runPeerClient(t *testing.T, peer string, bins []string, tr ourTransport, tc
 		c := newCase(t, tc.mech, peer, dirServer, tr.name)
 		needBinary(c, bins...)
 		m := startOurMail(t)
-		skipIfNotOnMain(c, m.PKI, tc.mech, dirServer)
 		err := run(t, m)
 		switch {
 		case tc.xfail != "":

@@ -190,39 +190,3 @@ func serverFirst(mech string) bool {
 	}
 	return false
 }
-
-// skipIfNotOnMain records SKIP when mech's client (dir == dirClient) or
-// server (dirServer) is still the skeleton's placeholder on main. The
-// probe runs in memory over a real TLS pair, so -PLUS variants are
-// probed with channel-binding data.
-func skipIfNotOnMain(c *icase, pki *testPKI, mech, dir string) {
-	c.t.Helper()
-	base := strings.TrimSuffix(mech, "-PLUS")
-	if _, ok := sasl.MechanismByName(base); !ok {
-		return // not a mechanism of package sasl (APOP, USER/PASS, ...)
-	}
-	pair := newTLSPair(c.t, pki, tls.VersionTLS13)
-	if dir == dirClient {
-		cfg := sasl.ClientConfig{Username: "u", Password: "p", Token: "t", External: true, Anonymous: true}
-		if _, err := cfg.NewClient([]string{mech}, &sasl.ConnState{TLS: pair.Client}); errors.Is(err, sasl.ErrNoMechanism) {
-			c.skip("client not on main yet")
-		}
-		return
-	}
-	srv, err := ourServer(ourServerConfigAll(), mech, &sasl.ConnState{TLS: pair.Server})
-	if err != nil {
-		return
-	}
-	// The placeholder answers everything with the bare sentinel.
-	if _, _, err := srv.Next(nil); err == sasl.ErrUnsupportedMechanism {
-		c.skip("server not on main yet")
-	}
-}
-
-// ourServerConfigAll enables every mechanism, for probes.
-func ourServerConfigAll() *sasl.ServerConfig {
-	cfg := ourServerConfig("localhost")
-	cfg.Tokens = ourTokens{}
-	cfg.External = ourExternal{}
-	return cfg
-}
