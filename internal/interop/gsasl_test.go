@@ -14,6 +14,7 @@ import (
 // gsaslOpts configures one gsasl CLI run in stdin/stdout mode.
 type gsaslOpts struct {
 	user, password, authzid string
+	anonToken               string // ANONYMOUS trace (-n)
 	realm, service, host    string
 	// cb answers gsasl's channel-binding prompts, by type ("tls-unique",
 	// "tls-exporter"). nil: --no-cb (gsasl sends gs2 "n").
@@ -27,6 +28,9 @@ func (o gsaslOpts) args() []string {
 	}
 	if o.password != "" {
 		a = append(a, "-p", o.password)
+	}
+	if o.anonToken != "" {
+		a = append(a, "-n", o.anonToken)
 	}
 	if o.authzid != "" {
 		a = append(a, "-z", o.authzid)

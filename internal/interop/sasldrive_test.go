@@ -34,6 +34,12 @@ type tlsPair struct {
 // maximum version (0: TLS 1.3) and returns both sides' state.
 func newTLSPair(t *testing.T, pki *testPKI, version uint16) tlsPair {
 	t.Helper()
+	return newTLSPairCert(t, pki, version, nil)
+}
+
+// newTLSPairCert is newTLSPair with a client certificate (for EXTERNAL).
+func newTLSPairCert(t *testing.T, pki *testPKI, version uint16, clientCert *tls.Certificate) tlsPair {
+	t.Helper()
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
 	deadline := time.Now().Add(10 * time.Second)
@@ -41,7 +47,7 @@ func newTLSPair(t *testing.T, pki *testPKI, version uint16) tlsPair {
 	b.SetDeadline(deadline)
 	scfg := pki.serverTLS(version)
 	srv := tls.Server(a, scfg)
-	cli := tls.Client(b, pki.clientTLS(nil, version))
+	cli := tls.Client(b, pki.clientTLS(clientCert, version))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Handshake() }()
 	if err := cli.Handshake(); err != nil {
@@ -189,4 +195,30 @@ func serverFirst(mech string) bool {
 		return true
 	}
 	return false
+}
+
+// newTLSPairRogue makes a TLS 1.3 pair whose client presents the rogue
+// certificate and whose server requests but does not verify certificates,
+// so the unverified certificate reaches the SASL layer.
+func newTLSPairRogue(t *testing.T, pki *testPKI) tlsPair {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	a.SetDeadline(deadline)
+	b.SetDeadline(deadline)
+	scfg := pki.serverTLS(0)
+	scfg.ClientAuth = tls.RequestClientCert
+	srv := tls.Server(a, scfg)
+	cli := tls.Client(b, pki.clientTLS(&pki.Rogue, 0))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Handshake() }()
+	if err := cli.Handshake(); err != nil {
+		t.Fatalf("tls pair: client handshake: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("tls pair: server handshake: %v", err)
+	}
+	cs, ss := cli.ConnectionState(), srv.ConnectionState()
+	return tlsPair{Client: &cs, Server: &ss}
 }
