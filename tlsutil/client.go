@@ -363,13 +363,11 @@ func cliTLSConfig(cfg *tls.Config) *tls.Config {
 	return cfg
 }
 
-// cliWatch makes ctx interrupt blocking I/O on conn: its deadline becomes
-// conn's deadline and cancellation sets a deadline in the past. stop undoes
+// cliWatch makes ctx interrupt blocking I/O on conn: when ctx is done
+// (cancelled or past its deadline) conn gets a deadline in the past. Only
+// then, so that an interrupted read always finds ctx.Err() set. stop undoes
 // that and reports whether ctx interrupted (or may have interrupted) conn.
 func cliWatch(ctx context.Context, conn net.Conn) (stop func() bool) {
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
-	}
 	stopAfter := context.AfterFunc(ctx, func() {
 		conn.SetDeadline(time.Unix(1, 0))
 	})

@@ -3,6 +3,7 @@ package tlsutil
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/textproto"
@@ -42,6 +43,9 @@ func StartTLSClient(ctx context.Context, conn net.Conn, tp *textproto.Conn, prot
 			err = ctx.Err()
 		}
 		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+				err = fmt.Errorf("%w (%w)", err, ctxErr)
+			}
 			conn.Close()
 			tc, tptls = nil, nil
 		}
