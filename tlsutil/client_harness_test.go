@@ -28,7 +28,7 @@ const cliTestHost = "mail.example.org"
 // certificate tests (T_1 self-signed, T_2 unknown root, T_3 wrong host,
 // T_4 expired) beside a good one.
 type cliTestPKI struct {
-	roots                                            *x509.CertPool
+	roots                                             *x509.CertPool
 	good, selfSigned, unknownRoot, wrongHost, expired tls.Certificate
 }
 

@@ -193,11 +193,11 @@ func TestC2Refusals(t *testing.T) {
 func TestC3PreAuth(t *testing.T) {
 	pki := cliNewTestPKI(t)
 	greetings := []string{
-		"* PREAUTH IMAP4rev1 server logged in as attacker",            // P
-		"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] logged in",         // P_1
-		"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] hello",  // P_2
-		"* PREAUTH [CAPABILITY IMAP4rev1 LOGINDISABLED] hello",        // P_3
-		"* PREAUTH [CAPABILITY IMAP4rev1 IDLE] hello",                 // P_4
+		"* PREAUTH IMAP4rev1 server logged in as attacker",             // P
+		"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] logged in",          // P_1
+		"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] hello",   // P_2
+		"* PREAUTH [CAPABILITY IMAP4rev1 LOGINDISABLED] hello",         // P_3
+		"* PREAUTH [CAPABILITY IMAP4rev1 IDLE] hello",                  // P_4
 		"* preauth [capability imap4rev1 starttls] lower-case variant", // P_5
 	}
 	for _, g := range greetings {
