@@ -1,6 +1,7 @@
 package tlsutil
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -740,4 +741,158 @@ func TestCapabilities(t *testing.T) {
 	assert.False(t, zero.Has("STARTTLS"))
 	assert.Empty(t, zero.AuthMechanisms())
 	assert.Empty(t, zero.List())
+}
+
+// TestClientBounds checks every named limit of the client's readers.
+func TestClientBounds(t *testing.T) {
+	read := func(s string) (string, error) {
+		return cliReadLine(bufio.NewReader(strings.NewReader(s)))
+	}
+	t.Run("line length", func(t *testing.T) {
+		max := strings.Repeat("x", cliMaxLineLength-2)
+		got, err := read(max + "\r\n")
+		require.NoError(t, err)
+		assert.Equal(t, max, got)
+		_, err = read(max + "x\r\n")
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		_, err = read(strings.Repeat("x", 1<<20))
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		// A bigger bufio buffer does not lift the limit.
+		_, err = cliReadLine(bufio.NewReaderSize(strings.NewReader(max+"xx\r\n"), 1<<16))
+		require.ErrorIs(t, err, ErrMalformedResponse)
+	})
+	t.Run("line endings", func(t *testing.T) {
+		got, err := read("bare LF\n")
+		require.NoError(t, err)
+		assert.Equal(t, "bare LF", got)
+		_, err = read("no end")
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		_, err = read("")
+		require.ErrorIs(t, err, io.EOF)
+	})
+	t.Run("SMTP lines", func(t *testing.T) {
+		_, _, err := cliReadSMTPReply(bufio.NewReader(strings.NewReader(strings.Repeat("250-x\r\n", cliMaxResponseLines+1) + "250 x\r\n")))
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		code, lines, err := cliReadSMTPReply(bufio.NewReader(strings.NewReader(strings.Repeat("250-x\r\n", cliMaxResponseLines-1) + "250 x\r\n")))
+		require.NoError(t, err)
+		assert.Equal(t, 250, code)
+		assert.Len(t, lines, cliMaxResponseLines)
+		_, _, err = cliReadSMTPReply(bufio.NewReader(strings.NewReader("250-x\r\n251 y\r\n")))
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		_, _, err = cliReadSMTPReply(bufio.NewReader(strings.NewReader("250-x\r\n")))
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	})
+	t.Run("POP3 lines", func(t *testing.T) {
+		_, err := POP3Capabilities(cliFuzzText([]byte("+OK\r\n" + strings.Repeat("X\r\n", cliMaxResponseLines+1) + ".\r\n")))
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		_, err = POP3Capabilities(cliFuzzText([]byte("+OK\r\nUSER\r\n")))
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	})
+	t.Run("IMAP untagged responses", func(t *testing.T) {
+		_, err := cliReadIMAPCapabilities(cliFuzzText([]byte(strings.Repeat("* 1 EXISTS\r\n", cliMaxResponseLines)+"a1 OK\r\n")), "a1")
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		err = cliIMAPGoAhead(cliFuzzText([]byte(strings.Repeat("* OK x\r\n", cliMaxResponseLines)+"a1 OK\r\n")), "a1")
+		require.ErrorIs(t, err, ErrMalformedResponse)
+	})
+	t.Run("IMAP literals", func(t *testing.T) {
+		var skipped int64
+		big := fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n", cliMaxLiteralSkip+1)
+		_, err := cliReadIMAPResponse(bufio.NewReader(strings.NewReader(big)), &skipped)
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		_, err = cliReadIMAPResponse(bufio.NewReader(strings.NewReader("* 1 FETCH (BODY[] {99999999999}\r\n")), &skipped)
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		_, err = cliReadIMAPResponse(bufio.NewReader(strings.NewReader("* 1 FETCH (BODY[] {10}\r\nshort")), &skipped)
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		// Literals add up across responses of one exchange.
+		half := fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n%s)\r\n", cliMaxLiteralSkip/2+1, strings.Repeat("x", cliMaxLiteralSkip/2+1))
+		_, err = cliReadIMAPCapabilities(cliFuzzText([]byte(half+half+"a1 OK\r\n")), "a1")
+		require.ErrorIs(t, err, ErrMalformedResponse)
+		// Within the bound the literal is skipped, fake tagged line and all.
+		caps, err := cliReadIMAPCapabilities(cliFuzzText([]byte("* 1 FETCH (BODY[] {7}\r\na1 OK\r\n)\r\n* CAPABILITY IMAP4rev1\r\na1 OK\r\n")), "a1")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"IMAP4rev1"}, caps.List())
+	})
+	t.Run("huge greeting", func(t *testing.T) {
+		pki := cliNewTestPKI(t)
+		res := cliRun(t, pki, ClientOptions{Protocol: IMAP}, func(s *cliServer) {
+			s.send("* OK " + strings.Repeat("A", 1<<20) + "\r\n")
+		})
+		require.ErrorIs(t, res.err, ErrMalformedResponse)
+	})
+}
+
+func TestClientParsers(t *testing.T) {
+	imap := []struct {
+		line string
+		want cliIMAPResp
+		err  bool
+	}{
+		{"* OK [CAPABILITY IMAP4rev1 STARTTLS] hi", cliIMAPResp{tag: "*", kind: "OK", code: "CAPABILITY", args: []string{"IMAP4rev1", "STARTTLS"}}, false},
+		{"* ok [alert] x", cliIMAPResp{tag: "*", kind: "OK", code: "ALERT"}, false},
+		{"a1 OK done", cliIMAPResp{tag: "a1", kind: "OK"}, false},
+		{"a1 NO [CAPABILITY X] no", cliIMAPResp{tag: "a1", kind: "NO", code: "CAPABILITY", args: []string{"X"}}, false},
+		{"* CAPABILITY A B", cliIMAPResp{tag: "*", kind: "CAPABILITY", args: []string{"A", "B"}}, false},
+		{"* 3 EXISTS", cliIMAPResp{tag: "*", kind: "EXISTS"}, false},
+		{"+ go on", cliIMAPResp{tag: "+"}, false},
+		{"+", cliIMAPResp{tag: "+"}, false},
+		{"a1 CAPABILITY X", cliIMAPResp{}, true},
+		{"a1 PREAUTH x", cliIMAPResp{}, true},
+		{"a1 BYE x", cliIMAPResp{}, true},
+		{"*", cliIMAPResp{}, true},
+		{"* 3", cliIMAPResp{}, true},
+		{"* OK [", cliIMAPResp{}, true},
+		{"* OK [] x", cliIMAPResp{}, true},
+		{"a(1 OK x", cliIMAPResp{}, true},
+		{"", cliIMAPResp{}, true},
+	}
+	for _, tt := range imap {
+		got, err := cliParseIMAPResponse(tt.line)
+		if tt.err {
+			assert.ErrorIs(t, err, ErrMalformedResponse, "%q", tt.line)
+			continue
+		}
+		if assert.NoError(t, err, "%q", tt.line) {
+			assert.Equal(t, tt.want, got, "%q", tt.line)
+		}
+	}
+	smtp := []struct {
+		line string
+		code int
+		more bool
+		text string
+		err  bool
+	}{
+		{"250-SIZE 100", 250, true, "SIZE 100", false},
+		{"220 hi", 220, false, "hi", false},
+		{"221", 221, false, "", false},
+		{"199 x", 0, false, "", true},
+		{"600 x", 0, false, "", true},
+		{"2a0 x", 0, false, "", true},
+		{"250_x", 0, false, "", true},
+		{"25", 0, false, "", true},
+	}
+	for _, tt := range smtp {
+		code, more, text, err := cliParseSMTPLine(tt.line)
+		if tt.err {
+			assert.ErrorIs(t, err, ErrMalformedResponse, "%q", tt.line)
+			continue
+		}
+		require.NoError(t, err, "%q", tt.line)
+		assert.Equal(t, tt.code, code)
+		assert.Equal(t, tt.more, more)
+		assert.Equal(t, tt.text, text)
+	}
+	for line, want := range map[string]bool{"+OK": true, "+OK hi": true, "-ERR": false, "-ERR no": false} {
+		ok, err := cliParsePOP3Status(line)
+		require.NoError(t, err)
+		assert.Equal(t, want, ok, line)
+	}
+	for _, line := range []string{"+OKAY", "-ERROR", "+ok", "", "OK"} {
+		_, err := cliParsePOP3Status(line)
+		assert.ErrorIs(t, err, ErrMalformedResponse, line)
+	}
+	assert.Equal(t, "IMAP", IMAP.String())
+	assert.Equal(t, "Protocol(0)", Protocol(0).String())
+	assert.Equal(t, "ImplicitTLS", ImplicitTLS.String())
+	assert.Equal(t, "ClientMode(7)", ClientMode(7).String())
 }
