@@ -159,8 +159,9 @@ func (c *ClientConn) NextTag() string {
 
 // NegotiateClient secures a new mail connection as opts.Mode asks, reads the
 // greeting, and reads the capabilities inside TLS. conn is the freshly
-// dialed connection, with nothing read from or written to it yet (for
-// ImplicitTLS it may also be a *tls.Conn). ctx bounds the whole negotiation,
+// dialed connection, with nothing read from or written to it yet. For
+// ImplicitTLS it may also be a *tls.Conn, whose own config then verifies the
+// server (opts.TLSConfig must still be valid). ctx bounds the whole negotiation,
 // handshake included; NegotiateClient uses conn's deadline for that and
 // clears it before returning.
 //
