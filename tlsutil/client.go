@@ -105,11 +105,12 @@ type ClientOptions struct {
 	// Mode says how the connection is secured; the zero value is
 	// RequireSTARTTLS.
 	Mode ClientMode
-	// TLSConfig verifies the server. Required unless Mode is
-	// InsecurePlaintext. ServerName must be the host the user configured,
-	// never a name taken from DNS SRV or MX answers (RFC 7817, Section 3),
-	// and may be empty only with InsecureSkipVerify. A MinVersion below TLS
-	// 1.2 is raised to TLS 1.2 (RFC 8997). The config is not modified.
+	// TLSConfig verifies the server; NewClientConfig makes a hardened one.
+	// Required unless Mode is InsecurePlaintext. ServerName must be the
+	// host the user configured, never a name taken from DNS SRV or MX
+	// answers (RFC 7817, Section 3), and may be empty only with
+	// InsecureSkipVerify. A MinVersion below TLS 1.2 is raised to TLS 1.2
+	// (RFC 8997). The config is not modified.
 	TLSConfig *tls.Config
 	// Hostname is the SMTP EHLO argument (RFC 5321, Section 4.1.1.1);
 	// empty means DefaultEHLOHostname. Unused for IMAP and POP3.

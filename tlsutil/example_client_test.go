@@ -35,9 +35,9 @@ func ExampleNegotiateClient() {
 	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
 		Protocol: tlsutil.IMAP,
 		Mode:     tlsutil.ImplicitTLS,
-		// ServerName is the host the user configured; RootCAs nil means
-		// the system roots.
-		TLSConfig: &tls.Config{ServerName: "imap.example.org", RootCAs: roots},
+		// The hardened config for the host the user configured; nil roots
+		// mean the system roots.
+		TLSConfig: tlsutil.NewClientConfig("imap.example.org", roots),
 	})
 	if err != nil {
 		// conn is closed: never authenticate or retry in plaintext here.
@@ -67,7 +67,7 @@ func ExampleNegotiateClient_requireSTARTTLS() {
 	}
 	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
 		Protocol:  tlsutil.SMTP, // Mode: the zero value, RequireSTARTTLS
-		TLSConfig: &tls.Config{ServerName: "smtp.example.org", RootCAs: roots},
+		TLSConfig: tlsutil.NewClientConfig("smtp.example.org", roots),
 		Hostname:  "client.example.org",
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func ExampleCapabilities() {
 	cc, err := tlsutil.NegotiateClient(context.Background(), conn, tlsutil.ClientOptions{
 		Protocol:  tlsutil.IMAP,
 		Mode:      tlsutil.ImplicitTLS,
-		TLSConfig: &tls.Config{ServerName: "imap.example.org", RootCAs: roots},
+		TLSConfig: tlsutil.NewClientConfig("imap.example.org", roots),
 	})
 	if err != nil {
 		log.Fatal(err)

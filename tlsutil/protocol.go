@@ -5,8 +5,9 @@ import "strconv"
 // Protocol names the mail protocol spoken on a connection. It selects the
 // STARTTLS command and its go-ahead reply, the greeting syntax, and how
 // capabilities are read. The zero value is not a protocol; functions given it
-// return an error.
-type Protocol int
+// return an error. Its values equal those of sasl.Protocol, so the sasl
+// package can make its type an alias of this one.
+type Protocol uint8
 
 const (
 	// IMAP is IMAP4rev1/IMAP4rev2 (RFC 3501, RFC 9051). STARTTLS is the
