@@ -162,9 +162,10 @@ func (c *ClientConn) NextTag() string {
 // greeting, and reads the capabilities inside TLS. conn is the freshly
 // dialed connection, with nothing read from or written to it yet. For
 // ImplicitTLS it may also be a *tls.Conn, whose own config then verifies the
-// server (opts.TLSConfig must still be valid). ctx bounds the whole negotiation,
-// handshake included; NegotiateClient uses conn's deadline for that and
-// clears it before returning.
+// server (opts.TLSConfig must still be valid). ctx bounds the whole
+// negotiation, handshake included (DefaultNegotiationTimeout when ctx has no
+// deadline); NegotiateClient uses conn's deadline for that and clears it
+// before returning.
 //
 // In RequireSTARTTLS mode it checks the greeting (ErrBadGreeting; IMAP
 // PREAUTH gives ErrPreAuth) and that STARTTLS/STLS is announced
@@ -187,6 +188,8 @@ func NegotiateClient(ctx context.Context, conn net.Conn, opts ClientOptions) (cc
 		conn.Close()
 		return nil, err
 	}
+	ctx, cancel := cliDefaultTimeout(ctx)
+	defer cancel()
 	stop := cliWatch(ctx, conn)
 	defer func() {
 		if stop() && err == nil {
@@ -282,7 +285,7 @@ func cliUpgrade(ctx context.Context, conn net.Conn, opts ClientOptions, cc *Clie
 	if opts.Protocol == IMAP {
 		tag = cc.NextTag()
 	}
-	tc, tp, err := cliStartTLS(ctx, conn, tp, opts.Protocol, tag, opts.TLSConfig)
+	tc, tp, err := cliStartTLS(ctx, tp, conn, opts.Protocol, tag, opts.TLSConfig, nil)
 	if err != nil {
 		return err
 	}
@@ -363,6 +366,21 @@ func cliTLSConfig(cfg *tls.Config) *tls.Config {
 		cfg.MinVersion = tls.VersionTLS12
 	}
 	return cfg
+}
+
+// DefaultNegotiationTimeout bounds NegotiateClient and StartTLSClient when
+// their ctx has no deadline, so a server that stalls (before its greeting,
+// in a capability reply or in the handshake) cannot hang the client. A few
+// round trips and one handshake fit in it many times over.
+const DefaultNegotiationTimeout = 30 * time.Second
+
+// cliDefaultTimeout returns ctx, or ctx with DefaultNegotiationTimeout when
+// it has no deadline.
+func cliDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultNegotiationTimeout)
 }
 
 // cliWatch makes ctx interrupt blocking I/O on conn: when ctx is done

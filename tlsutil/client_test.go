@@ -711,7 +711,7 @@ func TestClientContext(t *testing.T) {
 		go io.Copy(io.Discard, sconn)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		_, _, err := StartTLSClient(ctx, cconn, textproto.NewConn(cconn), SMTP, "", pki.clientTLS())
+		_, _, err := StartTLSClient(ctx, textproto.NewConn(cconn), cconn, SMTP, "", pki.clientTLS())
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 	})
 }

@@ -9,17 +9,18 @@ import (
 	"net/textproto"
 )
 
-// StartTLSClient upgrades a plaintext mail session to TLS: it sends the
-// STARTTLS command of proto on tp (IMAP "tag STARTTLS", POP3 "STLS", SMTP
-// "STARTTLS"), waits for the go-ahead (the tagged IMAP OK, POP3 "+OK", SMTP
-// 220), and runs the TLS handshake on conn with config. It returns the TLS
-// connection and a new textproto.Conn on it. tag is used only for IMAP and
-// must be a valid tag not in use.
+// StartTLSClient upgrades a plaintext mail session to TLS, the client-side
+// counterpart of StartTLSServer: it sends the STARTTLS command of proto on tp
+// (IMAP "tag STARTTLS", POP3 "STLS", SMTP "STARTTLS"), waits for the
+// go-ahead (the tagged IMAP OK, POP3 "+OK", SMTP 220), and runs the TLS
+// handshake on raw with config. It returns the TLS connection and a new
+// textproto.Conn on it. tag is used only for IMAP and must be a valid tag
+// not in use.
 //
-// tp must read from conn through its own bufio.Reader only (as
-// textproto.NewConn(conn) builds it). Bytes buffered after the go-ahead line,
-// in tp's reader or in conn itself when conn has a Buffered() int method,
-// give ErrResponseInjection (CVE-2011-0411, client side): they were sent in
+// tp must read from raw. Bytes buffered after the go-ahead line, in tp's
+// reader, in raw itself when it has a Buffered() int method, or in any of
+// layers (each read layer stacked between raw and tp), give
+// ErrResponseInjection (CVE-2011-0411, client side): they were sent in
 // plaintext but would be parsed as if they came inside TLS. Bytes that
 // arrive later reach the handshake, which fails. Nothing is written after
 // the command until the handshake is done (RFC 2595, Section 3.1).
@@ -27,17 +28,21 @@ import (
 // Untagged IMAP responses before the tagged OK are read and dropped
 // ([CAPABILITY] codes, [ALERT] texts, mailbox data); so is the text of the
 // go-ahead. Any other reply is ErrStartTLSRefused: IMAP NO, BAD, "+" or BYE;
-// POP3 -ERR; SMTP 454, 502, 354 or any code but 220. config.ServerName must
-// be set (see ClientOptions.TLSConfig); a failed handshake or certificate
-// check is ErrHandshakeFailed. ctx bounds the exchange through conn's
-// deadline, which is cleared before returning.
+// POP3 -ERR; SMTP 454, 502, 354 or any code but 220. POP3 and SMTP data
+// waiting before the command is ErrMalformedResponse. config.ServerName
+// must be set (see ClientOptions.TLSConfig); a failed handshake or
+// certificate check is ErrHandshakeFailed. ctx bounds the exchange through
+// raw's deadline, which is cleared before returning; without a ctx
+// deadline, DefaultNegotiationTimeout applies.
 //
 // The caller must discard everything it learned before TLS, capabilities
 // first, and read them again on the returned connection (RFC 2595, Section
 // 3.1; RFC 3207, Section 4.2); NegotiateClient does all of that. On error,
-// conn is closed: do not authenticate or fall back to plaintext.
-func StartTLSClient(ctx context.Context, conn net.Conn, tp *textproto.Conn, proto Protocol, tag string, config *tls.Config) (tc *tls.Conn, tptls *textproto.Conn, err error) {
-	stop := cliWatch(ctx, conn)
+// raw is closed: do not authenticate or fall back to plaintext.
+func StartTLSClient(ctx context.Context, tp *textproto.Conn, raw net.Conn, proto Protocol, tag string, config *tls.Config, layers ...Buffered) (tc *tls.Conn, tptls *textproto.Conn, err error) {
+	ctx, cancel := cliDefaultTimeout(ctx)
+	defer cancel()
+	stop := cliWatch(ctx, raw)
 	defer func() {
 		if stop() && err == nil {
 			err = ctx.Err()
@@ -46,16 +51,16 @@ func StartTLSClient(ctx context.Context, conn net.Conn, tp *textproto.Conn, prot
 			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 				err = fmt.Errorf("%w (%w)", err, ctxErr)
 			}
-			conn.Close()
+			raw.Close()
 			tc, tptls = nil, nil
 		}
 	}()
-	return cliStartTLS(ctx, conn, tp, proto, tag, config)
+	return cliStartTLS(ctx, tp, raw, proto, tag, config, layers)
 }
 
 // cliStartTLS is StartTLSClient without the deadline handling, for callers
 // that already watch ctx.
-func cliStartTLS(ctx context.Context, conn net.Conn, tp *textproto.Conn, proto Protocol, tag string, config *tls.Config) (*tls.Conn, *textproto.Conn, error) {
+func cliStartTLS(ctx context.Context, tp *textproto.Conn, conn net.Conn, proto Protocol, tag string, config *tls.Config, layers []Buffered) (*tls.Conn, *textproto.Conn, error) {
 	if err := cliCheckTLSConfig(config); err != nil {
 		return nil, nil, err
 	}
@@ -98,7 +103,7 @@ func cliStartTLS(ctx context.Context, conn net.Conn, tp *textproto.Conn, proto P
 	// buffered behind it was sent in plaintext by whoever is on the path;
 	// refuse it rather than feed it to the handshake or, worse, read it
 	// later as a TLS-protected response.
-	if n := cliBuffered(tp, conn); n > 0 {
+	if n := cliBuffered(tp, conn, layers); n > 0 {
 		return nil, nil, fmt.Errorf("%w: %d octets", ErrResponseInjection, n)
 	}
 	// tls.Client reads from conn, below tp's buffer: bytes arriving from now
@@ -111,11 +116,14 @@ func cliStartTLS(ctx context.Context, conn net.Conn, tp *textproto.Conn, proto P
 }
 
 // cliBuffered returns the octets buffered on the reader layers the client
-// can see: tp's bufio.Reader, and conn when it buffers too.
-func cliBuffered(tp *textproto.Conn, conn net.Conn) int {
+// can see: tp's bufio.Reader, conn when it buffers too, and layers.
+func cliBuffered(tp *textproto.Conn, conn net.Conn, layers []Buffered) int {
 	n := tp.R.Buffered()
-	if b, ok := conn.(interface{ Buffered() int }); ok {
+	if b, ok := conn.(Buffered); ok {
 		n += b.Buffered()
+	}
+	for _, l := range layers {
+		n += l.Buffered()
 	}
 	return n
 }

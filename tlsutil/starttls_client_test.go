@@ -173,40 +173,50 @@ func (c *cliLineConn) Buffered() int { return c.br.Buffered() }
 // connection and textproto are caught too.
 func TestC5AllLayers(t *testing.T) {
 	pki := cliNewTestPKI(t)
-	for _, inj := range cliInjections() {
-		t.Run(inj.name, func(t *testing.T) {
-			res := cliRunWith(t, pki, func(s *cliServer) {
-				inj.prefix(s)
-				s.send(inj.goAhead + inj.inject)
-			}, func(ctx context.Context, c net.Conn) (*ClientConn, error) {
-				lc := &cliLineConn{Conn: c, br: bufio.NewReader(c)}
-				tp := textproto.NewConn(lc)
-				// Drive the plaintext part by hand, as a low-level caller would.
-				switch inj.proto {
-				case IMAP:
-					if _, err := cliReadLine(tp.R); err != nil {
-						return nil, err
+	for _, explicit := range []bool{false, true} {
+		for _, inj := range cliInjections() {
+			t.Run(inj.name+"/explicit="+strconv.FormatBool(explicit), func(t *testing.T) {
+				res := cliRunWith(t, pki, func(s *cliServer) {
+					inj.prefix(s)
+					s.send(inj.goAhead + inj.inject)
+				}, func(ctx context.Context, c net.Conn) (*ClientConn, error) {
+					lc := &cliLineConn{Conn: c, br: bufio.NewReader(c)}
+					tp := textproto.NewConn(lc)
+					// Drive the plaintext part by hand, as a low-level
+					// caller would.
+					switch inj.proto {
+					case IMAP:
+						if _, err := cliReadLine(tp.R); err != nil {
+							return nil, err
+						}
+					case SMTP:
+						if _, _, err := cliReadSMTPReply(tp.R); err != nil {
+							return nil, err
+						}
+						if _, err := SMTPEhlo(tp, "localhost"); err != nil {
+							return nil, err
+						}
+					case POP3:
+						if _, err := cliReadLine(tp.R); err != nil {
+							return nil, err
+						}
+						if _, err := POP3Capabilities(tp); err != nil {
+							return nil, err
+						}
 					}
-				case SMTP:
-					if _, _, err := cliReadSMTPReply(tp.R); err != nil {
-						return nil, err
+					var err error
+					if explicit {
+						// raw is the bare pipe; the layer is named.
+						_, _, err = StartTLSClient(ctx, tp, c, inj.proto, "a1", pki.clientTLS(), lc)
+					} else {
+						// raw is the layer itself, found by its method.
+						_, _, err = StartTLSClient(ctx, tp, lc, inj.proto, "a1", pki.clientTLS())
 					}
-					if _, err := SMTPEhlo(tp, "localhost"); err != nil {
-						return nil, err
-					}
-				case POP3:
-					if _, err := cliReadLine(tp.R); err != nil {
-						return nil, err
-					}
-					if _, err := POP3Capabilities(tp); err != nil {
-						return nil, err
-					}
-				}
-				_, _, err := StartTLSClient(ctx, lc, tp, inj.proto, "a1", pki.clientTLS())
-				return nil, err
+					return nil, err
+				})
+				require.ErrorIs(t, res.err, ErrResponseInjection)
 			})
-			require.ErrorIs(t, res.err, ErrResponseInjection)
-		})
+		}
 	}
 }
 
@@ -226,7 +236,7 @@ func TestStartTLSClient(t *testing.T) {
 			if cfg == nil {
 				cfg = pki.clientTLS()
 			}
-			tc, tp2, err := StartTLSClient(ctx, c, tp, proto, tag, cfg)
+			tc, tp2, err := StartTLSClient(ctx, tp, c, proto, tag, cfg)
 			if err != nil {
 				return nil, err
 			}
