@@ -896,3 +896,91 @@ func TestClientParsers(t *testing.T) {
 	assert.Equal(t, "ImplicitTLS", ImplicitTLS.String())
 	assert.Equal(t, "ClientMode(7)", ClientMode(7).String())
 }
+
+// TestClientAgainstStartTLSServer runs NegotiateClient against this
+// package's own server side, StartTLSServer, over loopback TCP.
+func TestClientAgainstStartTLSServer(t *testing.T) {
+	pki := cliNewTestPKI(t)
+	serverCfg := &tls.Config{Certificates: []tls.Certificate{pki.good}}
+	type step struct{ expect, reply string }
+	tests := []struct {
+		proto    Protocol
+		greeting string
+		pre      []step
+		cmd      string
+		goAhead  string
+		post     step
+		want     []string
+	}{
+		{IMAP, "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready", nil,
+			"a1 STARTTLS", "a1 OK Begin TLS negotiation now.",
+			step{"a2 CAPABILITY", "* CAPABILITY IMAP4rev1 AUTH=SCRAM-SHA-256-PLUS\r\na2 OK done"}, []string{"SCRAM-SHA-256-PLUS"}},
+		{SMTP, "220 mail.example.org ESMTP", []step{{"EHLO localhost", "250-mail.example.org\r\n250 STARTTLS"}},
+			"STARTTLS", "220 2.0.0 Ready to start TLS",
+			step{"EHLO localhost", "250-mail.example.org\r\n250 AUTH SCRAM-SHA-256-PLUS PLAIN"}, []string{"SCRAM-SHA-256-PLUS", "PLAIN"}},
+		{POP3, "+OK ready", []step{{"CAPA", "+OK\r\nSTLS\r\n."}},
+			"STLS", "+OK Begin TLS negotiation now.",
+			step{"CAPA", "+OK\r\nSASL SCRAM-SHA-256-PLUS\r\n."}, []string{"SCRAM-SHA-256-PLUS"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.proto.String(), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer ln.Close()
+			done := make(chan error, 1)
+			go func() {
+				done <- func() error {
+					raw, err := ln.Accept()
+					if err != nil {
+						return err
+					}
+					defer raw.Close()
+					tp := textproto.NewConn(raw)
+					expect := func(tp *textproto.Conn, want string) error {
+						line, err := tp.ReadLine()
+						if err == nil && line != want {
+							err = fmt.Errorf("got %q, want %q", line, want)
+						}
+						return err
+					}
+					if err := tp.PrintfLine("%s", tt.greeting); err != nil {
+						return err
+					}
+					for _, s := range tt.pre {
+						if err := expect(tp, s.expect); err != nil {
+							return err
+						}
+						if err := tp.PrintfLine("%s", s.reply); err != nil {
+							return err
+						}
+					}
+					if err := expect(tp, tt.cmd); err != nil {
+						return err
+					}
+					_, tp2, err := StartTLSServer(context.Background(), tp, raw, serverCfg, tt.goAhead)
+					if err != nil {
+						return err
+					}
+					if err := expect(tp2, tt.post.expect); err != nil {
+						return err
+					}
+					if err := tp2.PrintfLine("%s", tt.post.reply); err != nil {
+						return err
+					}
+					_, err = tp2.ReadLine() // until the client closes
+					if errors.Is(err, io.EOF) {
+						err = nil
+					}
+					return err
+				}()
+			}()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			require.NoError(t, err)
+			cc, err := NegotiateClient(context.Background(), conn, ClientOptions{Protocol: tt.proto, TLSConfig: NewClientConfig(cliTestHost, pki.roots)})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cc.Capabilities.AuthMechanisms())
+			cc.Conn.Close()
+			assert.NoError(t, <-done)
+		})
+	}
+}
