@@ -39,7 +39,7 @@ import (
 // first, and read them again on the returned connection (RFC 2595, Section
 // 3.1; RFC 3207, Section 4.2); NegotiateClient does all of that. On error,
 // raw is closed: do not authenticate or fall back to plaintext.
-func StartTLSClient(ctx context.Context, tp *textproto.Conn, raw net.Conn, proto Protocol, tag string, config *tls.Config, layers ...Buffered) (tc *tls.Conn, tptls *textproto.Conn, err error) {
+func StartTLSClient(ctx context.Context, tp *textproto.Conn, raw net.Conn, proto Protocol, tag string, config *tls.Config, layers ...Buffered) (tlsConn *tls.Conn, tlsText *textproto.Conn, err error) {
 	ctx, cancel := cliDefaultTimeout(ctx)
 	defer cancel()
 	stop := cliWatch(ctx, raw)
@@ -52,7 +52,7 @@ func StartTLSClient(ctx context.Context, tp *textproto.Conn, raw net.Conn, proto
 				err = fmt.Errorf("%w (%w)", err, ctxErr)
 			}
 			raw.Close()
-			tc, tptls = nil, nil
+			tlsConn, tlsText = nil, nil
 		}
 	}()
 	return cliStartTLS(ctx, tp, raw, proto, tag, config, layers)
