@@ -40,7 +40,9 @@ func NewPlainClient(authzid, username, password string) Client {
 // password with cfg: cfg.Passwords if set, else the plaintext from
 // cfg.Plaintext (compared in constant time), else the stored SCRAM keys of
 // cfg.SCRAM. A nil ctx means context.Background; ctx is passed to every
-// lookup.
+// lookup. With cfg.Plaintext an unknown user is compared against a dummy,
+// so it costs what a wrong password costs; a cfg.Passwords implementation
+// must do the same (e.g. check a dummy hash).
 //
 // The message is authzid NUL authcid NUL passwd with exactly two NULs, a
 // non-empty authcid and passwd, each field at most 1024 bytes (RFC 4616
