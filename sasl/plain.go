@@ -56,8 +56,9 @@ func NewPlainClient(authzid, username, password string) Client {
 // Errors: ErrMalformed or ErrTooLarge for a bad message; ErrAuthFailed for a
 // wrong password or unknown user (the same value for both); ErrAuthzFailed
 // or the error of cfg.Authorize when the authzid is refused; any other error
-// of a lookup unchanged; ErrUnexpectedClientResponse for a response after
-// the exchange ended. The Server is single-use and not safe for concurrent
+// of a lookup unchanged; ErrUnsupportedMechanism when cfg has no password
+// source; ErrUnexpectedClientResponse for a response after the exchange
+// ended. The Server is single-use and not safe for concurrent
 // use; it implements [IdentityServer].
 func NewPlainServer(ctx context.Context, cfg *ServerConfig) Server {
 	// One allocation holds the server, its env and its ConnState, so the
