@@ -216,7 +216,11 @@ func TestPlainServerSteps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewPlainServer(context.Background(), &ServerConfig{Plaintext: &plainTestStore{users: plainTestUsers()}})
+			cfg := &ServerConfig{Plaintext: &plainTestStore{users: plainTestUsers()}}
+			plainRunSteps(t, NewPlainServer(context.Background(), cfg), tt.steps)
+			// The ServerSet's PLAIN server behaves the same.
+			s, err := NewServerSet(cfg, plainTLSConn()).NewServer(context.Background(), Plain)
+			require.NoError(t, err)
 			plainRunSteps(t, s, tt.steps)
 		})
 	}
