@@ -123,9 +123,9 @@ var (
 // Bounds.
 const (
 	// maxTimestampLen bounds the timestamp a client accepts and a server
-	// makes: the length of an RFC 5322 header line's content, and far more
-	// than any real server sends. Longer challenges only help a collision
-	// attack (CVE-2007-1558) find room for its blocks.
+	// makes. RFC 1939 sets no bound; real servers send 30 to 80 octets.
+	// Longer challenges only give a collision attack (CVE-2007-1558) room
+	// for its blocks.
 	maxTimestampLen = 255
 	// minTimestampLen is the shortest msg-id, "<a@b>".
 	minTimestampLen = 5

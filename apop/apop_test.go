@@ -383,7 +383,7 @@ func TestVerifyUnknownUserSameWork(t *testing.T) {
 		assert.Same(t, errAuthFailed, err)
 		assert.Equal(t, before+1, lookup.calls)
 	}
-	// apopCheck is the same code for all three; its result alone does not
+	// check is the same code for all three; its result alone does not
 	// decide for an unknown user.
 	var d [16]byte
 	require.True(t, apopDecodeHex(&d, apopRefDigest(ts, apopDummySecret)))
@@ -792,6 +792,21 @@ func BenchmarkAPOP(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := srv.verify(ctx, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("side=server-command-unknown", func(b *testing.B) {
+		// The same path for a name the store does not hold: compare with
+		// side=server-command.
+		srv := apopTestServer(&ServerConfig{Passwords: apopLookupFunc(func(context.Context, string) (string, error) {
+			return "", sasl.ErrUnknownUser
+		})}, ts)
+		args := "nobody " + digestHex
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := srv.verify(ctx, args); err != errAuthFailed {
 				b.Fatal(err)
 			}
 		}
