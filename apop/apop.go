@@ -56,7 +56,8 @@
 // [sasl.ErrUnexpectedClientResponse] where they mean the same, and this
 // package's [ErrNoTimestamp], [ErrInvalidTimestamp], [ErrInvalidName] and
 // [ErrTooManyAttempts]. Errors from a [sasl.PlaintextLookup] are returned
-// unchanged. No error text contains a name, password or digest.
+// unchanged. No error text contains a name, password or digest ([Login]
+// quotes the text of a -ERR reply, which is the server's).
 //
 // # Concurrency
 //
