@@ -268,8 +268,9 @@ func apopNewServer(cfg *ServerConfig, ts string) *Server {
 //
 //	tp.PrintfLine("+OK POP3 server ready %s", srv.Timestamp())
 //
-// It stays the same for the life of the Server: a client that sent STLS
-// answers the timestamp of the greeting it got before TLS.
+// Put it last in the greeting, as above: curl finds a timestamp only at the
+// end of the line. It stays the same for the life of the Server: a client
+// that sent STLS answers the timestamp of the greeting it got before TLS.
 func (s *Server) Timestamp() string { return s.timestamp }
 
 // Verify checks the arguments of an APOP command, args being the text after
