@@ -82,6 +82,10 @@ const (
 	xchgMaxMechName = 20
 	// xchgMaxReplyText bounds the server text kept in a ReplyError.
 	xchgMaxReplyText = 256
+	// xchgMaxUntagged bounds the untagged IMAP lines (CAPABILITY, ALERT)
+	// a client skips while waiting for a continuation or the tagged reply,
+	// so a server cannot keep it reading forever.
+	xchgMaxUntagged = 100
 )
 
 // ErrTemporaryFailure means the server could not complete authentication
@@ -491,7 +495,10 @@ type xchgReply struct {
 
 // readReply reads the server's next continuation or final reply.
 func (x *Exchange) readReply(conn *textproto.Conn) xchgReply {
-	for {
+	for untagged := 0; ; untagged++ {
+		if untagged > xchgMaxUntagged {
+			return xchgReply{err: fmt.Errorf("%w: more than %d untagged lines", ErrTooLarge, xchgMaxUntagged)}
+		}
 		line, err := x.readLine(conn)
 		if err != nil {
 			return xchgReply{err: err}

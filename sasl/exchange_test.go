@@ -798,3 +798,19 @@ func BenchmarkExchange(b *testing.B) {
 		runExchange(b, gosasl.NewPlainClient("", "alice", "secret"), xchgPlainServer())
 	}))
 }
+
+func TestExchangeClientTooManyUntagged(t *testing.T) {
+	cc, peer := xchgPipe(t)
+	x := &Exchange{Protocol: IMAP, Tag: "a1", SASLIR: true}
+	done := xchgGo(func() error { return x.Authenticate(cc, gosasl.NewPlainClient("", "a", "b")) })
+	_, err := peer.ReadLine()
+	require.NoError(t, err)
+	go func() {
+		for range xchgMaxUntagged + 5 {
+			if peer.PrintfLine("* OK [ALERT] hello") != nil {
+				return
+			}
+		}
+	}()
+	require.ErrorIs(t, <-done, ErrTooLarge)
+}

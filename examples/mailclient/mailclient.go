@@ -14,18 +14,25 @@
 package mailclient
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 
+	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
-// maxCapLines bounds the lines of a CAPABILITY, CAPA or EHLO answer.
-const maxCapLines = 100
+const (
+	// maxCapLines bounds the lines of a CAPABILITY, CAPA or EHLO answer.
+	maxCapLines = 100
+	// maxLine bounds one line from the server.
+	maxLine = sasl.DefaultMaxLineLength
+)
 
 // ErrResponseInjection means the server sent data after its STARTTLS
 // go-ahead line, before the TLS handshake: a man in the middle injecting
@@ -49,6 +56,11 @@ type Options struct {
 	StartTLS bool
 	// SASL holds the credentials and the mechanism policy.
 	SASL *sasl.ClientConfig
+	// APOP, for POP3, logs in with APOP (RFC 1939, Section 7; package
+	// apop) using SASL.Username and SASL.Password instead of AUTH. It
+	// needs TLS, and the greeting's timestamp is checked against
+	// CVE-2007-1558.
+	APOP bool
 }
 
 // Result reports a login.
@@ -103,6 +115,15 @@ func Login(conn net.Conn, opts *Options) (Result, error) {
 	if cfg == nil {
 		cfg = &sasl.ClientConfig{}
 	}
+	if opts.APOP && c.proto == sasl.POP3 {
+		// The timestamp is the one of the greeting before STLS: APOP
+		// answers that greeting (RFC 2595, Section 4 keeps it valid).
+		res.Mechanism = "APOP"
+		if err := apop.Login(c.tp, &state, c.greetLine, cfg.Username, cfg.Password, nil); err != nil {
+			return res, err
+		}
+		return res, c.quit()
+	}
 	cl, err := cfg.NewClient(offered, &state)
 	if err != nil {
 		return res, err
@@ -135,6 +156,8 @@ type client struct {
 	net   net.Conn
 	tp    *textproto.Conn
 	tag   int
+
+	greetLine string // the greeting as read, for APOP
 }
 
 func (c *client) nextTag() string {
@@ -145,7 +168,7 @@ func (c *client) nextTag() string {
 func (c *client) greeting() error {
 	switch c.proto {
 	case sasl.IMAP:
-		line, err := c.tp.ReadLine()
+		line, err := c.readLine()
 		if err != nil {
 			return err
 		}
@@ -155,15 +178,16 @@ func (c *client) greeting() error {
 			return fmt.Errorf("mailclient: bad IMAP greeting %q", trunc(line))
 		}
 	case sasl.POP3:
-		line, err := c.tp.ReadLine()
+		line, err := c.readLine()
 		if err != nil {
 			return err
 		}
 		if !strings.HasPrefix(line, "+OK") {
 			return fmt.Errorf("mailclient: bad POP3 greeting %q", trunc(line))
 		}
+		c.greetLine = line
 	default:
-		if _, _, err := c.tp.ReadResponse(220); err != nil {
+		if _, err := c.readSMTP(220); err != nil {
 			return err
 		}
 	}
@@ -181,7 +205,7 @@ func (c *client) capabilities() ([]string, error) {
 		}
 		var caps []string
 		for range maxCapLines {
-			line, err := c.tp.ReadLine()
+			line, err := c.readLine()
 			if err != nil {
 				return nil, err
 			}
@@ -201,7 +225,7 @@ func (c *client) capabilities() ([]string, error) {
 		if err := c.tp.PrintfLine("CAPA"); err != nil {
 			return nil, err
 		}
-		line, err := c.tp.ReadLine()
+		line, err := c.readLine()
 		if err != nil {
 			return nil, err
 		}
@@ -210,7 +234,7 @@ func (c *client) capabilities() ([]string, error) {
 		}
 		var caps []string
 		for range maxCapLines {
-			line, err := c.tp.ReadLine()
+			line, err := c.readLine()
 			if err != nil {
 				return nil, err
 			}
@@ -224,13 +248,9 @@ func (c *client) capabilities() ([]string, error) {
 		if err := c.tp.PrintfLine("EHLO localhost"); err != nil {
 			return nil, err
 		}
-		_, msg, err := c.tp.ReadResponse(250)
+		lines, err := c.readSMTP(250)
 		if err != nil {
 			return nil, err
-		}
-		lines := strings.Split(msg, "\n")
-		if len(lines) > maxCapLines {
-			return nil, errors.New("mailclient: EHLO answer too long")
 		}
 		return lines[1:], nil
 	}
@@ -275,20 +295,20 @@ func (c *client) startTLS(caps []string, cfg *tls.Config) error {
 		tag := c.nextTag()
 		if err = c.tp.PrintfLine("%s STARTTLS", tag); err == nil {
 			var line string
-			if line, err = c.tp.ReadLine(); err == nil && !strings.HasPrefix(line, tag+" OK") {
+			if line, err = c.readLine(); err == nil && !strings.HasPrefix(line, tag+" OK") {
 				err = fmt.Errorf("%w: %q", ErrStartTLSRefused, trunc(line))
 			}
 		}
 	case sasl.POP3:
 		if err = c.tp.PrintfLine("STLS"); err == nil {
 			var line string
-			if line, err = c.tp.ReadLine(); err == nil && !strings.HasPrefix(line, "+OK") {
+			if line, err = c.readLine(); err == nil && !strings.HasPrefix(line, "+OK") {
 				err = fmt.Errorf("%w: %q", ErrStartTLSRefused, trunc(line))
 			}
 		}
 	default:
 		if err = c.tp.PrintfLine("STARTTLS"); err == nil {
-			if _, _, err = c.tp.ReadResponse(220); err != nil {
+			if _, err = c.readSMTP(220); err != nil {
 				err = fmt.Errorf("%w: %w", ErrStartTLSRefused, err)
 			}
 		}
@@ -317,7 +337,7 @@ func (c *client) quit() error {
 			return err
 		}
 		for range maxCapLines {
-			line, err := c.tp.ReadLine()
+			line, err := c.readLine()
 			if err != nil {
 				return err
 			}
@@ -330,15 +350,62 @@ func (c *client) quit() error {
 		if err := c.tp.PrintfLine("QUIT"); err != nil {
 			return err
 		}
-		_, err := c.tp.ReadLine()
+		_, err := c.readLine()
 		return err
 	default:
 		if err := c.tp.PrintfLine("QUIT"); err != nil {
 			return err
 		}
-		_, _, err := c.tp.ReadResponse(221)
+		_, err := c.readSMTP(221)
 		return err
 	}
+}
+
+// readLine reads one line of at most maxLine bytes: a server cannot make
+// the client buffer without limit.
+func (c *client) readLine() (string, error) {
+	var buf []byte
+	for {
+		frag, err := c.tp.R.ReadSlice('\n')
+		if len(buf)+len(frag) > maxLine {
+			return "", fmt.Errorf("%w: server line longer than %d bytes", sasl.ErrTooLarge, maxLine)
+		}
+		buf = append(buf, frag...)
+		if err == nil {
+			break
+		}
+		if err != bufio.ErrBufferFull {
+			return "", err
+		}
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r"), nil
+}
+
+// readSMTP reads an SMTP reply of at most maxCapLines lines and checks
+// its code. It returns the text of each line.
+func (c *client) readSMTP(want int) ([]string, error) {
+	var lines []string
+	for range maxCapLines {
+		line, err := c.readLine()
+		if err != nil {
+			return nil, err
+		}
+		if len(line) < 3 || (len(line) > 3 && line[3] != ' ' && line[3] != '-') {
+			return nil, fmt.Errorf("%w: bad SMTP reply %q", sasl.ErrMalformed, trunc(line))
+		}
+		if len(line) > 4 {
+			lines = append(lines, line[4:])
+		} else {
+			lines = append(lines, "")
+		}
+		if len(line) == 3 || line[3] == ' ' {
+			if code := line[:3]; code != strconv.Itoa(want) {
+				return nil, fmt.Errorf("mailclient: SMTP reply %q, want %d", trunc(line), want)
+			}
+			return lines, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: SMTP reply longer than %d lines", sasl.ErrTooLarge, maxCapLines)
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

@@ -39,6 +39,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/examples/mailserver"
 	"github.com/go-mailauth/mailauth/sasl"
@@ -141,6 +142,10 @@ func startDemo(logger *slog.Logger) (*demo, error) {
 		TLS:      d.serverTLS,
 		Hostname: "localhost",
 		Logger:   logger,
+		// POP3 APOP needs the plaintext password (RFC 1939, Section 13).
+		APOP: func() (mailserver.APOPServer, error) {
+			return apop.NewServer(&apop.ServerConfig{Passwords: d.store, Hostname: "localhost"})
+		},
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
 		srv := mailserver.New(p, cfg)
@@ -182,6 +187,10 @@ const (
 // login logs in over proto with exactly mechanism mech, over STARTTLS (or
 // implicit TLS), and classifies the result.
 func (d *demo) login(proto sasl.Protocol, mech string, implicit bool) (outcome, error) {
+	return d.loginAs(proto, mech, implicit, demoUser, demoPassword)
+}
+
+func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, password string) (outcome, error) {
 	addr := d.plain[proto]
 	if implicit {
 		addr = d.implicit[proto]
@@ -197,8 +206,8 @@ func (d *demo) login(proto sasl.Protocol, mech string, implicit bool) (outcome, 
 	fmt.Sscan(port, &portNum)
 	service := map[sasl.Protocol]string{sasl.IMAP: "imap", sasl.POP3: "pop", sasl.SMTP: "smtp"}[proto]
 	cfg := &sasl.ClientConfig{
-		Username:   demoUser,
-		Password:   demoPassword,
+		Username:   user,
+		Password:   password,
 		Token:      demoToken,
 		External:   true,
 		Anonymous:  true,
@@ -208,12 +217,17 @@ func (d *demo) login(proto sasl.Protocol, mech string, implicit bool) (outcome, 
 		Service:    service,
 		Mechanisms: []string{mech},
 	}
+	isAPOP := mech == apop.Mechanism().Name()
+	if isAPOP && proto != sasl.POP3 {
+		return cellSkipped, nil // APOP is POP3's own
+	}
 	res, err := mailclient.Login(conn, &mailclient.Options{
 		Protocol:    proto,
 		TLS:         d.clientTLS,
 		StartTLS:    !implicit,
 		ImplicitTLS: implicit,
 		SASL:        cfg,
+		APOP:        isAPOP,
 	})
 	switch {
 	case err == nil && res.Mechanism == mech:
@@ -239,7 +253,9 @@ func (d *demo) Run(w io.Writer) int {
 	fmt.Fprintln(tw, "mechanism\tIMAP\tPOP3\tSMTP\t")
 	failures := 0
 	var skipped, details []string
-	for _, m := range sasl.Mechanisms() {
+	mechs := sasl.Mechanisms()
+	mechs = append(mechs, apop.Mechanism())
+	for _, m := range mechs {
 		name := m.Name()
 		cells := make([]outcome, len(protos))
 		errs := make([]error, len(protos))

@@ -409,6 +409,10 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 		if errors.Is(err, sasl.ErrTooLarge) || errors.Is(err, io.EOF) || errors.As(err, &ne) {
 			return true
 		}
+		if errors.Is(err, sasl.ErrCanceled) || errors.Is(err, sasl.ErrUnsupportedMechanism) || errors.Is(err, sasl.ErrNeedsTLS) {
+			// No credentials were tried: not a guess.
+			return false
+		}
 		return c.failed()
 	}
 	return false
