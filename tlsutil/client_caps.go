@@ -30,9 +30,15 @@ type cliCapEntry struct {
 // cliNewCapabilities builds Capabilities from IMAP tokens or SMTP/POP3
 // capability lines.
 func cliNewCapabilities(proto Protocol, items []string) Capabilities {
-	c := Capabilities{proto: proto}
+	c := Capabilities{proto: proto, entries: make([]cliCapEntry, 0, len(items))}
 	for _, it := range items {
 		if proto == IMAP {
+			if !strings.ContainsAny(it, " \t") {
+				if it != "" {
+					c.entries = append(c.entries, cliCapEntry{name: it}) // one token, the usual case
+				}
+				continue
+			}
 			for _, tok := range strings.Fields(it) {
 				c.entries = append(c.entries, cliCapEntry{name: tok})
 			}
