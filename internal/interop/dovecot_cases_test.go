@@ -20,7 +20,7 @@ import (
 const peerDovecot = "Dovecot 2.3"
 
 // sessionTimeout bounds one whole client session against a peer.
-const sessionTimeout = 20 * time.Second
+const sessionTimeout = 30 * time.Second
 
 // mailTransport is one way to reach a mail service: protocol and TLS mode.
 type mailTransport struct {
