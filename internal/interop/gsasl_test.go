@@ -116,7 +116,7 @@ func gsaslServerRun(t *testing.T, mech string, c sasl.Client, o gsaslOpts) error
 				return err
 			}
 			if rc != 0 {
-				return fmt.Errorf("gsasl server %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
+				return fmt.Errorf("gsasl server: %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 			}
 			if !fed {
 				return fmt.Errorf("gsasl server exited before the exchange")
@@ -226,7 +226,7 @@ func gsaslClientRun(t *testing.T, mech string, s sasl.Server, o gsaslOpts) error
 				return err
 			}
 			if rc != 0 {
-				return fmt.Errorf("our server said done but gsasl client %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
+				return fmt.Errorf("our server said done but gsasl client: %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 			}
 			return nil
 		}
