@@ -285,6 +285,7 @@ func TestDigestMD5ServerFailures(t *testing.T) {
 		{"no-cnonce", replace(`cnonce="OA6MHXh6VqTrRk",`, ``), ErrMalformed},
 		{"no-nc", replace(`nc=00000001,`, ``), ErrMalformed},
 		{"nc-short", replace(`nc=00000001`, `nc=1`), ErrMalformed},
+		{"nc-not-hex", replace(`nc=00000001`, `nc=0000000g`), ErrMalformed},
 		{"no-uri", replace(`digest-uri="imap/elwood.innosoft.com",`, ``), ErrMalformed},
 		{"uri-no-host", replace(`imap/elwood.innosoft.com`, `imap/`), ErrMalformed},
 		{"uri-no-slash", replace(`imap/elwood.innosoft.com`, `imap`), ErrMalformed},
@@ -365,6 +366,11 @@ func TestDigestMD5ServerSteps(t *testing.T) {
 		assert.Equal(t, []string{"localhost"}, ch.realms)
 		assert.Len(t, ch.nonce, 24)
 	})
+	t.Run("hostname-too-long", func(t *testing.T) {
+		s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: strings.Repeat("h", maxDigestChallenge)})
+		_, _, err := s.Next(nil)
+		require.ErrorIs(t, err, ErrTooLarge)
+	})
 	t.Run("no-store", func(t *testing.T) {
 		s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: v.Realm}).(*digestMD5Server)
 		s.nonce = v.Nonce
@@ -442,6 +448,7 @@ func TestDigestMD5ClientFailures(t *testing.T) {
 		{"short", "rspauth=ea40f60335c427b5527b84dbabcdfff", ErrMalformed},
 		{"not-hex", "rspauth=ga40f60335c427b5527b84dbabcdfffd", ErrMalformed},
 		{"empty", "", ErrMalformed},
+		{"bad-syntax", `rspauth="ea40`, ErrMalformed},
 		{"second-challenge", v.Challenge, ErrMalformed},
 		{"extra-directive", v.Rspauth + ",x=1", ErrMalformed},
 		{"too-large", v.Rspauth + `,x="` + strings.Repeat("a", maxDigestChallenge) + `"`, ErrTooLarge},
@@ -459,6 +466,13 @@ func TestDigestMD5ClientFailures(t *testing.T) {
 		})
 	}
 
+	t.Run("response-too-large", func(t *testing.T) {
+		c := NewDigestMD5Client(strings.Repeat("u", maxDigestResponse), "p", "", "", "")
+		_, _, err := c.Start()
+		require.NoError(t, err)
+		_, err = c.Next([]byte(`nonce="n",algorithm=md5-sess`))
+		require.ErrorIs(t, err, ErrTooLarge)
+	})
 	t.Run("no-username", func(t *testing.T) {
 		_, _, err := NewDigestMD5Client("", "p", "", "", "").Start()
 		require.ErrorIs(t, err, ErrMalformed)

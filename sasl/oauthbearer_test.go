@@ -419,6 +419,19 @@ func TestOAuthBearerServerSteps(t *testing.T) {
 		_, _, err = s.Next([]byte{1})
 		assert.ErrorIs(t, err, ErrAuthFailed)
 	})
+	t.Run("verifier-error-too-large", func(t *testing.T) {
+		huge := &OAuthBearerError{Status: "invalid_token", Scope: strings.Repeat("s", maxOAuthMessage)}
+		s := NewOAuthBearerServer(context.Background(), &ServerConfig{Tokens: &oauthTestVerifier{err: huge}})
+		chal, _, err := s.Next(msg)
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"status":"invalid_token","schemes":"bearer"}`, string(chal), "cut to the defaults")
+	})
+	t.Run("verifier-error-without-status", func(t *testing.T) {
+		s := NewXOAuth2Server(context.Background(), &ServerConfig{Tokens: &oauthTestVerifier{err: &OAuthBearerError{Scope: "mail"}}})
+		chal, _, err := s.Next([]byte("user=u\x01auth=Bearer tok\x01\x01"))
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"status":"401","scope":"mail"}`, string(chal))
+	})
 	t.Run("verifier-names-no-user", func(t *testing.T) {
 		s := NewOAuthBearerServer(context.Background(), &ServerConfig{Tokens: &oauthTestVerifier{tokens: map[string]string{"tok": ""}}})
 		_, _, err := s.Next(msg)
