@@ -750,3 +750,63 @@ func (digestLatin1Store) LookupDigestMD5(ctx context.Context, username, realm st
 	}
 	return md5.Sum([]byte("j\xfcrgen:" + realm + ":p\xe4ssword")), nil
 }
+
+// digestRawResponse builds a digest-response the way Dovecot and curl do
+// for non-ASCII input: names and password hashed as raw UTF-8, with or
+// without charset=utf-8.
+func digestRawResponse(user, pass, realm, nonce, cnonce, uri string, charset bool) string {
+	ha1 := digestHA1(digestURP(user, realm, pass, false), nonce, cnonce, "")
+	resp := digestKD(&ha1, nonce, cnonce, "AUTHENTICATE:", uri)
+	out := ""
+	if charset {
+		out = "charset=utf-8,"
+	}
+	return out + `username="` + user + `",realm="` + realm + `",nonce="` + nonce + `",nc=00000001,cnonce="` + cnonce +
+		`",digest-uri="` + uri + `",response=` + hex.EncodeToString(resp[:]) + `,qop=auth`
+}
+
+// TestDigestMD5ServerUTF8Forms shows that from a plaintext password the
+// server accepts both the RFC form (ISO 8859-1 where it fits) and the raw
+// UTF-8 form of Dovecot and curl, and only the right password in either.
+func TestDigestMD5ServerUTF8Forms(t *testing.T) {
+	store := &digestTestStore{users: map[string]string{"jürgen": "päss wörd"}}
+	for _, tt := range []struct {
+		name    string
+		resp    func(nonce string) string
+		wantErr error
+	}{
+		{"raw-utf8-with-charset", func(n string) string {
+			return digestRawResponse("jürgen", "päss wörd", "h", n, "c", "imap/h", true)
+		}, nil},
+		{"raw-utf8-without-charset", func(n string) string {
+			return digestRawResponse("jürgen", "päss wörd", "h", n, "c", "imap/h", false)
+		}, nil},
+		{"raw-utf8-wrong-password", func(n string) string {
+			return digestRawResponse("jürgen", "pass wörd", "h", n, "c", "imap/h", true)
+		}, ErrAuthFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store}).(*digestMD5Server)
+			s.nonce = "n"
+			_, _, err := s.Next(nil)
+			require.NoError(t, err)
+			_, _, err = s.Next([]byte(tt.resp("n")))
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			_, done, err := s.Next([]byte{})
+			require.NoError(t, err)
+			require.True(t, done)
+			id, _ := s.Identity()
+			assert.Equal(t, "jürgen", id.Username)
+		})
+	}
+
+	// Our own client (RFC form) against the same server.
+	s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store})
+	cerr, serr := runExchange(t, NewDigestMD5Client("jürgen", "päss wörd", "", "imap", "h"), s)
+	require.NoError(t, cerr)
+	require.NoError(t, serr)
+}
