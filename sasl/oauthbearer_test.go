@@ -546,6 +546,7 @@ func FuzzOAuthBearerServer(f *testing.F) {
 	f.Add([]byte("y,a=al=2Cice,\x01host=h\x01port=143\x01mthd=GET\x01auth=bearer tok==\x01\x01"))
 	f.Add([]byte("n,a=alice,\x01auth=Bearer tok\x01\x01"))
 	f.Add([]byte("\x01"))
+	oauthAddPeerSeeds(f, OAuthBearer)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		oauthFuzzServer(t, NewOAuthBearerServer, msg)
 		authzid, token, err := oauthParseBearer(msg)
@@ -560,6 +561,17 @@ func FuzzOAuthBearerServer(f *testing.F) {
 		require.Equal(t, authzid, authzid2)
 		require.Equal(t, token, token2)
 	})
+}
+
+// oauthAddPeerSeeds adds the recorded peer messages of mech as fuzz seeds.
+func oauthAddPeerSeeds(f *testing.F, mech string) {
+	var peers []struct{ Mech, Message string }
+	oauthLoad(f, "testdata/oauthbearer/peers.json", &peers)
+	for _, p := range peers {
+		if p.Mech == mech {
+			f.Add([]byte(p.Message))
+		}
+	}
 }
 
 // oauthBenchVerifier accepts every token for "alice" without work.
