@@ -72,9 +72,9 @@ func (s Session) CheckStartTLS() error {
 // (POP3) once the caller has read the command line from tc, a
 // textproto.Conn over raw. In order:
 //
-//  1. If any byte is buffered after the command line, in tc.R or in any of
-//     layers (every other buffering reader stacked between raw and tc),
-//     it returns [ErrPlaintextAfterStartTLS] having written nothing
+//  1. If any byte is buffered after the command line, in tc.R, in any of
+//     layers (every other buffering reader stacked between raw and tc) or
+//     in raw itself if it has a Buffered method, it returns [ErrPlaintextAfterStartTLS] having written nothing
 //     (checklist S1–S3). The caller should then close the connection.
 //  2. It writes goAhead (the line without CRLF, such as
 //     "A1 OK Begin TLS negotiation now", "+OK Begin TLS negotiation" or
@@ -108,6 +108,11 @@ func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, confi
 	n := tc.R.Buffered()
 	for _, l := range layers {
 		n += l.Buffered()
+	}
+	if b, ok := raw.(Buffered); ok {
+		// raw itself reads ahead (a bufio-backed conn wrapper): what it
+		// holds would otherwise become the start of the handshake input.
+		n += b.Buffered()
 	}
 	if n > 0 {
 		return nil, nil, fmt.Errorf("%w (%d bytes)", ErrPlaintextAfterStartTLS, n)

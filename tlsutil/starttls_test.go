@@ -553,3 +553,21 @@ func TestStartTLSServedCertificate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, r.cb)
 }
+
+// tlsSrvBufferedConn is a connection that reads ahead itself.
+type tlsSrvBufferedConn struct {
+	net.Conn
+	n int
+}
+
+func (c tlsSrvBufferedConn) Buffered() int { return c.n }
+
+// TestS2RawConnBuffered: a raw connection that reports buffered bytes is
+// refused like any other layer.
+func TestS2RawConnBuffered(t *testing.T) {
+	srv, cli := net.Pipe()
+	defer cli.Close()
+	raw := tlsSrvBufferedConn{Conn: srv, n: 3}
+	_, _, err := StartTLSServer(t.Context(), textproto.NewConn(raw), raw, &tls.Config{}, "A OK go")
+	assert.ErrorIs(t, err, ErrPlaintextAfterStartTLS)
+}
