@@ -1,12 +1,156 @@
 package sasl
 
-// Placeholder: replaced by the mechanism's implementation.
+import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+)
 
 // Anonymous is the ANONYMOUS mechanism name (RFC 4505).
 const Anonymous = "ANONYMOUS"
 
-func newAnonymousServer(env *serverEnv, mech string) Server { return unimplementedServer{mech} }
+// AnonymousUsername is the Identity.Username of every ANONYMOUS exchange,
+// as Dovecot's auth_anonymous_username defaults to it. The trace is not an
+// identity: it is unverified text for logs.
+const AnonymousUsername = "anonymous"
+
+// anonMaxTraceChars is RFC 4505, Section 2's bound on the trace: 1 to 255
+// UTF-8 characters.
+const anonMaxTraceChars = 255
+
+// anonMaxTraceBytes bounds the trace in bytes before it is decoded: 255
+// characters of at most 4 bytes each.
+const anonMaxTraceBytes = 4 * anonMaxTraceChars
+
+// NewAnonymousClient returns a Client for ANONYMOUS (RFC 4505). It sends
+// trace, an email address or other text for the server's logs, as its
+// initial response; "" sends an empty response. Start fails with an error
+// wrapping ErrTooLarge for a trace of more than 255 characters, and
+// ErrMalformed for one that is not UTF-8 or contains NUL, CR or LF. The
+// Client is single-use and not safe for concurrent use.
+func NewAnonymousClient(trace string) Client {
+	return &anonClient{trace: trace}
+}
+
+// NewAnonymousServer returns a Server for ANONYMOUS (RFC 4505). It calls
+// cfg.Anonymous with the client's trace, which may be "" and is unverified,
+// and on success reports Identity{Mechanism: "ANONYMOUS", Username:
+// [AnonymousUsername]}. Without an initial response it first sends an empty
+// challenge. A nil ctx means context.Background.
+//
+// ANONYMOUS authenticates nobody: grant it only what any guest may do.
+//
+// Errors: ErrTooLarge for a trace of more than 255 characters (RFC 4505,
+// Section 2); ErrMalformed for one that is not UTF-8 or contains NUL, CR or
+// LF (which would let a client forge log lines); ErrUnsupportedMechanism if
+// cfg.Anonymous is nil; the error of cfg.Anonymous or cfg.Authorize
+// unchanged; ErrUnexpectedClientResponse after the end. The Server is
+// single-use and not safe for concurrent use; it implements
+// [IdentityServer].
+func NewAnonymousServer(ctx context.Context, cfg *ServerConfig) Server {
+	s := &anonOwnedServer{}
+	s.env = *newServerEnv(ctx, cfg, &s.conn)
+	s.anonServer = anonServer{serverEnv: &s.env, mech: Anonymous}
+	return &s.anonServer
+}
+
+func newAnonymousServer(env *serverEnv, mech string) Server {
+	return &anonServer{serverEnv: env, mech: mech}
+}
 
 func newAnonymousClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return unimplementedClient("")
+	if err := anonCheckTrace([]byte(cfg.Trace)); err != nil {
+		return nil, err
+	}
+	return NewAnonymousClient(cfg.Trace), nil
+}
+
+type anonClient struct {
+	trace   string
+	started bool
+	resent  bool
+}
+
+var _ Client = (*anonClient)(nil)
+
+// Start sends the trace message (RFC 4505, Section 2).
+func (c *anonClient) Start() (string, []byte, error) {
+	if err := anonCheckTrace([]byte(c.trace)); err != nil {
+		return "", nil, err
+	}
+	c.started = true
+	return Anonymous, append([]byte{}, c.trace...), nil
+}
+
+// Next answers the one empty challenge a server sends when the protocol
+// layer did not transmit the initial response.
+func (c *anonClient) Next(challenge []byte) ([]byte, error) {
+	if len(challenge) != 0 || c.resent || !c.started {
+		return nil, ErrUnexpectedServerChallenge
+	}
+	c.resent = true
+	return append([]byte{}, c.trace...), nil
+}
+
+func anonCheckTrace(b []byte) error {
+	if len(b) > anonMaxTraceBytes {
+		return fmt.Errorf("%w: ANONYMOUS trace longer than %d bytes", ErrTooLarge, anonMaxTraceBytes)
+	}
+	n := 0
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("%w: ANONYMOUS trace is not UTF-8", ErrMalformed)
+		case r == 0 || r == '\r' || r == '\n':
+			return fmt.Errorf("%w: ANONYMOUS trace contains NUL, CR or LF", ErrMalformed)
+		}
+		b = b[size:]
+		n++
+	}
+	if n > anonMaxTraceChars {
+		return fmt.Errorf("%w: ANONYMOUS trace longer than %d characters", ErrTooLarge, anonMaxTraceChars)
+	}
+	return nil
+}
+
+type anonServer struct {
+	*serverEnv
+	mech  string
+	state plainState
+}
+
+type anonOwnedServer struct {
+	anonServer
+	env  serverEnv
+	conn ConnState
+}
+
+var _ IdentityServer = (*anonServer)(nil)
+
+// Next receives the trace message (RFC 4505, Section 2).
+func (s *anonServer) Next(response []byte) ([]byte, bool, error) {
+	switch s.state {
+	case plainFinished:
+		return nil, false, ErrUnexpectedClientResponse
+	case plainStart:
+		if response == nil {
+			s.state = plainChallenged
+			return []byte{}, false, nil
+		}
+	}
+	s.state = plainFinished
+	if err := anonCheckTrace(response); err != nil {
+		return nil, false, err
+	}
+	if s.cfg.Anonymous == nil {
+		return nil, false, fmt.Errorf("%w: ANONYMOUS is not enabled", ErrUnsupportedMechanism)
+	}
+	if err := s.cfg.Anonymous(s.ctx, string(response)); err != nil {
+		return nil, false, err
+	}
+	if err := s.succeed(Identity{Mechanism: s.mech, Username: AnonymousUsername}); err != nil {
+		return nil, false, err
+	}
+	return nil, true, nil
 }

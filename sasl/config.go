@@ -82,8 +82,9 @@ type PlaintextLookup interface {
 }
 
 // CRAMMD5Secret is the HMAC-MD5 key state of a CRAM-MD5 password: the MD5
-// states after absorbing the inner and the outer padded key (RFC 2104),
-// each as its four words A, B, C, D in little-endian order, inner first.
+// states after absorbing the outer and the inner padded key (RFC 2104),
+// each as its four words A, B, C, D in little-endian order, outer first
+// (Dovecot's hmac_md5_get_cram_context order).
 // This is the 32-byte value of Dovecot's {CRAM-MD5} scheme (hex-encoded
 // there). It is password-equivalent for CRAM-MD5 but reveals no password.
 type CRAMMD5Secret [32]byte
@@ -227,6 +228,11 @@ type ClientConfig struct {
 	MaxIterations int
 	// ChannelBindingType is the channel binding a -PLUS mechanism uses:
 	// tlsutil.TLSExporter, TLSUnique or TLSServerEndPoint. If "",
-	// tls-exporter is used where the connection has it, else tls-unique.
+	// tls-exporter is used on TLS 1.3, and tls-unique on TLS 1.2 (RFC
+	// 5802's default, which older servers know), else tls-exporter.
 	ChannelBindingType string
+	// SCRAMCache, if not nil, keeps the keys SCRAM derived from the
+	// password for a salt and iteration count, so that reconnecting skips
+	// PBKDF2. Share one between the connections of a program.
+	SCRAMCache *SCRAMCache
 }

@@ -3,6 +3,62 @@
 // mechanism under a security policy, and the exchange over IMAP, POP3 and
 // SMTP command lines.
 //
-// Clients and servers are emersion/go-sasl's Client and Server, so they drop
-// into go-imap v2 and go-smtp with no glue.
+// For most servers: describe where credentials come from in one
+// [ServerConfig] per listener, make a [ServerSet] per connection with
+// [NewServerSet], advertise [ServerSet.Mechanisms], and run the Server that
+// [ServerSet.NewServer] returns for the mechanism the client picked. After
+// success, [ServerSet.Identity] says who logged in. For most clients: put the
+// credentials in a [ClientConfig] and call [ClientConfig.NewClient] with the
+// mechanisms the server advertised; it picks the strongest one that is safe
+// on the connection.
+//
+// Clients and servers are emersion/go-sasl's Client and Server (type
+// aliases), so they drop into go-imap v2 (imapserver.SessionSASL,
+// imapclient.Client.Authenticate) and go-smtp (AuthSession, Client.Auth)
+// with no glue.
+//
+// # Mechanisms
+//
+//	mechanism             RFC                  server needs                          security
+//	SCRAM-SHA-{1,256,512} 5802, 7677           SCRAMLookup (StoredKey, ServerKey)    mutual
+//	SCRAM-*-PLUS          5802 §6, 5929, 9266  SCRAMLookup + TLS                     mutual, channel binding
+//	EXTERNAL              4422 App. A          ExternalVerifier                      outside SASL (TLS cert)
+//	OAUTHBEARER           7628                 TokenVerifier                         bearer token: TLS only
+//	XOAUTH2               Google, Microsoft    TokenVerifier                         bearer token: TLS only
+//	PLAIN                 4616                 PasswordVerifier, Plaintext or SCRAM  password in clear: TLS only
+//	LOGIN                 draft (expired)      PasswordVerifier, Plaintext or SCRAM  password in clear: TLS only, legacy
+//	CRAM-MD5              2195                 CRAMMD5Lookup (midstates) or Plaintext offline-attackable: TLS only, legacy
+//	DIGEST-MD5            2831 (Historic)      DigestMD5Lookup or Plaintext          offline-attackable: TLS only, legacy
+//	ANONYMOUS             4505                 ServerConfig.Anonymous                none
+//
+// The table is also available at run time: [Mechanisms] and
+// [MechanismByName] return each mechanism's [Security] properties.
+//
+// # Security
+//
+// A server never needs a plaintext password where the mechanism allows a
+// derived credential: SCRAM verifies from StoredKey and ServerKey, CRAM-MD5
+// from HMAC-MD5 midstates, PLAIN and LOGIN from any verifier (including the
+// SCRAM keys). Mechanisms whose Security has NeedsTLS are neither offered by
+// a ServerSet nor chosen by a ClientConfig on a connection without TLS,
+// unless the InsecureAuth field is set. Secrets are compared in constant
+// time on fixed-length values, randomness comes only from crypto/rand, and
+// an unknown user costs the same work and gets the same error as a wrong
+// password. Every length, count and round read from the peer is bounded.
+//
+// # Concurrency
+//
+// ServerConfig and ClientConfig may be shared by many goroutines and must
+// not be modified after first use. Credential lookups must be safe for
+// concurrent use. A ServerSet belongs to one connection, and every Client
+// and Server is single-use and not safe for concurrent use.
+//
+// # Errors
+//
+// Mechanism errors wrap the sentinel values ([ErrAuthFailed],
+// [ErrAuthzFailed], [ErrMalformed], [ErrTooLarge], [ErrNeedsTLS],
+// [ErrUnexpectedClientResponse], ...), so callers test them with errors.Is.
+// Errors returned by the caller's own lookups and callbacks are passed
+// through unchanged, so go-smtp still sees an *smtp.SMTPError and go-imap an
+// *imap.Error. Error text never contains a username, password or secret.
 package sasl

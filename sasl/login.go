@@ -1,12 +1,226 @@
 package sasl
 
-// Placeholder: replaced by the mechanism's implementation.
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"unicode/utf8"
+)
 
-// Login is the LOGIN mechanism name.
+// Login is the LOGIN mechanism name (draft-murchison-sasl-login-00). LOGIN
+// is legacy: it predates PLAIN, was never standardised, and survives
+// because Microsoft Exchange, Office 365 and many SMTP clients speak it.
 const Login = "LOGIN"
 
-func newLoginServer(env *serverEnv, mech string) Server { return unimplementedServer{mech} }
+// loginMaxField bounds the username and the password of LOGIN. The draft
+// sets no limit; this matches PLAIN's per-field bound.
+const loginMaxField = 1024
+
+// loginMaxRounds bounds the challenges a LOGIN client answers: the username
+// and the password (draft-murchison-sasl-login, Section 2).
+const loginMaxRounds = 2
+
+// The challenges a LOGIN server sends. The draft names them "User Name" and
+// "Password"; every deployed server and client (Exchange, Postfix/Cyrus,
+// Outlook, go-sasl, whose client demands exactly "Password:") uses these.
+const (
+	loginUsernameChallenge = "Username:"
+	loginPasswordChallenge = "Password:"
+)
+
+// NewLoginClient returns a Client for LOGIN (draft-murchison-sasl-login).
+// It sends no initial response and answers the server's two challenges with
+// the username and the password. It recognises "Username:"/"User Name" and
+// "Password:" case-insensitively and answers any other text by position
+// (first the username, then the password), as deployed clients do.
+//
+// LOGIN sends the password in the clear and is legacy: prefer PLAIN, and use
+// either only inside TLS. LOGIN has no authzid. Start fails with an error
+// wrapping ErrMalformed for an empty username or password or one containing
+// NUL, and ErrTooLarge beyond 1024 bytes; a third challenge is
+// ErrUnexpectedServerChallenge. The Client is single-use and not safe for
+// concurrent use.
+func NewLoginClient(username, password string) Client {
+	return &loginClient{username: username, password: password}
+}
+
+// NewLoginServer returns a Server for LOGIN (draft-murchison-sasl-login)
+// that checks the password as [NewPlainServer] does. Without an initial
+// response (or with an empty one) it sends the challenge "Username:", then
+// "Password:"; a non-empty initial response is taken as the username, as
+// Windows Send-MailMessage and go-sasl's client send it, and only
+// "Password:" follows.
+//
+// LOGIN exposes the password to anyone on the path without TLS and is
+// legacy; this constructor does not look at the connection, [ServerSet]
+// offers LOGIN only inside TLS. The username must be valid UTF-8; neither
+// field may be empty, contain NUL, or exceed 1024 bytes.
+//
+// Errors: ErrMalformed or ErrTooLarge for a bad field; ErrAuthFailed for a
+// wrong password or unknown user; ErrAuthzFailed or the error of
+// cfg.Authorize; any other lookup error unchanged;
+// ErrUnexpectedClientResponse after the end. The Server is single-use and
+// not safe for concurrent use; it implements [IdentityServer].
+func NewLoginServer(ctx context.Context, cfg *ServerConfig) Server {
+	s := &loginOwnedServer{}
+	s.env = *newServerEnv(ctx, cfg, &s.conn)
+	s.loginServer = loginServer{serverEnv: &s.env, mech: Login}
+	return &s.loginServer
+}
+
+func newLoginServer(env *serverEnv, mech string) Server {
+	return &loginServer{serverEnv: env, mech: mech}
+}
 
 func newLoginClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return unimplementedClient("")
+	return NewLoginClient(cfg.Username, cfg.Password), nil
+}
+
+type loginClient struct {
+	username, password string
+	rounds             int
+	sentUser, sentPass bool
+}
+
+var _ Client = (*loginClient)(nil)
+
+// Start checks the credentials and sends no initial response: servers
+// that take the username as one differ, servers that refuse it exist.
+func (c *loginClient) Start() (string, []byte, error) {
+	if err := loginCheckField("username", c.username); err != nil {
+		return "", nil, err
+	}
+	if err := loginCheckField("password", c.password); err != nil {
+		return "", nil, err
+	}
+	return Login, nil, nil
+}
+
+func loginCheckField(what, v string) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%w: LOGIN: empty %s", ErrMalformed, what)
+	case len(v) > loginMaxField:
+		return fmt.Errorf("%w: LOGIN: %s longer than %d bytes", ErrTooLarge, what, loginMaxField)
+	case plainHasNUL(v):
+		return fmt.Errorf("%w: LOGIN: %s contains NUL", ErrMalformed, what)
+	}
+	return nil
+}
+
+// Next answers a "Username:" or "Password:" challenge.
+func (c *loginClient) Next(challenge []byte) ([]byte, error) {
+	if c.sentPass || c.rounds >= loginMaxRounds {
+		return nil, ErrUnexpectedServerChallenge
+	}
+	c.rounds++
+	wantPass := c.sentUser // by position
+	switch p := loginPrompt(challenge); {
+	case bytes.HasPrefix(p, []byte("user")):
+		if c.sentUser {
+			return nil, fmt.Errorf("%w: LOGIN server asked for the username twice", ErrUnexpectedServerChallenge)
+		}
+		wantPass = false
+	case bytes.HasPrefix(p, []byte("pass")):
+		wantPass = true
+	}
+	if wantPass {
+		c.sentPass = true
+		return []byte(c.password), nil
+	}
+	c.sentUser = true
+	return []byte(c.username), nil
+}
+
+// loginPrompt returns the first bytes of a challenge, lower-cased, without
+// leading space: enough to tell "Username:"/"User Name" from "Password:".
+func loginPrompt(challenge []byte) []byte {
+	challenge = bytes.TrimLeft(challenge, " \t")
+	var p [4]byte
+	n := copy(p[:], challenge)
+	for i := range n {
+		if 'A' <= p[i] && p[i] <= 'Z' {
+			p[i] += 'a' - 'A'
+		}
+	}
+	return p[:n]
+}
+
+// loginState is where a LOGIN exchange stands.
+type loginState uint8
+
+const (
+	loginStart    loginState = iota // nothing received yet
+	loginWantUser                   // "Username:" sent
+	loginWantPass                   // "Password:" sent
+	loginFinished                   // succeeded or failed
+)
+
+type loginServer struct {
+	*serverEnv
+	mech     string
+	state    loginState
+	username string
+}
+
+type loginOwnedServer struct {
+	loginServer
+	env  serverEnv
+	conn ConnState
+}
+
+var _ IdentityServer = (*loginServer)(nil)
+
+// Next receives the username (as initial response or answer to
+// "Username:") and then the password.
+func (s *loginServer) Next(response []byte) ([]byte, bool, error) {
+	switch s.state {
+	case loginStart:
+		if len(response) == 0 {
+			// No initial response, or an empty one, which Dovecot treats
+			// the same way: ask for the username.
+			s.state = loginWantUser
+			return []byte(loginUsernameChallenge), false, nil
+		}
+		fallthrough
+	case loginWantUser:
+		u, err := loginParseField("username", response)
+		if err != nil {
+			s.state = loginFinished
+			return nil, false, err
+		}
+		if !utf8.ValidString(u) {
+			s.state = loginFinished
+			return nil, false, fmt.Errorf("%w: LOGIN username is not UTF-8", ErrMalformed)
+		}
+		s.username = u
+		s.state = loginWantPass
+		return []byte(loginPasswordChallenge), false, nil
+	case loginWantPass:
+		s.state = loginFinished
+		p, err := loginParseField("password", response)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := s.verifyPassword(s.username, p); err != nil {
+			return nil, false, err
+		}
+		if err := s.succeed(Identity{Mechanism: s.mech, Username: s.username}); err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
+	}
+	return nil, false, ErrUnexpectedClientResponse
+}
+
+func loginParseField(what string, b []byte) (string, error) {
+	switch {
+	case len(b) == 0:
+		return "", fmt.Errorf("%w: LOGIN %s is empty", ErrMalformed, what)
+	case len(b) > loginMaxField:
+		return "", fmt.Errorf("%w: LOGIN %s longer than %d bytes", ErrTooLarge, what, loginMaxField)
+	case bytes.IndexByte(b, 0) >= 0:
+		return "", fmt.Errorf("%w: LOGIN %s contains NUL", ErrMalformed, what)
+	}
+	return string(b), nil
 }

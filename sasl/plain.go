@@ -1,12 +1,261 @@
 package sasl
 
-// Placeholder: replaced by the mechanism's implementation.
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
 
 // Plain is the PLAIN mechanism name (RFC 4616).
 const Plain = "PLAIN"
 
-func newPlainServer(env *serverEnv, mech string) Server { return unimplementedServer{mech} }
+// plainMaxField bounds each of authzid, authcid and passwd. RFC 4616,
+// Section 2 says a server MUST accept up to 255 octets per field; four times
+// that leaves room for long UTF-8 passphrases and email-address usernames
+// while keeping a hostile message small.
+const plainMaxField = 1024
+
+// plainMaxMessage bounds the whole PLAIN message: three maximal fields and
+// the two NUL separators. Anything longer is refused before it is scanned.
+const plainMaxMessage = 3*plainMaxField + 2
+
+// NewPlainClient returns a Client for PLAIN (RFC 4616). It sends
+// authzid NUL username NUL password as its initial response; authzid "" asks
+// to act as username itself.
+//
+// PLAIN sends the password in the clear: use it only inside TLS (a
+// [ClientConfig] does not choose it without TLS unless InsecureAuth is set).
+// Start fails with an error wrapping ErrMalformed if username or password is
+// empty or a field contains NUL, and ErrTooLarge if a field exceeds 1024
+// bytes. The Client is single-use and not safe for concurrent use.
+func NewPlainClient(authzid, username, password string) Client {
+	return &plainClient{authzid: authzid, username: username, password: password}
+}
+
+// NewPlainServer returns a Server for PLAIN (RFC 4616) that checks the
+// password with cfg: cfg.Passwords if set, else the plaintext from
+// cfg.Plaintext (compared in constant time), else the stored SCRAM keys of
+// cfg.SCRAM. A nil ctx means context.Background; ctx is passed to every
+// lookup.
+//
+// The message is authzid NUL authcid NUL passwd with exactly two NULs, a
+// non-empty authcid and passwd, each field at most 1024 bytes (RFC 4616
+// requires 255) and valid UTF-8. Without an initial response the server
+// first sends an empty challenge.
+//
+// PLAIN exposes the password to anyone on the path without TLS. This
+// constructor does not look at the connection; offer PLAIN only inside TLS,
+// which [ServerSet] does for you.
+//
+// Errors: ErrMalformed or ErrTooLarge for a bad message; ErrAuthFailed for a
+// wrong password or unknown user (the same value for both); ErrAuthzFailed
+// or the error of cfg.Authorize when the authzid is refused; any other error
+// of a lookup unchanged; ErrUnexpectedClientResponse for a response after
+// the exchange ended. The Server is single-use and not safe for concurrent
+// use; it implements [IdentityServer].
+func NewPlainServer(ctx context.Context, cfg *ServerConfig) Server {
+	// One allocation holds the server, its env and its ConnState, so the
+	// exchange costs one allocation besides the string it hands the
+	// verifier.
+	s := &plainOwnedServer{}
+	e := newServerEnv(ctx, cfg, &s.conn) // for its defaults; stays on the stack
+	s.env.ctx, s.env.cfg, s.env.conn = e.ctx, e.cfg, e.conn
+	s.serverEnv = &s.env
+	return &s.plainServer
+}
+
+// newPlainServer is the ServerSet's factory; mech is always Plain.
+func newPlainServer(env *serverEnv, mech string) Server {
+	return &plainServer{serverEnv: env}
+}
 
 func newPlainClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return unimplementedClient("")
+	return NewPlainClient(cfg.Authzid, cfg.Username, cfg.Password), nil
+}
+
+type plainClient struct {
+	authzid, username, password string
+	msg                         []byte
+	resent                      bool
+}
+
+var _ Client = (*plainClient)(nil)
+
+// Start returns the whole PLAIN message as the initial response
+// (RFC 4616, Section 2).
+func (c *plainClient) Start() (string, []byte, error) {
+	switch {
+	case c.username == "":
+		return "", nil, fmt.Errorf("%w: PLAIN: empty username", ErrMalformed)
+	case c.password == "":
+		return "", nil, fmt.Errorf("%w: PLAIN: empty password", ErrMalformed)
+	case len(c.authzid) > plainMaxField || len(c.username) > plainMaxField || len(c.password) > plainMaxField:
+		return "", nil, fmt.Errorf("%w: PLAIN: a field is longer than %d bytes", ErrTooLarge, plainMaxField)
+	case plainHasNUL(c.authzid) || plainHasNUL(c.username) || plainHasNUL(c.password):
+		return "", nil, fmt.Errorf("%w: PLAIN: a field contains NUL", ErrMalformed)
+	}
+	msg := make([]byte, 0, len(c.authzid)+len(c.username)+len(c.password)+2)
+	msg = append(msg, c.authzid...)
+	msg = append(msg, 0)
+	msg = append(msg, c.username...)
+	msg = append(msg, 0)
+	msg = append(msg, c.password...)
+	c.msg = msg
+	return Plain, msg, nil
+}
+
+// Next answers the one empty challenge a server sends when the protocol
+// layer did not transmit the initial response (RFC 4422, Section 5) with the
+// same message; any other challenge is ErrUnexpectedServerChallenge.
+func (c *plainClient) Next(challenge []byte) ([]byte, error) {
+	if len(challenge) != 0 || c.resent || c.msg == nil {
+		return nil, ErrUnexpectedServerChallenge
+	}
+	c.resent = true
+	return c.msg, nil
+}
+
+func plainHasNUL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// plainState is where a one-message exchange (PLAIN, EXTERNAL, ANONYMOUS)
+// stands.
+type plainState uint8
+
+const (
+	plainStart      plainState = iota // nothing received yet
+	plainChallenged                   // empty challenge sent, message expected
+	plainFinished                     // succeeded or failed: no more responses
+)
+
+type plainServer struct {
+	*serverEnv
+	state plainState
+}
+
+// plainOwnedServer is a standalone PLAIN server with its env inline.
+type plainOwnedServer struct {
+	plainServer
+	env  serverEnv
+	conn ConnState
+}
+
+var _ IdentityServer = (*plainServer)(nil)
+
+// Next receives the PLAIN message (RFC 4616, Section 2), as the initial
+// response or after an empty challenge.
+func (s *plainServer) Next(response []byte) ([]byte, bool, error) {
+	switch s.state {
+	case plainFinished:
+		return nil, false, ErrUnexpectedClientResponse
+	case plainStart:
+		if response == nil {
+			// No initial response: ask for it with an empty challenge
+			// (RFC 4422, Section 5).
+			s.state = plainChallenged
+			return []byte{}, false, nil
+		}
+	}
+	s.state = plainFinished
+	authzid, authcid, passwd, err := plainParse(response)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.verifyPassword(authcid, passwd); err != nil {
+		return nil, false, err
+	}
+	if err := s.succeed(Identity{Mechanism: Plain, Username: authcid, Authzid: authzid}); err != nil {
+		return nil, false, err
+	}
+	return nil, true, nil
+}
+
+// plainParse splits message = [authzid] NUL authcid NUL passwd
+// (RFC 4616, Section 2). It converts the message to a string once and
+// slices the fields out of it.
+func plainParse(msg []byte) (authzid, authcid, passwd string, err error) {
+	if len(msg) > plainMaxMessage {
+		return "", "", "", fmt.Errorf("%w: PLAIN message longer than %d bytes", ErrTooLarge, plainMaxMessage)
+	}
+	i := bytes.IndexByte(msg, 0)
+	if i < 0 {
+		return "", "", "", fmt.Errorf("%w: PLAIN message has no NUL", ErrMalformed)
+	}
+	j := bytes.IndexByte(msg[i+1:], 0)
+	if j < 0 {
+		return "", "", "", fmt.Errorf("%w: PLAIN message has one NUL, want two", ErrMalformed)
+	}
+	j += i + 1
+	switch {
+	case bytes.IndexByte(msg[j+1:], 0) >= 0:
+		return "", "", "", fmt.Errorf("%w: PLAIN message has more than two NULs", ErrMalformed)
+	case j == i+1:
+		return "", "", "", fmt.Errorf("%w: PLAIN authcid is empty", ErrMalformed)
+	case j+1 == len(msg):
+		return "", "", "", fmt.Errorf("%w: PLAIN passwd is empty", ErrMalformed)
+	case i > plainMaxField || j-i-1 > plainMaxField || len(msg)-j-1 > plainMaxField:
+		return "", "", "", fmt.Errorf("%w: PLAIN field longer than %d bytes", ErrTooLarge, plainMaxField)
+	case !utf8.Valid(msg):
+		return "", "", "", fmt.Errorf("%w: PLAIN message is not UTF-8", ErrMalformed)
+	}
+	s := string(msg)
+	return s[:i], s[i+1 : j], s[j+1:], nil
+}
+
+// verifyPassword checks a plaintext password, as PLAIN and LOGIN receive
+// it, with the first configured source: cfg.Passwords, else cfg.Plaintext,
+// else cfg.SCRAM (the password is run through SCRAM and checked against
+// StoredKey). An error wrapping ErrUnknownUser or ErrAuthFailed becomes
+// ErrAuthFailed itself, so an unknown user and a wrong password look the
+// same to the caller and the peer; any other error of the store is returned
+// unchanged.
+func (e *serverEnv) verifyPassword(username, password string) error {
+	var err error
+	switch cfg := e.cfg; {
+	case cfg.Passwords != nil:
+		err = cfg.Passwords.VerifyPassword(e.ctx, username, password)
+	case cfg.Plaintext != nil:
+		err = plainVerifyPlaintext(e.ctx, cfg.Plaintext, username, password)
+	case cfg.SCRAM != nil:
+		err = scramVerifyPassword(e.ctx, cfg.SCRAM, username, password)
+	default:
+		return fmt.Errorf("%w: no password verifier configured", ErrUnsupportedMechanism)
+	}
+	if err != nil && (errors.Is(err, ErrUnknownUser) || errors.Is(err, ErrAuthFailed)) {
+		return ErrAuthFailed
+	}
+	return err
+}
+
+// plainVerifyPlaintext compares password with the stored plaintext. An
+// unknown user is compared against an empty dummy, so both paths hash and
+// compare the same way.
+func plainVerifyPlaintext(ctx context.Context, lookup PlaintextLookup, username, password string) error {
+	stored, err := lookup.LookupPassword(ctx, username)
+	unknown := 0
+	if err != nil {
+		if !errors.Is(err, ErrUnknownUser) {
+			return err
+		}
+		stored, unknown = "", 1
+	}
+	// Constant time on fixed-length digests: comparing the strings
+	// themselves would leak the stored password's length, and an early
+	// exit how many leading bytes the guess got right.
+	want := sha256.Sum256([]byte(stored))
+	got := sha256.Sum256([]byte(password))
+	if subtle.ConstantTimeCompare(want[:], got[:])&(unknown^1) != 1 {
+		return ErrAuthFailed
+	}
+	return nil
 }

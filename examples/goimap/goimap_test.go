@@ -1,0 +1,140 @@
+package goimap
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/go-mailauth/mailauth/sasl"
+)
+
+type giStore struct{}
+
+func (giStore) VerifyPassword(ctx context.Context, user, pass string) error {
+	if user == "alice" && pass == "secret" {
+		return nil
+	}
+	return sasl.ErrAuthFailed
+}
+
+func (giStore) LookupPassword(ctx context.Context, user string) (string, error) {
+	if user == "alice" {
+		return "secret", nil
+	}
+	return "", sasl.ErrUnknownUser
+}
+
+func giCert(t *testing.T) (*tls.Config, *tls.Config, *x509.Certificate) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	leaf, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}},
+		&tls.Config{ServerName: "localhost", RootCAs: pool}, leaf
+}
+
+func giStart(t *testing.T) (addr string, clientTLS *tls.Config) {
+	stls, ctls, leaf := giCert(t)
+	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}}, leaf)
+	b.AddUser("alice")
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: b.NewSession,
+		Caps:       imap.CapSet{imap.CapIMAP4rev1: {}},
+		TLSConfig:  stls,
+		Logger:     nopLogger{},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), ctls
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+
+func TestGoIMAP(t *testing.T) {
+	addr, ctls := giStart(t)
+	for _, tc := range []struct {
+		name   string
+		client sasl.Client
+		want   imap.ResponseCode
+	}{
+		{"PLAIN", sasl.NewPlainClient("", "alice", "secret"), ""},
+		{"CRAM-MD5", sasl.NewCRAMMD5Client("alice", "secret"), ""},
+		{"PLAIN wrong", sasl.NewPlainClient("", "alice", "nope"), imap.ResponseCodeAuthenticationFailed},
+		{"PLAIN authz", sasl.NewPlainClient("root", "alice", "secret"), imap.ResponseCodeAuthorizationFailed},
+		{"CRAM-MD5 unknown", sasl.NewCRAMMD5Client("bob", "secret"), imap.ResponseCodeAuthenticationFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := imapclient.DialStartTLS(addr, &imapclient.Options{TLSConfig: ctls})
+			require.NoError(t, err)
+			defer c.Close()
+			caps, err := c.Capability().Wait()
+			require.NoError(t, err)
+			assert.True(t, caps.Has("AUTH=PLAIN"), "PLAIN offered after STARTTLS: %v", caps)
+			err = c.Authenticate(tc.client)
+			if tc.want != "" {
+				var ie *imap.Error
+				require.True(t, errors.As(err, &ie), "%v", err)
+				assert.Equal(t, tc.want, ie.Code)
+				return
+			}
+			require.NoError(t, err)
+			_, err = c.Select("INBOX", nil).Wait()
+			require.NoError(t, err)
+			require.NoError(t, c.Logout().Wait())
+		})
+	}
+}
+
+// TestGoIMAPBeforeTLS: without TLS go-imap advertises nothing, and the
+// set offers no plaintext mechanism anyway.
+func TestGoIMAPBeforeTLS(t *testing.T) {
+	addr, _ := giStart(t)
+	c, err := imapclient.DialInsecure(addr, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	caps, err := c.Capability().Wait()
+	require.NoError(t, err)
+	assert.False(t, caps.Has("AUTH=PLAIN"))
+	assert.True(t, caps.Has(imap.CapLoginDisabled))
+	err = c.Authenticate(sasl.NewPlainClient("", "alice", "secret"))
+	var ie *imap.Error
+	require.True(t, errors.As(err, &ie), "%v", err)
+	assert.Equal(t, imap.ResponseCodePrivacyRequired, ie.Code)
+}
+
+func TestIMAPError(t *testing.T) {
+	custom := &imap.Error{Type: imap.StatusResponseTypeNo, Text: "custom"}
+	assert.Same(t, custom, IMAPError(custom))
+	other := errors.New("db down")
+	assert.Same(t, other, IMAPError(other))
+	assert.Equal(t, imapserver.ErrAuthFailed, IMAPError(sasl.ErrChannelBinding))
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/go-mailauth/mailauth/sasl"
+)
+
+// TestDemo runs the demo in-process: every mechanism that both sides
+// implement logs in over every protocol, and nothing fails.
+func TestDemo(t *testing.T) {
+	d, err := startDemo(nil)
+	require.NoError(t, err)
+	defer d.Close()
+	var out bytes.Buffer
+	failures := d.Run(&out)
+	t.Log("\n" + out.String())
+	require.Zero(t, failures, out.String())
+	assert.Contains(t, out.String(), "all logins succeeded")
+	assert.NotContains(t, out.String(), "FAIL")
+	// Every row that is listed passed on all three protocols.
+	rows := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 {
+			if _, ok := sasl.MechanismByName(f[0]); ok {
+				rows++
+				assert.Equal(t, []string{"ok", "ok", "ok"}, f[1:], line)
+			}
+		}
+	}
+	// PLAIN is implemented on main since the password mechanisms landed.
+	assert.Contains(t, out.String(), "PLAIN ")
+	assert.Positive(t, rows)
+}
+
+// TestDemoWrongPassword: the same servers refuse a wrong password, so
+// the demo's "ok" means something.
+func TestDemoWrongPassword(t *testing.T) {
+	d, err := startDemo(nil)
+	require.NoError(t, err)
+	defer d.Close()
+	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
+		cell, err := d.loginAs(p, sasl.Plain, false, demoUser, "not-the-password")
+		assert.Equal(t, cellFail, cell, p)
+		assert.ErrorIs(t, err, sasl.ErrAuthFailed, p)
+	}
+}

@@ -1,0 +1,520 @@
+// Package mailserver is a small but real IMAP, POP3 and SMTP-submission
+// server on net/textproto that authenticates with [sasl.ServerSet] and
+// [sasl.Exchange]. It serves an empty mailbox and discards submitted mail:
+// it exists for the demo (examples/maild), for interop tests against real
+// clients (curl, python imaplib/poplib/smtplib), and as a reference for
+// wiring mailauth into a textproto server.
+//
+// One [Server] serves one protocol. [Server.Serve] takes a plaintext
+// listener and offers STARTTLS (STLS for POP3) when [Config].TLS is set;
+// [Server.ServeTLS] takes a listener whose connections start with TLS
+// (ports 993, 995, 465; RFC 8314). A Server binds nothing itself: the
+// caller passes the listener.
+//
+// # Security
+//
+//   - Before TLS, mechanisms that expose a password (PLAIN, LOGIN, ...)
+//     are not offered, IMAP advertises LOGINDISABLED and refuses LOGIN,
+//     POP3 refuses USER/PASS, and SMTP offers no plaintext AUTH, unless
+//     [Config].InsecureAuth opts in (RFC 2595, Section 2.3; RFC 8314).
+//   - STARTTLS is refused inside TLS and after authentication (session
+//     fixation); plaintext pipelined after STARTTLS closes the connection
+//     (CVE-2011-0411); after TLS every pre-TLS state is discarded and the
+//     [sasl.ServerSet] is made anew from the TLS connection state, with the
+//     served leaf certificate for tls-server-end-point.
+//   - Lines, literals, messages, recipients, failed logins and idle time
+//     are bounded (the consts below and [Config]).
+package mailserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/textproto"
+	"sync"
+	"time"
+
+	"github.com/go-mailauth/mailauth/sasl"
+)
+
+const (
+	// DefaultMaxLineLength bounds a command line, CRLF included. It is
+	// large enough for an AUTHENTICATE/AUTH line carrying a big initial
+	// response (RFC 4954, Section 4 asks for at least 12288 octets);
+	// Config.MaxLineLength overrides it.
+	DefaultMaxLineLength = sasl.DefaultMaxLineLength
+	// DefaultMaxMessageSize bounds an SMTP DATA message (advertised as
+	// SIZE, RFC 1870); Config.MaxMessageSize overrides it.
+	DefaultMaxMessageSize = 10 << 20
+	// DefaultIdleTimeout bounds the wait for the next command or line;
+	// Config.IdleTimeout overrides it. RFC 9051 asks IMAP servers for at
+	// least 30 minutes; a test server does not need that.
+	DefaultIdleTimeout = 5 * time.Minute
+	// handshakeTimeout bounds a TLS handshake, implicit or after
+	// STARTTLS, so a stalled client cannot hold a connection (checklist
+	// S9).
+	handshakeTimeout = 10 * time.Second
+	// maxAuthFailures is the number of failed logins after which a
+	// connection is closed, to slow down password guessing.
+	maxAuthFailures = 3
+	// maxRecipients bounds RCPT TO per transaction (RFC 5321, Section
+	// 4.5.3.1.8 asks for at least 100).
+	maxRecipients = 100
+	// maxLiteral bounds an IMAP literal in a command (LOGIN with a
+	// non-ASCII password, a mailbox name).
+	maxLiteral = 8 << 10
+	// maxArgs bounds the arguments of one IMAP command.
+	maxArgs = 32
+)
+
+// ErrServerClosed is returned by Serve and ServeTLS after Close.
+var ErrServerClosed = errors.New("mailserver: server closed")
+
+// APOPServer is the server side of POP3 APOP (RFC 1939, Section 7) for one
+// connection: package apop's *Server satisfies it. Timestamp is put in the
+// greeting; Verify checks "APOP name digest" (args is "name digest") and
+// returns who authenticated. conn describes the connection now.
+type APOPServer interface {
+	Timestamp() string
+	Verify(ctx context.Context, conn *sasl.ConnState, args string) (sasl.Identity, error)
+}
+
+// Config configures a Server. It must not be modified after the Server is
+// made; New copies it.
+type Config struct {
+	// SASL configures the mechanisms. Its InsecureAuth is forced on when
+	// InsecureAuth is set. A nil SASL offers no mechanism.
+	SASL *sasl.ServerConfig
+	// TLS, if not nil, enables STARTTLS/STLS on plaintext listeners and
+	// is required by ServeTLS. It needs a certificate (Certificates or
+	// GetCertificate).
+	TLS *tls.Config
+	// Hostname names the server in greetings and EHLO. If "", "localhost".
+	Hostname string
+	// InsecureAuth allows password logins (IMAP LOGIN, POP3 USER/PASS,
+	// and the mechanisms that need TLS) on connections without TLS. Only
+	// for tests on loopback: the password crosses the network in clear.
+	InsecureAuth bool
+	// APOP, if not nil, enables POP3 APOP: it is called for each POP3
+	// connection before the greeting (e.g. a closure around
+	// apop.NewServer). An error closes the connection.
+	APOP func() (APOPServer, error)
+	// Logger receives one line per connection event. If nil, nothing is
+	// logged. Secrets are never logged.
+	Logger *slog.Logger
+	// MaxLineLength bounds a command line; 0 means DefaultMaxLineLength.
+	MaxLineLength int
+	// MaxMessageSize bounds an SMTP message; 0 means DefaultMaxMessageSize.
+	MaxMessageSize int
+	// IdleTimeout bounds the wait for each line; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+}
+
+// Server serves one protocol to many connections. It is safe for
+// concurrent use; Serve and ServeTLS may run on several listeners at once.
+type Server struct {
+	proto sasl.Protocol
+	cfg   Config
+	sasl  *sasl.ServerConfig // cfg.SASL with InsecureAuth applied; shared, read-only
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	wg        sync.WaitGroup
+}
+
+// New returns a Server for proto (sasl.IMAP, sasl.POP3 or sasl.SMTP, the
+// last being SMTP submission, RFC 6409) under cfg. A nil cfg is the zero
+// Config: no mechanisms, no TLS.
+func New(proto sasl.Protocol, cfg *Config) *Server {
+	s := &Server{proto: proto, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	if cfg != nil {
+		s.cfg = *cfg
+	}
+	sc := sasl.ServerConfig{}
+	if s.cfg.SASL != nil {
+		sc = *s.cfg.SASL
+	}
+	if s.cfg.InsecureAuth {
+		sc.InsecureAuth = true
+	}
+	if sc.Hostname == "" {
+		sc.Hostname = s.hostname()
+	}
+	s.sasl = &sc
+	s.log = s.cfg.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("proto", proto.String())
+	return s
+}
+
+func (s *Server) hostname() string {
+	if s.cfg.Hostname == "" {
+		return "localhost"
+	}
+	return s.cfg.Hostname
+}
+
+func (s *Server) maxLine() int {
+	if s.cfg.MaxLineLength > 0 {
+		return s.cfg.MaxLineLength
+	}
+	return DefaultMaxLineLength
+}
+
+func (s *Server) maxMessage() int {
+	if s.cfg.MaxMessageSize > 0 {
+		return s.cfg.MaxMessageSize
+	}
+	return DefaultMaxMessageSize
+}
+
+func (s *Server) idle() time.Duration {
+	if s.cfg.IdleTimeout > 0 {
+		return s.cfg.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// Serve accepts plaintext connections on ln until Close, offering
+// STARTTLS (STLS) when Config.TLS is set. It returns ErrServerClosed after
+// Close, or the listener's error.
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeTLS accepts connections on ln that start with a TLS handshake
+// (implicit TLS, RFC 8314): nothing is sent before the handshake
+// completes, and a client that does not start one is closed. Config.TLS
+// must be set.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.cfg.TLS == nil {
+		return errors.New("mailserver: ServeTLS needs Config.TLS")
+	}
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handle(c, implicitTLS)
+	}
+}
+
+// Close stops every listener and connection and waits for the connection
+// handlers to return.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) handle(raw net.Conn, implicitTLS bool) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, raw)
+		s.mu.Unlock()
+		raw.Close()
+	}()
+	defer func() {
+		// A bug in one session must not take the server down.
+		if r := recover(); r != nil {
+			s.log.Error("panic in session", "remote", raw.RemoteAddr().String(), "panic", fmt.Sprint(r))
+		}
+	}()
+	c := &conn{srv: s, raw: raw, net: raw}
+	c.log = s.log.With("remote", raw.RemoteAddr().String())
+	if implicitTLS {
+		tc, leaf, err := serverTLS(raw, s.cfg.TLS)
+		if err != nil {
+			c.log.Info("TLS handshake failed", "err", err)
+			return
+		}
+		c.setTLS(tc, leaf)
+	} else {
+		c.setPlain()
+	}
+	c.log.Debug("connected", "tls", c.isTLS)
+	switch s.proto {
+	case sasl.IMAP:
+		c.serveIMAP()
+	case sasl.POP3:
+		c.servePOP3()
+	case sasl.SMTP:
+		c.serveSMTP()
+	}
+}
+
+// conn is one session: the connection, its SASL set, its login state.
+type conn struct {
+	srv   *Server
+	log   *slog.Logger
+	raw   net.Conn        // the socket
+	net   net.Conn        // raw, or the TLS connection over it
+	tp    *textproto.Conn // over net; replaced after STARTTLS
+	state sasl.ConnState
+	set   *sasl.ServerSet
+	isTLS bool
+
+	authed   bool
+	broken   bool // out of step with the client: close after the reply
+	identity sasl.Identity
+	failures int
+}
+
+// setPlain starts a session without TLS.
+func (c *conn) setPlain() {
+	c.tp = textproto.NewConn(c.raw)
+	c.state = sasl.ConnState{}
+	c.set = sasl.NewServerSet(c.srv.sasl, &c.state)
+}
+
+// setTLS moves the session onto tc. Everything read before is dropped
+// with the old textproto.Conn: after TLS nothing from the plaintext phase
+// may be trusted (RFC 3207, Section 4.2; RFC 2595, Section 3.1). The SASL
+// set is made anew, now with the TLS state and the served leaf, so
+// mechanisms that need TLS and -PLUS variants become available.
+func (c *conn) setTLS(tc *tls.Conn, leaf *x509.Certificate) {
+	c.net = tc
+	c.tp = textproto.NewConn(tc)
+	cs := tc.ConnectionState()
+	c.state = sasl.ConnState{TLS: &cs, ServerCertificate: leaf}
+	c.set = sasl.NewServerSet(c.srv.sasl, &c.state)
+	c.isTLS = true
+	c.authed = false
+	c.identity = sasl.Identity{}
+}
+
+// readLine reads one command line within the idle timeout and the line
+// bound.
+func (c *conn) readLine() (string, error) {
+	c.net.SetReadDeadline(time.Now().Add(c.srv.idle()))
+	return readLine(c.tp.R, c.srv.maxLine())
+}
+
+// writeLine writes one line and flushes.
+func (c *conn) writeLine(format string, args ...any) error {
+	c.net.SetWriteDeadline(time.Now().Add(c.srv.idle()))
+	return c.tp.PrintfLine(format, args...)
+}
+
+// passwordLogin verifies a username and password from IMAP LOGIN or POP3
+// USER/PASS through the set's PLAIN mechanism, so the same credential
+// store, TLS policy and authorization rules apply as for AUTH PLAIN.
+func (c *conn) passwordLogin(user, pass string) error {
+	srv, err := c.set.NewServer(context.Background(), sasl.Plain)
+	if err != nil {
+		return err
+	}
+	done := false
+	ir := []byte("\x00" + user + "\x00" + pass)
+	for range 2 {
+		if _, done, err = srv.Next(ir); err != nil || done {
+			break
+		}
+		ir = []byte{} // a server that asks for more gets nothing
+	}
+	if err == nil && !done {
+		err = sasl.ErrAuthFailed
+	}
+	if err != nil {
+		return err
+	}
+	id, _ := c.set.Identity()
+	c.loggedIn(id)
+	return nil
+}
+
+// runAuth serves one AUTH/AUTHENTICATE exchange whose arguments are args
+// and writes its reply. It returns true if the connection must be closed
+// (out of step after a too-long line, an I/O error, or too many failures).
+func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
+	mech, ir, err := sasl.ParseAuthCommand(args)
+	var srv sasl.Server
+	if err == nil {
+		srv, err = c.set.NewServer(context.Background(), mech)
+	}
+	if err == nil {
+		c.net.SetDeadline(time.Now().Add(c.srv.idle()))
+		err = x.Serve(c.tp, srv, ir)
+		c.net.SetDeadline(time.Time{})
+	}
+	if err == nil {
+		if id, ok := c.set.Identity(); ok {
+			c.loggedIn(id)
+		} else {
+			// A Server outside this module (none here) that does not
+			// report an identity; treat it as anonymous success.
+			c.loggedIn(sasl.Identity{Mechanism: mech})
+		}
+	}
+	if werr := x.WriteResult(c.tp, err); werr != nil {
+		return true
+	}
+	if err != nil {
+		c.log.Info("authentication failed", "mech", mech, "err", err)
+		var ne net.Error
+		if errors.Is(err, sasl.ErrTooLarge) || errors.Is(err, io.EOF) || errors.As(err, &ne) {
+			return true
+		}
+		if errors.Is(err, sasl.ErrCanceled) || errors.Is(err, sasl.ErrUnsupportedMechanism) || errors.Is(err, sasl.ErrNeedsTLS) {
+			// No credentials were tried: not a guess.
+			return false
+		}
+		return c.failed()
+	}
+	return false
+}
+
+func (c *conn) loggedIn(id sasl.Identity) {
+	c.authed = true
+	c.identity = id
+	c.log.Info("authenticated", "mech", id.Mechanism, "user", id.User())
+}
+
+// failed counts a failed login and reports whether to hang up.
+func (c *conn) failed() bool {
+	c.failures++
+	return c.failures >= maxAuthFailures
+}
+
+// startTLS runs the server side of STARTTLS/STLS after its command line
+// was read: it refuses plaintext buffered after the command (CVE-2011-0411,
+// checklist S1), writes goAhead, runs the handshake and moves the session
+// onto TLS. On error the connection must be closed.
+func (c *conn) startTLS(goAhead string) error {
+	if n := c.tp.R.Buffered(); n > 0 {
+		return fmt.Errorf("mailserver: %d bytes of plaintext pipelined after STARTTLS", n)
+	}
+	if err := c.writeLine("%s", goAhead); err != nil {
+		return err
+	}
+	tc, leaf, err := serverTLS(c.raw, c.srv.cfg.TLS)
+	if err != nil {
+		return err
+	}
+	c.setTLS(tc, leaf)
+	return nil
+}
+
+// serverTLS runs a server TLS handshake on raw within handshakeTimeout
+// and returns the connection and the leaf certificate it served, which
+// crypto/tls does not record (needed for tls-server-end-point).
+func serverTLS(raw net.Conn, cfg *tls.Config) (*tls.Conn, *x509.Certificate, error) {
+	c := cfg.Clone()
+	var served *x509.Certificate
+	get := cfg.GetCertificate
+	certs := cfg.Certificates
+	c.Certificates = nil
+	c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		var cert *tls.Certificate
+		var err error
+		switch {
+		case get != nil:
+			cert, err = get(hello)
+		case len(certs) > 0:
+			cert = &certs[0]
+			for i := range certs {
+				if hello.SupportsCertificate(&certs[i]) == nil {
+					cert = &certs[i]
+					break
+				}
+			}
+		default:
+			err = errors.New("mailserver: no certificate configured")
+		}
+		if err == nil && cert != nil && len(cert.Certificate) > 0 {
+			served = cert.Leaf
+			if served == nil {
+				served, _ = x509.ParseCertificate(cert.Certificate[0])
+			}
+		}
+		return cert, err
+	}
+	// Resumed sessions would skip GetCertificate and lose the leaf.
+	c.SessionTicketsDisabled = true
+	tc := tls.Server(raw, c)
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, nil, err
+	}
+	return tc, served, nil
+}
+
+// readLine reads one line of at most max bytes (CRLF included) without
+// its line ending, never buffering more than max bytes. A longer line is
+// an error wrapping sasl.ErrTooLarge; the connection is then out of step.
+func readLine(r *bufio.Reader, max int) (string, error) {
+	var buf []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		if len(buf)+len(frag) > max {
+			return "", fmt.Errorf("%w: line longer than %d bytes", sasl.ErrTooLarge, max)
+		}
+		buf = append(buf, frag...)
+		if err == nil {
+			break
+		}
+		if err != bufio.ErrBufferFull {
+			return "", err
+		}
+	}
+	line := buf[:len(buf)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return string(line), nil
+}
