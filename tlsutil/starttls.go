@@ -93,8 +93,10 @@ func (s Session) CheckStartTLS() error {
 // argument and transaction, and set [Session].TLS. The session stays
 // not authenticated, even with a client certificate.
 //
-// The returned *tls.Conn is made by [Server], so [ServedCertificate] gives
-// its leaf. goAhead containing CR or LF is an error. config must not be
+// The returned textproto.Conn has no line-length bound (textproto.NewConn
+// has none); a server that bounds its lines builds its own reader stack
+// over the returned *tls.Conn instead. The *tls.Conn is made by [Server],
+// so [ServedCertificate] gives its leaf. goAhead containing CR or LF is an error. config must not be
 // modified after the call.
 func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, config *tls.Config, goAhead string, layers ...Buffered) (*tls.Conn, *textproto.Conn, error) {
 	if strings.ContainsAny(goAhead, "\r\n") {
