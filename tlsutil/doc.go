@@ -10,8 +10,16 @@
 // 995, 465; preferred by [RFC 8314]) with [Listen]/[NewListener], or upgrade
 // a plaintext session (143, 110, 587) with [StartTLSServer] after checking
 // [Session.CheckStartTLS]. Hand [ServedCertificate] and the connection
-// state to the SASL layer for channel binding. For clients: dial with
-// [NewClientConfig] and the host name the user configured.
+// state to the SASL layer for channel binding.
+//
+// For most clients: build the config with [NewClientConfig] and the host
+// name the user configured, and secure a freshly dialed connection with
+// [NegotiateClient] (implicit TLS, or required STARTTLS that never falls
+// back to plaintext); [StartTLSClient] is the single upgrade step for
+// callers that drive the protocol themselves. The client side's NO STARTTLS
+// defences (stripping, refusals, PREAUTH, response injection, capability
+// reset) are listed in their docs and errors ([ErrResponseInjection],
+// [ErrStartTLSRefused], [ErrStartTLSUnavailable], [ErrPreAuth]).
 //
 // # NO STARTTLS checklist (server side)
 //
