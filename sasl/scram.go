@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"encoding"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -192,17 +193,16 @@ func (h scramHash) sum(out *[64]byte, data []byte) []byte {
 func (h scramHash) hmacPadded(out *[64]byte, key, buf []byte) []byte {
 	bs := h.blockSize()
 	pad := buf[scramPadRoom-bs : scramPadRoom]
-	n := copy(pad, key)
-	clear(pad[n:])
-	for i := range pad {
-		pad[i] ^= 0x36
-	}
-	inner := h.sum(out, buf[scramPadRoom-bs:])
 	var ob [sha512.BlockSize + sha512.Size]byte
 	copy(ob[:], key)
-	for i := range bs {
-		ob[i] ^= 0x5c
+	// XOR a word at a time: key XOR ipad into the room, key XOR opad in
+	// place. 0x36 and 0x5c repeated are RFC 2104's ipad and opad.
+	for i := 0; i < bs; i += 8 {
+		w := binary.LittleEndian.Uint64(ob[i:])
+		binary.LittleEndian.PutUint64(pad[i:], w^0x3636363636363636)
+		binary.LittleEndian.PutUint64(ob[i:], w^0x5c5c5c5c5c5c5c5c)
 	}
+	inner := h.sum(out, buf[scramPadRoom-bs:])
 	m := copy(ob[bs:], inner)
 	return h.sum(out, ob[:bs+m])
 }
@@ -707,7 +707,7 @@ func (c *scramClient) verifyServerFinal(msg []byte) ([]byte, error) {
 // The Server is single-use and not safe for concurrent use; it implements
 // [IdentityServer].
 func NewSCRAMServer(ctx context.Context, cfg *ServerConfig, mech string, conn *ConnState) (Server, error) {
-	name, _, _, plus, ok := scramMechanism(mech)
+	name, h, base, plus, ok := scramMechanism(mech)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q is not a SCRAM mechanism", ErrUnsupportedMechanism, truncate(mech, 32))
 	}
@@ -734,19 +734,13 @@ func NewSCRAMServer(ctx context.Context, cfg *ServerConfig, mech string, conn *C
 	if plus && !scramServerCanBind(env.conn) {
 		return nil, fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, name)
 	}
-	both.s.init(env, name)
+	both.s = scramServer{serverEnv: env, mech: name, base: base, hash: h, plus: plus}
 	return &both.s, nil
 }
 
 func newSCRAMServer(env *serverEnv, mech string) Server {
-	s := new(scramServer)
-	s.init(env, mech)
-	return s
-}
-
-func (s *scramServer) init(env *serverEnv, mech string) {
-	s.serverEnv = env
-	s.mech, s.hash, s.base, s.plus, _ = scramMechanism(mech)
+	name, h, base, plus, _ := scramMechanism(mech)
+	return &scramServer{serverEnv: env, mech: name, base: base, hash: h, plus: plus}
 }
 
 func scramServerCanBind(conn *ConnState) bool {
@@ -869,7 +863,16 @@ func (s *scramServer) serverFirst(msg []byte) ([]byte, error) {
 	if err := s.lookup(); err != nil {
 		return nil, err
 	}
-	s.cbind = base64.StdEncoding.AppendEncode(s.cbindBuf[:0], append(m.gs2[:len(m.gs2):len(m.gs2)], cbData...))
+	if len(m.gs2) == 3 && cbData == nil {
+		// "n,," or "y,,": the usual gs2-header, base64 "biws" or "eSws".
+		c := "biws"
+		if m.gs2[0] == 'y' {
+			c = "eSws"
+		}
+		s.cbind = append(s.cbindBuf[:0], c...)
+	} else {
+		s.cbind = base64.StdEncoding.AppendEncode(s.cbindBuf[:0], append(m.gs2[:len(m.gs2):len(m.gs2)], cbData...))
+	}
 
 	// server-first-message = nonce "," salt "," iteration-count
 	saltLen := base64.StdEncoding.EncodedLen(len(s.creds.Salt))
