@@ -544,7 +544,7 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 		c.ServerKey = bytes.Clone(c.ServerKey)
 		return c, nil
 	case e.pw.scheme == SchemePlain:
-		return sasl.NewSCRAMCredentials(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
+		return passdbNewSCRAM(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
 	}
 	return sasl.SCRAMCredentials{}, cannot("SCRAM credentials for this hash")
 }

@@ -76,7 +76,7 @@ var schemeAliases = map[string]string{
 	// crypto primitives.
 	"MD5": SchemeMD5Crypt, "MD5-CRYPT": SchemeMD5Crypt,
 	"SHA256-CRYPT": SchemeSHA256Crypt, "SHA512-CRYPT": SchemeSHA512Crypt,
-	"DES-CRYPT": SchemeDESCrypt,
+	"DES-CRYPT":   SchemeDESCrypt,
 	"PLAIN-TRUNC": "PLAIN-TRUNC", "LANMAN": "LANMAN", "RPA": "RPA", "OTP": "OTP", "SKEY": "SKEY",
 }
 
@@ -286,7 +286,8 @@ func (p *Password) setString(data string) error {
 	case SchemeCRAMMD5, SchemeDigestMD5, SchemePlainMD5, SchemePlainMD4, SchemeNTLM:
 		dec, err = hex.DecodeString(data) // hex by default
 	default:
-		if len(data) == 2*size {
+		// Only unsalted digests have a fixed length to recognise hex by.
+		if _, salted := passdbDigestSize(p.scheme); !salted && len(data) == 2*size {
 			dec, err = hex.DecodeString(data)
 		} else {
 			dec, err = base64.StdEncoding.DecodeString(data)
@@ -523,27 +524,45 @@ func passdbSCRAMHash(s string) func() hash.Hash {
 	return sha512.New
 }
 
-// passdbSCRAMMatches runs the password through SCRAM (RFC 5802, Section
-// 3): SaltedPassword = PBKDF2, ClientKey = HMAC(SaltedPassword,
-// "Client Key"), StoredKey = H(ClientKey), and compares StoredKey. The
-// password is SASLprep'd as SCRAM clients do; if SASLprep refuses it the
-// raw bytes are used, as Dovecot hashed them.
+// passdbSCRAMMatches runs the password through SCRAM and compares
+// StoredKey (see passdbSCRAMKeys).
 func passdbSCRAMMatches(scheme, password string, c *sasl.SCRAMCredentials) bool {
+	stored, _, err := passdbSCRAMKeys(scheme, password, c.Salt, c.Iterations)
+	// Constant time: StoredKey is secret.
+	return err == nil && passdbEqual(stored, c.StoredKey)
+}
+
+// passdbSCRAMKeys derives StoredKey and ServerKey (RFC 5802, Section 3):
+// SaltedPassword = PBKDF2-HMAC-H(password, salt, iter), ClientKey =
+// HMAC(SaltedPassword, "Client Key"), StoredKey = H(ClientKey), ServerKey
+// = HMAC(SaltedPassword, "Server Key"). The password is SASLprep'd as
+// SCRAM clients do; if SASLprep refuses it the raw bytes are used, as
+// Dovecot (which does no SASLprep) hashed them.
+func passdbSCRAMKeys(scheme, password string, salt []byte, iter int) (stored, server []byte, err error) {
 	if prepped, err := sasl.SASLprep(password); err == nil {
 		password = prepped
 	}
 	h := passdbSCRAMHash(scheme)
-	size := h().Size()
-	salted, err := pbkdf2.Key(h, password, c.Salt, c.Iterations, size)
+	salted, err := pbkdf2.Key(h, password, salt, iter, h().Size())
 	if err != nil {
-		return false
+		return nil, nil, fmt.Errorf("passdb: SCRAM key derivation: %w", err)
 	}
 	mac := hmac.New(h, salted)
 	mac.Write([]byte("Client Key"))
 	d := h()
 	d.Write(mac.Sum(nil))
-	// Constant time: StoredKey is secret.
-	return passdbEqual(d.Sum(nil), c.StoredKey)
+	mac = hmac.New(h, salted)
+	mac.Write([]byte("Server Key"))
+	return d.Sum(nil), mac.Sum(nil), nil
+}
+
+// passdbNewSCRAM returns SCRAM credentials for password with salt and iter.
+func passdbNewSCRAM(scheme, password string, salt []byte, iter int) (sasl.SCRAMCredentials, error) {
+	stored, server, err := passdbSCRAMKeys(scheme, password, salt, iter)
+	if err != nil {
+		return sasl.SCRAMCredentials{}, err
+	}
+	return sasl.SCRAMCredentials{Salt: salt, Iterations: iter, StoredKey: stored, ServerKey: server}, nil
 }
 
 // NTHash returns the NT hash of password: MD4 of its UTF-16LE encoding
@@ -584,6 +603,19 @@ func Hash(scheme, password string) (string, error) {
 // `doveadm pw -s DIGEST-MD5 -u user@realm` writes it. Other schemes ignore
 // username.
 func HashUser(scheme, username, password string) (string, error) {
+	return passdbHash(scheme, username, password, &passdbDefaultCost)
+}
+
+// passdbCost holds Hash's work parameters; tests use cheaper ones.
+type passdbCost struct {
+	bcrypt              int
+	argonTime, argonMem uint32
+	argonLanes          uint8
+}
+
+var passdbDefaultCost = passdbCost{HashBcryptCost, HashArgon2Time, HashArgon2Memory, HashArgon2Lanes}
+
+func passdbHash(scheme, username, password string, cost *passdbCost) (string, error) {
 	canon, ok := schemeAliases[strings.ToUpper(scheme)]
 	if !ok {
 		return "", fmt.Errorf("%w: {%s}", ErrUnknownScheme, passdbTruncate(scheme, 32))
@@ -603,7 +635,9 @@ func HashUser(scheme, username, password string) (string, error) {
 		sum := md5.Sum([]byte(user + ":" + realm + ":" + password))
 		return pre + hex.EncodeToString(sum[:]), nil
 	case SchemeSCRAMSHA1, SchemeSCRAMSHA256, SchemeSCRAMSHA512:
-		c, err := sasl.NewSCRAMCredentials(canon, password, nil, HashSCRAMIterations)
+		salt := make([]byte, HashSaltLen)
+		rand.Read(salt)
+		c, err := passdbNewSCRAM(canon, password, salt, HashSCRAMIterations)
 		if err != nil {
 			return "", err
 		}
@@ -612,7 +646,7 @@ func HashUser(scheme, username, password string) (string, error) {
 		sum := NTHash(password)
 		return pre + hex.EncodeToString(sum[:]), nil
 	case SchemeBLFCrypt:
-		h, err := bcrypt.GenerateFromPassword([]byte(password), HashBcryptCost)
+		h, err := bcrypt.GenerateFromPassword([]byte(password), cost.bcrypt)
 		if err != nil {
 			return "", fmt.Errorf("passdb: BLF-CRYPT: %w", err)
 		}
@@ -624,10 +658,10 @@ func HashUser(scheme, username, password string) (string, error) {
 		if canon == SchemeArgon2ID {
 			variant, f = "argon2id", argon2.IDKey
 		}
-		key := f([]byte(password), salt, HashArgon2Time, HashArgon2Memory, HashArgon2Lanes, 32)
+		key := f([]byte(password), salt, cost.argonTime, cost.argonMem, cost.argonLanes, 32)
 		e := base64.RawStdEncoding.EncodeToString
-		return fmt.Sprintf("%s$%s$v=19$m=%d,t=%d,p=%d$%s$%s", pre, variant, HashArgon2Memory, HashArgon2Time,
-			HashArgon2Lanes, e(salt), e(key)), nil
+		return fmt.Sprintf("%s$%s$v=19$m=%d,t=%d,p=%d$%s$%s", pre, variant, cost.argonMem, cost.argonTime,
+			cost.argonLanes, e(salt), e(key)), nil
 	case SchemePlainMD5:
 		sum := md5.Sum([]byte(password))
 		return pre + hex.EncodeToString(sum[:]), nil
