@@ -148,6 +148,14 @@ var (
 	ErrUnsupportedScheme = errors.New("passdb: unsupported password scheme")
 )
 
+// Errors of the lookups, made once: they carry no per-call detail, and the
+// unknown-user path should not cost an allocation more than a known one.
+var (
+	errNotInFile = fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+	errMismatch  = fmt.Errorf("%w: password does not match", sasl.ErrAuthFailed)
+	errLocked    = fmt.Errorf("%w: the user has no password", sasl.ErrAuthFailed)
+)
+
 // ParseError reports a bad line of a passwd-file. It names the file (if
 // opened by path) and the line, never the line's content.
 type ParseError struct {
@@ -413,7 +421,7 @@ func (db *DB) unknown(password string) error {
 	if d := db.dummy; d != nil {
 		d.pw.verify(d.User, password) // result discarded: only the cost matters
 	}
-	return fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+	return errNotInFile
 }
 
 // VerifyPassword checks a plaintext password, as PLAIN and LOGIN receive
@@ -428,7 +436,7 @@ func (db *DB) VerifyPassword(_ context.Context, username, password string) error
 	}
 	if e.pw == nil {
 		_ = db.unknown(password)
-		return fmt.Errorf("%w: the user has no password", sasl.ErrAuthFailed)
+		return errLocked
 	}
 	return e.pw.Verify(e.User, password)
 }
@@ -446,7 +454,7 @@ func cannot(what string) error {
 func (db *DB) LookupPassword(_ context.Context, username string) (string, error) {
 	e, ok := db.users[username]
 	if !ok {
-		return "", fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+		return "", errNotInFile
 	}
 	if e.pw == nil || e.pw.scheme != SchemePlain {
 		return "", cannot("a plaintext")
@@ -460,7 +468,7 @@ func (db *DB) LookupPassword(_ context.Context, username string) (string, error)
 func (db *DB) LookupCRAMMD5(_ context.Context, username string) (sasl.CRAMMD5Secret, error) {
 	e, ok := db.users[username]
 	if !ok {
-		return sasl.CRAMMD5Secret{}, fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+		return sasl.CRAMMD5Secret{}, errNotInFile
 	}
 	switch {
 	case e.pw == nil:
@@ -506,7 +514,7 @@ func (db *DB) LookupDigestMD5(_ context.Context, username, realm string) ([16]by
 		}
 	}
 	if !found {
-		return [16]byte{}, fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+		return [16]byte{}, errNotInFile
 	}
 	return [16]byte{}, cannot("a DIGEST-MD5 hash for this realm")
 }
@@ -533,7 +541,7 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 	}
 	e, ok := db.users[username]
 	if !ok {
-		return sasl.SCRAMCredentials{}, fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+		return sasl.SCRAMCredentials{}, errNotInFile
 	}
 	switch {
 	case e.pw == nil:
@@ -566,7 +574,7 @@ func (db *DB) scramSalt(mech, username string) []byte {
 func (db *DB) LookupNTHash(_ context.Context, username string) ([16]byte, error) {
 	e, ok := db.users[username]
 	if !ok {
-		return [16]byte{}, fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+		return [16]byte{}, errNotInFile
 	}
 	switch {
 	case e.pw == nil:

@@ -418,7 +418,7 @@ func (p *Password) Verify(username, password string) error {
 		if !p.Supported() {
 			return fmt.Errorf("%w: {%s}: %s", ErrUnsupportedScheme, p.scheme, p.reason())
 		}
-		return fmt.Errorf("%w: password does not match", sasl.ErrAuthFailed)
+		return errMismatch
 	}
 	return nil
 }
@@ -473,14 +473,30 @@ func (p *Password) verify(username, password string) bool {
 		h.Write([]byte(password))
 		return passdbEqual(h.Sum(nil), p.digest)
 	}
-	newHash := passdbHashFunc(p.scheme)
-	if newHash == nil {
-		return false
+	return passdbDigestMatches(p.scheme, password, p.salt, p.digest)
+}
+
+// passdbDigestMatches hashes password‖salt with the one-shot function of
+// scheme (no allocation for passwords and salts of up to 256 bytes) and
+// compares the digest with want.
+func passdbDigestMatches(scheme, password string, salt, want []byte) bool {
+	var buf [256]byte
+	in := append(append(buf[:0], password...), salt...)
+	switch scheme {
+	case SchemeSHA, SchemeSSHA:
+		got := sha1.Sum(in)
+		return passdbEqual(got[:], want)
+	case SchemeSHA256, SchemeSSHA256:
+		got := sha256.Sum256(in)
+		return passdbEqual(got[:], want)
+	case SchemeSHA512, SchemeSSHA512:
+		got := sha512.Sum512(in)
+		return passdbEqual(got[:], want)
+	case SchemePlainMD5, SchemeLDAPMD5, SchemeSMD5:
+		got := md5.Sum(in)
+		return passdbEqual(got[:], want)
 	}
-	h := newHash()
-	h.Write([]byte(password))
-	h.Write(p.salt) // nil for unsalted schemes
-	return passdbEqual(h.Sum(nil), p.digest)
+	return false
 }
 
 // passdbEqual compares two digests of the scheme's fixed length.
@@ -570,14 +586,18 @@ func passdbNewSCRAM(scheme, password string, salt []byte, iter int) (sasl.SCRAMC
 // Invalid UTF-8 is encoded as U+FFFD. The NT hash is password-equivalent
 // for NTLM.
 func NTHash(password string) [16]byte {
-	h := md4.New()
-	var buf [2]byte
+	var buf [256]byte
+	b := buf[:0]
 	for _, r := range password {
-		for _, u := range utf16.AppendRune(nil, r) {
-			binary.LittleEndian.PutUint16(buf[:], u)
-			h.Write(buf[:])
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError || r2 != utf8.RuneError {
+			b = binary.LittleEndian.AppendUint16(b, uint16(r1))
+			b = binary.LittleEndian.AppendUint16(b, uint16(r2))
+		} else {
+			b = binary.LittleEndian.AppendUint16(b, uint16(r))
 		}
 	}
+	h := md4.New()
+	h.Write(b)
 	var out [16]byte
 	h.Sum(out[:0])
 	return out
