@@ -103,6 +103,7 @@ func BenchmarkLookup(b *testing.B) {
 	b.Run("lookup=cram-md5/from=plain", passdbBench(func() { db.LookupCRAMMD5(ctx, "u") }))
 	b.Run("lookup=digest-md5/from=plain", passdbBench(func() { db.LookupDigestMD5(ctx, "u", "example.org") }))
 	b.Run("lookup=scram-sha-256/from=plain", passdbBench(func() { db.LookupSCRAM(ctx, "SCRAM-SHA-256", "u") }))
+	b.Run("lookup=scram-sha-256/user=unknown", passdbBench(func() { db.LookupSCRAM(ctx, "SCRAM-SHA-256", "nobody") }))
 	b.Run("lookup=nthash/from=plain", passdbBench(func() { db.LookupNTHash(ctx, "u") }))
 }
 

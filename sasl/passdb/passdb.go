@@ -21,9 +21,9 @@
 //	user:password:uid:gid:(gecos):home:(shell):extra_fields
 //
 // Only user is required. Lines that are empty, all blanks, or begin with
-// '#' are skipped; a trailing "\r" is dropped. The name is matched exactly
-// (Dovecot's auth_username_format may lowercase it; do that before the
-// lookup). "user@domain" names are ordinary names, except for DIGEST-MD5
+// '#' are skipped; a trailing "\r" is dropped. The name is matched exactly:
+// Dovecot 2.3 lowercases login names first (auth_username_format = %Lu),
+// so do the same before the lookup if the file relies on it. "user@domain" names are ordinary names, except for DIGEST-MD5
 // (below). extra_fields is everything after the seventh ':' and is kept
 // uninterpreted in [Entry.Extra]; in particular "nopassword" is not
 // honoured. An empty password field locks the user: it exists, but no
@@ -38,22 +38,26 @@
 // # Schemes
 //
 // The password field is "{SCHEME}data"; without a scheme,
-// [Config.DefaultScheme] applies (CRYPT, as in Dovecot, when empty). The
-// schemes and what they serve:
+// [Config.DefaultScheme] applies (CRYPT when empty, Dovecot's
+// default_pass_scheme; crypt(3) then tells the hash by its prefix, which
+// covers libpam-pwdfile's 13- and 34-character DES and $1$ fields). What
+// each scheme serves, beside VerifyPassword (PLAIN, LOGIN):
 //
-//	scheme                   VerifyPassword  PLAIN  CRAM-MD5  DIGEST-MD5  SCRAM  NT hash
-//	PLAIN, CLEAR, CLEARTEXT  yes             yes    derived   derived     derived derived
-//	CRAM-MD5, HMAC-MD5       yes             -      yes       -           -      -
-//	DIGEST-MD5               yes             -      -         own realm   -      -
-//	SCRAM-SHA-1, -256, -512  yes             -      -         -           same hash -
-//	NTLM                     yes             -      -         -           -      yes
-//	SHA, SSHA, SHA256, SSHA256, SHA512, SSHA512,
-//	PLAIN-MD5, LDAP-MD5, SMD5, PLAIN-MD4, PBKDF2,
-//	BLF-CRYPT, ARGON2I, ARGON2ID, CRYPT (bcrypt or Argon2 hash)
-//	                         yes             -      -         -           -      -
-//	MD5-CRYPT (MD5), SHA256-CRYPT, SHA512-CRYPT, DES-CRYPT, CRYPT of those,
-//	LANMAN, RPA, OTP, SKEY, PLAIN-TRUNC
-//	                         ErrUnsupportedScheme
+//	scheme                   PLAIN   CRAM-MD5  DIGEST-MD5  SCRAM-SHA-*  NT hash
+//	PLAIN, CLEAR, CLEARTEXT  yes     derived   derived     derived      derived
+//	CRAM-MD5, HMAC-MD5       -       yes       -           -            -
+//	DIGEST-MD5               -       -         its realm   -            -
+//	SCRAM-SHA-1/-256/-512    -       -         -           its hash     -
+//	NTLM                     -       -         -           -            yes
+//	the others below         -       -         -           -            -
+//
+// VerifyPassword works for all of those and for SHA (SHA1), SSHA, SHA256,
+// SSHA256, SHA512, SSHA512, PLAIN-MD5, LDAP-MD5, SMD5, PLAIN-MD4, PBKDF2
+// (Dovecot's $1$salt$rounds$hex), BLF-CRYPT (bcrypt, $2a$/$2b$/$2y$),
+// ARGON2I, ARGON2ID (PHC strings, version 19) and CRYPT when the hash is
+// bcrypt or Argon2. It returns ErrUnsupportedScheme for MD5-CRYPT (MD5),
+// SHA256-CRYPT, SHA512-CRYPT, DES-CRYPT, CRYPT of those, LANMAN, RPA, OTP,
+// SKEY and PLAIN-TRUNC.
 //
 // The crypt(3) families $1$, $5$, $6$ and DES have no implementation in the
 // Go standard library or golang.org/x/crypto and are not hand-rolled here:
@@ -85,8 +89,11 @@
 // A lookup the stored scheme cannot serve (LookupCRAMMD5 for a bcrypt
 // user) also wraps sasl.ErrUnknownUser, so that sasl's mechanisms take
 // their fake-work path and fail exactly like a wrong password. A wrong
-// password wraps sasl.ErrAuthFailed. Error text never contains user names
-// or passwords.
+// password wraps sasl.ErrAuthFailed. When the file has PLAIN users, whose
+// lookups derive CRAM-MD5, DIGEST-MD5, SCRAM (a PBKDF2) and NT-hash
+// credentials, a failing lookup does the same derivation on a dummy, so
+// its time does not tell a PLAIN user from others. Error text never
+// contains user names or passwords.
 //
 // # Concurrency
 //
@@ -231,6 +238,7 @@ type DB struct {
 	dummy      *passdbEntry // a typical user, verified for unknown users
 	scramKey   []byte
 	scramIter  int
+	plain      int // users stored in PLAIN, whose lookups derive credentials
 	defaultSch string
 }
 
@@ -327,6 +335,7 @@ func (c Config) Parse(r io.Reader) (*DB, error) {
 		return nil, &ParseError{Err: fmt.Errorf("%w: file larger than %d bytes", ErrTooLarge, MaxFileSize)}
 	}
 	db.pickDummy()
+	db.plain = db.schemes[SchemePlain]
 	return db, nil
 }
 
@@ -467,15 +476,18 @@ func (db *DB) LookupPassword(_ context.Context, username string) (string, error)
 // locked and unknown users are errors wrapping sasl.ErrUnknownUser.
 func (db *DB) LookupCRAMMD5(_ context.Context, username string) (sasl.CRAMMD5Secret, error) {
 	e, ok := db.users[username]
-	if !ok {
-		return sasl.CRAMMD5Secret{}, errNotInFile
-	}
 	switch {
-	case e.pw == nil:
+	case !ok || e.pw == nil:
 	case e.pw.scheme == SchemeCRAMMD5:
 		return e.pw.cram, nil
 	case e.pw.scheme == SchemePlain:
 		return sasl.NewCRAMMD5Secret(e.pw.plain), nil
+	}
+	if db.plain > 0 {
+		sasl.NewCRAMMD5Secret("") // what a PLAIN user costs; see timing in the package doc
+	}
+	if !ok {
+		return sasl.CRAMMD5Secret{}, errNotInFile
 	}
 	return sasl.CRAMMD5Secret{}, cannot("a CRAM-MD5 secret")
 }
@@ -513,6 +525,9 @@ func (db *DB) LookupDigestMD5(_ context.Context, username, realm string) ([16]by
 			}
 		}
 	}
+	if db.plain > 0 {
+		passdbDigestURP(username, realm, "") // what a PLAIN user costs
+	}
 	if !found {
 		return [16]byte{}, errNotInFile
 	}
@@ -540,11 +555,8 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 		return sasl.SCRAMCredentials{}, fmt.Errorf("%w: not a SCRAM mechanism", sasl.ErrUnsupportedMechanism)
 	}
 	e, ok := db.users[username]
-	if !ok {
-		return sasl.SCRAMCredentials{}, errNotInFile
-	}
 	switch {
-	case e.pw == nil:
+	case !ok || e.pw == nil:
 	case e.pw.scheme == mech:
 		c := e.pw.scram
 		c.Salt = bytes.Clone(c.Salt)
@@ -553,6 +565,14 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 		return c, nil
 	case e.pw.scheme == SchemePlain:
 		return passdbNewSCRAM(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
+	}
+	if db.plain > 0 {
+		// A PLAIN user costs a PBKDF2 here; so must everyone else, or
+		// the time of the lookup tells PLAIN users from the others.
+		passdbSCRAMKeys(mech, "", db.scramSalt(mech, username), db.scramIter)
+	}
+	if !ok {
+		return sasl.SCRAMCredentials{}, errNotInFile
 	}
 	return sasl.SCRAMCredentials{}, cannot("SCRAM credentials for this hash")
 }
@@ -573,15 +593,18 @@ func (db *DB) scramSalt(mech, username string) []byte {
 // locked and unknown users are errors wrapping sasl.ErrUnknownUser.
 func (db *DB) LookupNTHash(_ context.Context, username string) ([16]byte, error) {
 	e, ok := db.users[username]
-	if !ok {
-		return [16]byte{}, errNotInFile
-	}
 	switch {
-	case e.pw == nil:
+	case !ok || e.pw == nil:
 	case e.pw.scheme == SchemeNTLM:
 		return [16]byte(e.pw.digest), nil
 	case e.pw.scheme == SchemePlain:
 		return NTHash(e.pw.plain), nil
+	}
+	if db.plain > 0 {
+		NTHash("") // what a PLAIN user costs
+	}
+	if !ok {
+		return [16]byte{}, errNotInFile
 	}
 	return [16]byte{}, cannot("an NT hash")
 }

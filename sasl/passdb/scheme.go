@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"strconv"
@@ -614,8 +615,13 @@ func NTHash(password string) [16]byte {
 // use [HashUser]. Other schemes are an error wrapping ErrUnsupportedScheme.
 // Salts come from crypto/rand.
 func Hash(scheme, password string) (string, error) {
+	if strings.EqualFold(scheme, SchemeDigestMD5) {
+		return "", errDigestNeedsUser
+	}
 	return HashUser(scheme, "", password)
 }
+
+var errDigestNeedsUser = errors.New("passdb: {DIGEST-MD5} hashes the user name and realm: use HashUser with the passwd-file name")
 
 // HashUser is [Hash] for schemes that bind the user: for DIGEST-MD5,
 // username is the passwd-file name, "user@realm" or "user" (empty realm),
@@ -651,6 +657,9 @@ func passdbHash(scheme, username, password string, cost *passdbCost) (string, er
 	case SchemeCRAMMD5:
 		return sasl.NewCRAMMD5Secret(password).String(), nil
 	case SchemeDigestMD5:
+		if username == "" {
+			return "", errDigestNeedsUser
+		}
 		user, realm, _ := strings.Cut(username, "@")
 		sum := md5.Sum([]byte(user + ":" + realm + ":" + password))
 		return pre + hex.EncodeToString(sum[:]), nil

@@ -155,7 +155,11 @@ func TestHashRoundTrip(t *testing.T) {
 		_, err := Hash(scheme, "x")
 		assert.ErrorIs(t, err, ErrUnsupportedScheme, scheme)
 	}
-	_, err := Hash("NOPE", "x")
+	_, err := Hash("DIGEST-MD5", "x")
+	assert.ErrorContains(t, err, "HashUser")
+	_, err = HashUser("digest-md5", "", "x")
+	assert.ErrorContains(t, err, "HashUser")
+	_, err = Hash("NOPE", "x")
 	assert.ErrorIs(t, err, ErrUnknownScheme)
 }
 
