@@ -171,14 +171,15 @@ type ParseError struct {
 	Err  error  // wraps ErrSyntax, ErrTooLarge, ErrDuplicateUser, ErrUnknownScheme or a read error
 }
 
-// Error returns "passdb: path:line: reason".
+// Error returns "passdb: path:line: reason", or "passdb: line N: reason"
+// without a path.
 func (e *ParseError) Error() string {
 	where := e.Path
-	if e.Line > 0 {
-		if where != "" {
-			where += ":"
-		}
-		where += "line " + strconv.Itoa(e.Line)
+	switch {
+	case e.Line > 0 && where != "":
+		where += ":" + strconv.Itoa(e.Line)
+	case e.Line > 0:
+		where = "line " + strconv.Itoa(e.Line)
 	}
 	msg := strings.TrimPrefix(e.Err.Error(), "passdb: ")
 	if where == "" {
@@ -312,6 +313,9 @@ func (c Config) Parse(r io.Reader) (*DB, error) {
 			continue
 		}
 		e, err := db.parseLine(string(line))
+		if err != nil && lr.N <= 0 {
+			break // a line cut by the size bound: report the bound
+		}
 		if err != nil {
 			return nil, &ParseError{Line: n, Err: err}
 		}

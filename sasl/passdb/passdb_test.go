@@ -144,6 +144,11 @@ func TestParseBounds(t *testing.T) {
 	_, err := Parse(&passdbRepeatReader{line: []byte("# comment " + strings.Repeat("x", 1000) + "\n")})
 	require.ErrorIs(t, err, ErrTooLarge)
 	assert.Contains(t, err.Error(), "file larger")
+	// A line cut by the file bound reports the bound, not the cut line.
+	comments := io.LimitReader(&passdbRepeatReader{line: []byte("#" + strings.Repeat("x", 62) + "\n")}, MaxFileSize-64)
+	_, err = Parse(io.MultiReader(comments, strings.NewReader("u:{SHA256}"+strings.Repeat("A", 200)+"\n")))
+	require.ErrorIs(t, err, ErrTooLarge)
+	assert.NotErrorIs(t, err, ErrSyntax)
 	// The user bound.
 	var b bytes.Buffer
 	for i := range MaxUsers + 1 {
@@ -331,7 +336,7 @@ func TestOpenAndReload(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("u:{PLAIN}x\nu:{PLAIN}y\n"), 0o600))
 	err = r.Reload()
 	require.ErrorIs(t, err, ErrDuplicateUser)
-	assert.Contains(t, err.Error(), path+":line 2:")
+	assert.Contains(t, err.Error(), path+":2: ")
 	assert.NoError(t, r.VerifyPassword(ctx, "u", "two"))
 
 	// Every lookup goes to the current DB.

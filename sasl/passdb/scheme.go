@@ -144,8 +144,12 @@ type Password struct {
 func (p *Password) Scheme() string { return p.scheme }
 
 // String returns "{SCHEME}" without the secret, so a Password can be
-// logged.
-func (p *Password) String() string { return "{" + p.scheme + "}" }
+// logged. It has a value receiver so that printing a Password value, not
+// only a pointer, hides the secret too.
+func (p Password) String() string { return "{" + p.scheme + "}" }
+
+// GoString is String, for %#v.
+func (p Password) GoString() string { return p.String() }
 
 // Supported reports whether p can be verified by this package.
 func (p *Password) Supported() bool { return p.scheme != "" && p.unsupportedReason == "" }
