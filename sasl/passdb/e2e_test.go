@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	gosasl "github.com/emersion/go-sasl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/xdg-go/scram"
 
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb"
@@ -110,6 +112,73 @@ func TestServerConfigEndToEnd(t *testing.T) {
 				return
 			}
 			require.NoError(t, cerr)
+			assert.ErrorIs(t, serr, sasl.ErrAuthFailed)
+		})
+	}
+}
+
+// passdbXDGClient adapts an xdg-go/scram client conversation to
+// sasl.Client.
+type passdbXDGClient struct {
+	conv *scram.ClientConversation
+}
+
+func (c *passdbXDGClient) Start() (string, []byte, error) {
+	r, err := c.conv.Step("")
+	return sasl.SCRAMSHA256, []byte(r), err
+}
+
+func (c *passdbXDGClient) Next(ch []byte) ([]byte, error) {
+	r, err := c.conv.Step(string(ch))
+	if err != nil {
+		return nil, err
+	}
+	if c.conv.Done() && !c.conv.Valid() {
+		return nil, errors.New("xdg-go: server signature not valid")
+	}
+	return []byte(r), nil
+}
+
+// TestIndependentClients logs in with clients that are not mailauth's:
+// xdg-go/scram for SCRAM-SHA-256 (stored by doveadm and derived from
+// PLAIN) and emersion/go-sasl for PLAIN, against servers backed by a DB.
+func TestIndependentClients(t *testing.T) {
+	db, err := passdb.Parse(strings.NewReader(passdbE2EFile(t)))
+	require.NoError(t, err)
+	cfg := &sasl.ServerConfig{Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db,
+		Hostname: "example.org", InsecureAuth: true}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		user, password string
+		ok             bool
+	}{
+		{"scram", "secret", true}, {"plain", "secret", true},
+		{"scram", "wrong", false}, {"plain", "wrong", false}, {"bcrypt", "secret", false}, {"nobody", "secret", false},
+	} {
+		t.Run("xdg-go-scram/"+tt.user+"/"+tt.password, func(t *testing.T) {
+			xc, err := scram.SHA256.NewClient(tt.user, tt.password, "")
+			require.NoError(t, err)
+			s, err := sasl.NewServerSet(cfg, nil).NewServer(ctx, sasl.SCRAMSHA256)
+			require.NoError(t, err)
+			cerr, serr := passdbExchange(&passdbXDGClient{conv: xc.NewConversation()}, s)
+			if tt.ok {
+				assert.NoError(t, cerr)
+				assert.NoError(t, serr)
+			} else {
+				assert.ErrorIs(t, serr, sasl.ErrAuthFailed)
+			}
+		})
+	}
+	for _, user := range []string{"plain", "ssha", "bcrypt", "scram", "cram", "alice@example.org"} {
+		t.Run("go-sasl-plain/"+user, func(t *testing.T) {
+			s, err := sasl.NewServerSet(cfg, nil).NewServer(ctx, "PLAIN")
+			require.NoError(t, err)
+			cerr, serr := passdbExchange(gosasl.NewPlainClient("", user, "secret"), s)
+			assert.NoError(t, cerr)
+			assert.NoError(t, serr)
+			s, err = sasl.NewServerSet(cfg, nil).NewServer(ctx, "PLAIN")
+			require.NoError(t, err)
+			_, serr = passdbExchange(gosasl.NewPlainClient("", user, "wrong"), s)
 			assert.ErrorIs(t, serr, sasl.ErrAuthFailed)
 		})
 	}
