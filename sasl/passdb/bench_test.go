@@ -44,7 +44,8 @@ func BenchmarkVerifyPassword(b *testing.B) {
 	}
 	pw := []byte("secret")
 	raw := map[string]func(p *Password){
-		"PLAIN": func(*Password) { sha256.Sum256(pw) },
+		// PLAIN hashes both sides to compare fixed-length values.
+		"PLAIN": func(*Password) { sha256.Sum256(pw); sha256.Sum256(pw) },
 		"CRAM-MD5": func(*Password) {
 			sasl.NewCRAMMD5Secret("secret")
 		},
@@ -114,6 +115,8 @@ func BenchmarkParse(b *testing.B) {
 		fmt.Fprintf(&sb, "user%d@example.org:{SSHA512}9H/a+0LmIVb5VCufnWzMfQqBKRNUTa24xXkjGdHPOrL4ZkOrecKjgbN+NtacKyRDizioKIW+xKTc+HCG54xiUAt1gLY=:1000:1000::/home/u%d::\n", i, i)
 	}
 	text := sb.String()
-	b.SetBytes(int64(len(text)))
-	b.Run("users=10000", passdbBench(func() { Parse(strings.NewReader(text)) }))
+	b.Run("users=10000", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		passdbBench(func() { Parse(strings.NewReader(text)) })(b)
+	})
 }
