@@ -10,25 +10,6 @@ import (
 	"strings"
 )
 
-// This file frames SASL exchanges on the command lines of IMAP
-// (AUTHENTICATE, RFC 9051 Section 6.2.2, with SASL-IR, RFC 4959), POP3 (AUTH,
-// RFC 5034) and SMTP submission (AUTH, RFC 4954), for both sides.
-//
-// The wire rules, common to all three protocols:
-//
-//   - Every challenge and response is one line of strict base64 (RFC 4648,
-//     Section 4, with padding; no whitespace, no line breaks).
-//   - A challenge is "+ " (IMAP, POP3) or "334 " (SMTP) followed by the
-//     base64 data. An empty challenge is "+ " or "334 " with nothing after.
-//   - An initial response on the command line is the base64 data, or "=" for
-//     an empty one (RFC 4959 Section 3, RFC 4954 Section 4, RFC 5034
-//     Section 4); no argument means no initial response.
-//   - An empty continuation response is an empty line. RFC 4954 and RFC 5034
-//     say so; Dovecot rejects "=" there and curl sends an empty line. A
-//     server of this package accepts both an empty line and "=" (go-imap's
-//     client sends "=", go-imap#760).
-//   - A response of "*" cancels the exchange.
-
 // Protocol names the mail protocol an Exchange frames SASL for.
 type Protocol uint8
 
@@ -95,10 +76,29 @@ const (
 var ErrTemporaryFailure = errors.New("sasl: temporary authentication failure")
 
 // Exchange frames one SASL exchange on a net/textproto connection, for
-// either side. The server side is [Exchange.Serve] followed by
-// [Exchange.WriteResult]; the client side is [Exchange.Authenticate].
-// [ParseAuthCommand] parses the arguments of the command that starts the
-// exchange on the server.
+// either side: IMAP AUTHENTICATE (RFC 9051, Section 6.2.2, with SASL-IR,
+// RFC 4959), POP3 AUTH (RFC 5034) and SMTP AUTH (RFC 4954). The server side
+// is [Exchange.Serve] followed by [Exchange.WriteResult]; the client side
+// is [Exchange.Authenticate]. [ParseAuthCommand] parses the arguments of
+// the command that starts the exchange on the server.
+//
+// The wire rules, common to the three protocols:
+//
+//   - Every challenge and response is one line of strict base64 (RFC 4648,
+//     Section 4, with padding; no whitespace, no line breaks, no stray
+//     bits). Anything else is ErrMalformed.
+//   - A challenge is "+ " (IMAP, POP3) or "334 " (SMTP) followed by the
+//     base64 data; an empty challenge has nothing after the space.
+//   - An initial response on the command line is the base64 data, or "="
+//     for an empty one; no argument means no initial response (nil, as
+//     opposed to []byte{}).
+//   - An empty continuation response is an empty line, as RFC 4954 and
+//     RFC 5034 say. The client side always sends that: Dovecot refuses "="
+//     there, and curl sends an empty line. The server side accepts both an
+//     empty line and "=", because go-imap's client sends "=" (go-imap#760).
+//   - A response of "*" cancels the exchange (ErrCanceled).
+//   - Lines are bounded by MaxLineLength and challenges by MaxRounds
+//     (ErrTooLarge); a line is never buffered beyond the bound.
 //
 // Protocol must be set; the other fields may be zero. An Exchange holds no
 // state between calls and may be reused for the next command of the same

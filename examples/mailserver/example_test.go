@@ -1,0 +1,84 @@
+package mailserver_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"time"
+
+	"github.com/go-mailauth/mailauth/examples/mailclient"
+	"github.com/go-mailauth/mailauth/examples/mailserver"
+	"github.com/go-mailauth/mailauth/sasl"
+)
+
+// users is a one-user password store.
+type users struct{}
+
+func (users) VerifyPassword(ctx context.Context, user, pass string) error {
+	if user == "alice" && pass == "secret" {
+		return nil
+	}
+	return sasl.ErrAuthFailed
+}
+
+// Example serves SMTP submission on a loopback port, offering STARTTLS and
+// then PLAIN and LOGIN inside TLS, and logs in with mailclient.
+func Example() {
+	serverTLS, clientTLS := exampleCerts()
+	srv := mailserver.New(sasl.SMTP, &mailserver.Config{
+		SASL:     &sasl.ServerConfig{Passwords: users{}},
+		TLS:      serverTLS,
+		Hostname: "localhost",
+	})
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(ln)
+
+	for _, pass := range []string{"wrong", "secret"} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			panic(err)
+		}
+		res, err := mailclient.Login(conn, &mailclient.Options{
+			Protocol: sasl.SMTP,
+			TLS:      clientTLS,
+			StartTLS: true,
+			SASL:     &sasl.ClientConfig{Username: "alice", Password: pass},
+		})
+		conn.Close()
+		fmt.Println(res.Offered, res.Mechanism, err)
+	}
+	// Output:
+	// [PLAIN LOGIN] PLAIN sasl: SMTP server refused authentication: 535 5.7.8 Authentication credentials invalid
+	// [PLAIN LOGIN] PLAIN <nil>
+}
+
+// exampleCerts makes a throwaway self-signed certificate for localhost.
+func exampleCerts() (server, client *tls.Config) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+	}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}},
+		&tls.Config{ServerName: "localhost", RootCAs: pool}
+}
