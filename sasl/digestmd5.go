@@ -47,7 +47,10 @@ const digestNonceBytes = 18
 //
 // The client proves it knows the password without sending it and checks
 // the server's rspauth in constant time, so the server proves it knows
-// the password too (mutual authentication). It accepts quoted and unquoted
+// the password too (mutual authentication), provided the protocol layer
+// passes rspauth to Next: a server that reports success without sending
+// it has proven nothing, and go-imap and go-smtp do not tell the Client.
+// It accepts quoted and unquoted
 // directive values, and refuses a challenge whose qop list lacks "auth",
 // whose algorithm is not md5-sess, or that is malformed or above 2048 bytes
 // (ErrMalformed, ErrTooLarge); a wrong rspauth is ErrAuthFailed.
@@ -207,7 +210,18 @@ func (c *digestMD5Client) digestResponse(challenge []byte) ([]byte, error) {
 	if cnonce == "" {
 		cnonce = base64.StdEncoding.EncodeToString(randomBytes(digestNonceBytes))
 	}
-	urp := digestURP(c.username, realm, c.password, ch.utf8)
+	username, password := c.username, c.password
+	if !ch.utf8 {
+		// A server that does not offer charset=utf-8 reads ISO 8859-1
+		// (Section 2.1.1, "charset").
+		var ok1, ok2 bool
+		username, ok1 = digestToLatin1(username)
+		password, ok2 = digestToLatin1(password)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("%w: DIGEST-MD5 server does not offer charset=utf-8, and the username or password is not ISO 8859-1", ErrMalformed)
+		}
+	}
+	urp := digestURP(username, realm, password, ch.utf8)
 	ha1 := digestHA1(urp, ch.nonce, cnonce, c.authzid)
 	resp := digestKD(&ha1, ch.nonce, cnonce, "AUTHENTICATE:", uri)
 	c.rspauth = digestKD(&ha1, ch.nonce, cnonce, ":", uri)
@@ -217,7 +231,7 @@ func (c *digestMD5Client) digestResponse(challenge []byte) ([]byte, error) {
 		b = append(b, "charset=utf-8,"...)
 	}
 	b = append(b, "username="...)
-	b = digestAppendQuoted(b, c.username)
+	b = digestAppendQuoted(b, username)
 	if realm != "" {
 		b = append(b, ",realm="...)
 		b = digestAppendQuoted(b, realm)
@@ -274,8 +288,10 @@ func (c *digestMD5Client) checkRspauth(challenge []byte) error {
 // 144-bit nonce from crypto/rand, qop="auth", charset=utf-8 and
 // algorithm=md5-sess. The Server verifies the response with
 // cfg.DigestMD5 (MD5(username:realm:password), Dovecot's {DIGEST-MD5}
-// scheme; realm is the client's, "" if it sent none) or, if that is nil or
-// reports ErrUnknownUser, cfg.Plaintext. It compares in constant time, then
+// scheme; realm is the client's, "" if it sent none; each string hashed in
+// ISO 8859-1 where it fits, as Section 2.1.2.1 says, which for ASCII is
+// the same as UTF-8) or, if that is nil or reports ErrUnknownUser,
+// cfg.Plaintext. Names reach the lookups and the Identity in UTF-8. It compares in constant time, then
 // sends rspauth as a challenge with done=false and finishes on the
 // client's empty response. The nonce is single-use: the Server issues one
 // and accepts only it, with nc=00000001.
@@ -437,6 +453,11 @@ func digestParseResponse(b []byte) (*digestClientResponse, error) {
 		// maxbuf is meaningless with qop=auth; unknown directives are
 		// ignored (RFC 2831, Section 2.1.2).
 	}
+	if !r.utf8 {
+		// Without charset=utf-8 the username is ISO 8859-1 (Section
+		// 2.1.2); the lookups and the Identity get it as UTF-8.
+		r.username = digestLatin1ToUTF8(r.username)
+	}
 	switch {
 	case !haveUser || r.username == "":
 		return nil, fmt.Errorf("%w: DIGEST-MD5 response has no username", ErrMalformed)
@@ -519,7 +540,9 @@ func (s *digestMD5Server) lookup(r *digestClientResponse) (urp [16]byte, known b
 		}
 		pass = "" // hashed all the same, so both paths cost one MD5
 	}
-	return digestURP(r.username, r.realm, pass, r.utf8), known, nil
+	// With or without charset=utf-8, strings that fit ISO 8859-1 were
+	// hashed in it by the client (Section 2.1.2.1).
+	return digestURP(r.username, r.realm, pass, true), known, nil
 }
 
 // digestURP returns H({username-value, ":", realm-value, ":", passwd})
@@ -551,6 +574,36 @@ func digestAppendLatin1(b []byte, s string, convert bool) []byte {
 		b = append(b, byte(r))
 	}
 	return b
+}
+
+// digestToLatin1 returns UTF-8 s encoded in ISO 8859-1, or false if s has
+// a character outside it.
+func digestToLatin1(s string) (string, bool) {
+	ascii := true
+	for _, r := range s {
+		if r > 0xff { // also utf8.RuneError, for invalid UTF-8
+			return "", false
+		}
+		ascii = ascii && r < 0x80
+	}
+	if ascii {
+		return s, true
+	}
+	return string(digestAppendLatin1(nil, s, true)), true
+}
+
+// digestLatin1ToUTF8 decodes ISO 8859-1 s to UTF-8.
+func digestLatin1ToUTF8(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			b := make([]byte, 0, 2*len(s))
+			for j := 0; j < len(s); j++ {
+				b = utf8.AppendRune(b, rune(s[j]))
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // digestHA1 returns H(A1), A1 = { H(user:realm:pass), ":", nonce, ":",

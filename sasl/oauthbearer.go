@@ -139,7 +139,7 @@ func (c *oauthBearerClient) Start() (string, []byte, error) {
 	if o.Port < 0 || o.Port > 65535 {
 		return "", nil, fmt.Errorf("%w: OAUTHBEARER port out of range", ErrMalformed)
 	}
-	b := make([]byte, 0, 32+len(o.Username)+len(o.Host)+len(o.Token))
+	b := make([]byte, 0, 48+len(o.Username)+len(o.Host)+len(o.Token))
 	b = append(b, "n,"...)
 	if o.Username != "" {
 		b = append(b, "a="...)

@@ -1,6 +1,7 @@
 package sasl
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -61,8 +62,9 @@ func NewPlainServer(ctx context.Context, cfg *ServerConfig) Server {
 	// exchange costs one allocation besides the string it hands the
 	// verifier.
 	s := &plainOwnedServer{}
-	s.env = *newServerEnv(ctx, cfg, &s.conn)
-	s.plainServer = plainServer{serverEnv: &s.env}
+	e := newServerEnv(ctx, cfg, &s.conn) // for its defaults; stays on the stack
+	s.env.ctx, s.env.cfg, s.env.conn = e.ctx, e.cfg, e.conn
+	s.serverEnv = &s.env
 	return &s.plainServer
 }
 
@@ -185,27 +187,17 @@ func plainParse(msg []byte) (authzid, authcid, passwd string, err error) {
 	if len(msg) > plainMaxMessage {
 		return "", "", "", fmt.Errorf("%w: PLAIN message longer than %d bytes", ErrTooLarge, plainMaxMessage)
 	}
-	// One pass finds both NULs and notes whether UTF-8 needs checking:
-	// most messages are ASCII.
-	i, j, nuls, high := -1, -1, 0, byte(0)
-	for k, c := range msg {
-		high |= c
-		if c == 0 {
-			switch nuls {
-			case 0:
-				i = k
-			case 1:
-				j = k
-			}
-			nuls++
-		}
-	}
-	switch {
-	case nuls == 0:
+	i := bytes.IndexByte(msg, 0)
+	if i < 0 {
 		return "", "", "", fmt.Errorf("%w: PLAIN message has no NUL", ErrMalformed)
-	case nuls == 1:
+	}
+	j := bytes.IndexByte(msg[i+1:], 0)
+	if j < 0 {
 		return "", "", "", fmt.Errorf("%w: PLAIN message has one NUL, want two", ErrMalformed)
-	case nuls > 2:
+	}
+	j += i + 1
+	switch {
+	case bytes.IndexByte(msg[j+1:], 0) >= 0:
 		return "", "", "", fmt.Errorf("%w: PLAIN message has more than two NULs", ErrMalformed)
 	case j == i+1:
 		return "", "", "", fmt.Errorf("%w: PLAIN authcid is empty", ErrMalformed)
@@ -213,7 +205,7 @@ func plainParse(msg []byte) (authzid, authcid, passwd string, err error) {
 		return "", "", "", fmt.Errorf("%w: PLAIN passwd is empty", ErrMalformed)
 	case i > plainMaxField || j-i-1 > plainMaxField || len(msg)-j-1 > plainMaxField:
 		return "", "", "", fmt.Errorf("%w: PLAIN field longer than %d bytes", ErrTooLarge, plainMaxField)
-	case high >= utf8.RuneSelf && !utf8.Valid(msg):
+	case !utf8.Valid(msg):
 		return "", "", "", fmt.Errorf("%w: PLAIN message is not UTF-8", ErrMalformed)
 	}
 	s := string(msg)

@@ -1,0 +1,290 @@
+package tlsutil
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tlsSrvErrLog collects OnHandshakeError reports.
+type tlsSrvErrLog struct {
+	mu   sync.Mutex
+	errs []error
+	c    chan error
+}
+
+func newTLSSrvErrLog() *tlsSrvErrLog { return &tlsSrvErrLog{c: make(chan error, 64)} }
+
+func (l *tlsSrvErrLog) report(_ net.Addr, err error) {
+	l.mu.Lock()
+	l.errs = append(l.errs, err)
+	l.mu.Unlock()
+	l.c <- err
+}
+
+func (l *tlsSrvErrLog) next(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-l.c:
+		return err
+	case <-time.After(tlsSrvWait):
+		t.Fatal("no handshake error reported")
+		return nil
+	}
+}
+
+// tlsSrvListen starts an implicit-TLS listener on 127.0.0.1.
+func tlsSrvListen(t *testing.T, cfg *tls.Config, opts *ListenerOptions) *Listener {
+	t.Helper()
+	l, err := Listen("tcp", "127.0.0.1:0", cfg, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// tlsSrvAccept runs Accept in the background and delivers its result.
+func tlsSrvAccept(l *Listener) <-chan net.Conn {
+	c := make(chan net.Conn, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			close(c)
+			return
+		}
+		c <- conn
+	}()
+	return c
+}
+
+// TestListenerAccept: a TLS client gets through; the accepted connection is
+// a handshaken *tls.Conn with its served leaf, and the greeting written
+// after Accept arrives inside TLS.
+func TestListenerAccept(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	l := tlsSrvListen(t, pki.server, nil)
+	acc := tlsSrvAccept(l)
+	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
+	require.NoError(t, err)
+	defer cc.Close()
+	conn := <-acc
+	require.NotNil(t, conn)
+	defer conn.Close()
+	tc, ok := conn.(*tls.Conn)
+	require.True(t, ok)
+	assert.True(t, tc.ConnectionState().HandshakeComplete)
+	assert.Equal(t, pki.leaf.Leaf().Raw, ServedCertificate(tc).Raw)
+	_, err = io.WriteString(conn, "* OK IMAP4rev2 ready\r\n")
+	require.NoError(t, err)
+	buf := make([]byte, 64)
+	n, err := cc.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "* OK IMAP4rev2 ready\r\n", string(buf[:n]))
+}
+
+// TestS10ImplicitTLS: nothing is written before the handshake, and a client
+// whose first bytes are plaintext commands is closed with no reply at all,
+// not even a TLS alert.
+func TestS10ImplicitTLS(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	for _, tt := range []struct{ name, first string }{
+		{"imap", "A1 CAPABILITY\r\n"},
+		{"smtp", "EHLO client.example\r\n"},
+		{"pop3", "USER alice\r\n"},
+		{"http", "GET / HTTP/1.1\r\n\r\n"},
+		{"empty-record", "\x16\x03\x01\x00\x00"},
+		{"sslv2-hello", "\x80\x2e\x01\x03\x01"},
+	} {
+		first := tt.first
+		t.Run(tt.name, func(t *testing.T) {
+			log := newTLSSrvErrLog()
+			l := tlsSrvListen(t, pki.server, &ListenerOptions{OnHandshakeError: log.report})
+			acc := tlsSrvAccept(l)
+			c, err := net.Dial("tcp", l.Addr().String())
+			require.NoError(t, err)
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(tlsSrvWait))
+			// Nothing arrives before the client speaks.
+			_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			n, err := c.Read(make([]byte, 1))
+			assert.Zero(t, n)
+			var ne net.Error
+			require.True(t, errors.As(err, &ne) && ne.Timeout(), "read: %v", err)
+			_ = c.SetDeadline(time.Now().Add(tlsSrvWait))
+			_, err = io.WriteString(c, first)
+			require.NoError(t, err)
+			got, _ := io.ReadAll(c)
+			assert.Empty(t, got, "server replied to plaintext")
+			assert.ErrorIs(t, log.next(t), ErrNotTLS)
+			select {
+			case conn := <-acc:
+				t.Fatalf("Accept returned a plaintext connection %v", conn)
+			default:
+			}
+		})
+	}
+}
+
+// TestS9ListenerHandshakeTimeout: a client that connects and stalls (or
+// drips part of a ClientHello) is closed at HandshakeTimeout, and meanwhile
+// a good client is accepted at once: handshakes run concurrently.
+func TestS9ListenerHandshakeTimeout(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	log := newTLSSrvErrLog()
+	const timeout = 200 * time.Millisecond
+	l := tlsSrvListen(t, pki.server, &ListenerOptions{HandshakeTimeout: timeout, OnHandshakeError: log.report})
+
+	stalled, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer stalled.Close()
+	dripping, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer dripping.Close()
+	_, err = dripping.Write([]byte{0x16, 0x03})
+	require.NoError(t, err)
+
+	start := time.Now()
+	acc := tlsSrvAccept(l)
+	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
+	require.NoError(t, err)
+	defer cc.Close()
+	conn := <-acc
+	require.NotNil(t, conn)
+	defer conn.Close()
+	assert.Less(t, time.Since(start), timeout, "a stalled client delayed Accept")
+
+	for range 2 {
+		assert.ErrorIs(t, log.next(t), context.DeadlineExceeded)
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(tlsSrvWait))
+	_, err = stalled.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "stalled client not closed")
+}
+
+// TestListenerClose: Close makes Accept return net.ErrClosed and closes
+// connections still in their handshake.
+func TestListenerClose(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	l := tlsSrvListen(t, pki.server, nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Accept()
+		errc <- err
+	}()
+	stalled, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer stalled.Close()
+	time.Sleep(20 * time.Millisecond) // let the handshake start
+	require.NoError(t, l.Close())
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(tlsSrvWait):
+		t.Fatal("Accept did not return after Close")
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(tlsSrvWait))
+	_, err = stalled.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF)
+	_, err = l.Accept()
+	assert.ErrorIs(t, err, net.ErrClosed)
+	assert.ErrorIs(t, l.Close(), net.ErrClosed)
+}
+
+// TestListenerMaxPending: with one handshake slot held by a stalled client,
+// the next client waits until the slot frees (at the timeout), then gets
+// through.
+func TestListenerMaxPending(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	const timeout = 150 * time.Millisecond
+	l := tlsSrvListen(t, pki.server, &ListenerOptions{HandshakeTimeout: timeout, MaxPendingHandshakes: 1})
+	acc := tlsSrvAccept(l)
+	stalled, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer stalled.Close()
+	time.Sleep(20 * time.Millisecond) // the stalled client takes the slot
+	start := time.Now()
+	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
+	require.NoError(t, err)
+	defer cc.Close()
+	conn := <-acc
+	require.NotNil(t, conn)
+	defer conn.Close()
+	assert.GreaterOrEqual(t, time.Since(start), timeout/2)
+}
+
+// tlsSrvErrListener is a net.Listener whose Accept fails with err once.
+type tlsSrvErrListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *tlsSrvErrListener) Accept() (net.Conn, error) {
+	var err error
+	l.once.Do(func() { err = l.err })
+	if err != nil {
+		return nil, err
+	}
+	return l.Listener.Accept()
+}
+
+// TestListenerAcceptError: an error of the inner listener reaches the
+// caller, and accepting continues after it.
+func TestListenerAcceptError(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	boom := errors.New("accept: too many open files")
+	l := NewListener(&tlsSrvErrListener{Listener: inner, err: boom}, pki.server, nil)
+	defer l.Close()
+	_, err = l.Accept()
+	require.ErrorIs(t, err, boom)
+	acc := tlsSrvAccept(l)
+	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
+	require.NoError(t, err)
+	defer cc.Close()
+	conn := <-acc
+	require.NotNil(t, conn)
+	_ = conn.Close()
+}
+
+// TestS11ALPN: with NextProtos set, a client offering only other protocols
+// fails the handshake (ALPACA); a client offering none, or ours, succeeds.
+func TestS11ALPN(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	srv := pki.server.Clone()
+	srv.NextProtos = []string{"imap"}
+	tests := []struct {
+		name   string
+		protos []string
+		ok     bool
+		want   string
+	}{
+		{"http", []string{"http/1.1", "h2"}, false, ""},
+		{"smtp", []string{"smtp"}, false, ""},
+		{"none", nil, true, ""},
+		{"imap", []string{"http/1.1", "imap"}, true, "imap"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cli := pki.client.Clone()
+			cli.NextProtos = tt.protos
+			_, cc, serr, cerr := tlsSrvTryHandshake(srv, cli)
+			if !tt.ok {
+				assert.Error(t, serr)
+				assert.Error(t, cerr)
+				return
+			}
+			require.NoError(t, serr)
+			require.NoError(t, cerr)
+			assert.Equal(t, tt.want, cc.ConnectionState().NegotiatedProtocol)
+		})
+	}
+}
