@@ -1,6 +1,6 @@
 // Command maild is the mailauth demo: it starts a loopback IMAP, POP3 and
 // SMTP-submission server (package examples/mailserver) with a throwaway
-// self-signed certificate and an in-memory user store, logs in to each with
+// self-signed certificate (tlsutil.SelfSigned) and an in-memory user store, logs in to each with
 // every mechanism that both sides implement (package examples/mailclient,
 // over STARTTLS), prints a table mechanism × protocol → ok/FAIL, and exits
 // 0 only if every login worked.
@@ -13,8 +13,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -24,14 +22,12 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"flag"
 	"fmt"
 	"hash"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -43,6 +39,7 @@ import (
 	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/examples/mailserver"
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // Demo credentials: throwaway values for a loopback demo.
@@ -97,37 +94,35 @@ type demo struct {
 // startDemo makes the certificates and the store and starts the three
 // servers, each on a STARTTLS and an implicit-TLS listener on 127.0.0.1.
 func startDemo(logger *slog.Logger) (*demo, error) {
-	serverCert, serverLeaf, err := selfSigned("localhost", x509.ExtKeyUsageServerAuth)
+	serverKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		return nil, err
 	}
-	clientCert, clientLeaf, err := selfSigned(demoUser, x509.ExtKeyUsageClientAuth)
+	clientKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{demoUser}})
 	if err != nil {
 		return nil, err
 	}
 	serverRoots := x509.NewCertPool()
-	serverRoots.AddCert(serverLeaf)
+	serverRoots.AddCert(serverKP.Leaf())
 	clientRoots := x509.NewCertPool()
-	clientRoots.AddCert(clientLeaf)
+	clientRoots.AddCert(clientKP.Leaf())
+
+	serverTLS := tlsutil.NewServerConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return &serverKP.Certificate, nil
+	})
+	// EXTERNAL: a client may present a certificate; the store maps its
+	// subject to a user.
+	serverTLS.ClientAuth = tls.VerifyClientCertIfGiven
+	serverTLS.ClientCAs = clientRoots
+	clientTLS := tlsutil.NewClientConfig("localhost", serverRoots)
+	clientTLS.Certificates = []tls.Certificate{clientKP.Certificate}
 
 	d := &demo{
-		store: newStore(map[string]string{demoUser: demoPassword}, map[string]string{demoToken: demoUser}),
-		serverTLS: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{serverCert},
-			// EXTERNAL: a client may present a certificate; the store
-			// maps its subject to a user.
-			ClientAuth: tls.VerifyClientCertIfGiven,
-			ClientCAs:  clientRoots,
-		},
-		clientTLS: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			ServerName:   "localhost",
-			RootCAs:      serverRoots,
-			Certificates: []tls.Certificate{clientCert},
-		},
-		plain:    map[sasl.Protocol]string{},
-		implicit: map[sasl.Protocol]string{},
+		store:     newStore(map[string]string{demoUser: demoPassword}, map[string]string{demoToken: demoUser}),
+		serverTLS: serverTLS,
+		clientTLS: clientTLS,
+		plain:     map[sasl.Protocol]string{},
+		implicit:  map[sasl.Protocol]string{},
 	}
 	cfg := &mailserver.Config{
 		SASL: &sasl.ServerConfig{
@@ -341,40 +336,6 @@ func (d *demo) PrintAddresses(w io.Writer) {
 		fmt.Fprintf(w, "  %-4s  STARTTLS %s   implicit TLS %s\n", p, d.plain[p], d.implicit[p])
 	}
 	fmt.Fprintln(w, "  the certificate is self-signed for localhost: e.g. curl -k --login-options AUTH=PLAIN")
-}
-
-// selfSigned makes a throwaway ECDSA P-256 certificate for cn, valid for
-// a day, for localhost and 127.0.0.1.
-func selfSigned(cn string, usage x509.ExtKeyUsage) (tls.Certificate, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf, nil
 }
 
 // store is the demo's in-memory user store. It implements the lookups of

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // maxBadCommands is the number of unknown or malformed commands after
@@ -104,17 +105,17 @@ func (c *conn) imapCommand(tag, cmd, args string) (closeConn, ok bool) {
 		}
 		return reply("OK ID completed")
 	case "STARTTLS":
-		switch {
-		case args != "":
+		if args != "" {
 			return badReply("STARTTLS takes no arguments")
-		case c.isTLS:
-			// Checklist S6: no STARTTLS inside TLS.
+		}
+		switch err := c.checkStartTLS(); {
+		case errors.Is(err, tlsutil.ErrTLSActive):
 			return badReply("TLS is already active")
-		case c.authed:
-			// Checklist S5: STARTTLS only in the not-authenticated
-			// state (RFC 9051, Section 6.2.1), against session fixation.
+		case errors.Is(err, tlsutil.ErrStartTLSAfterAuth):
+			// STARTTLS only in the not-authenticated state (RFC 9051,
+			// Section 6.2.1).
 			return badReply("STARTTLS is not allowed after authentication")
-		case c.srv.cfg.TLS == nil:
+		case err != nil:
 			return badReply("STARTTLS is not available")
 		}
 		if err := c.startTLS(tag + " OK Begin TLS negotiation now"); err != nil {
