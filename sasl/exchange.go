@@ -332,18 +332,18 @@ func (x *Exchange) Serve(conn *textproto.Conn, s Server, ir []byte) error {
 // The text is fixed per outcome and never contains what the client sent or
 // what err says, so it cannot leak a username or a secret.
 //
-//	outcome                     IMAP (tag ...)                     SMTP                 POP3
-//	nil                         OK Authenticated                   235 2.7.0            +OK
-//	ErrAuthFailed,
-//	  ErrChannelBinding         NO [AUTHENTICATIONFAILED]          535 5.7.8            -ERR [AUTH]
-//	ErrAuthzFailed              NO [AUTHORIZATIONFAILED]           535 5.7.8            -ERR [AUTH]
-//	ErrCanceled                 BAD                                501 5.0.0            -ERR
+//	outcome                        IMAP (tag ...)              SMTP        POP3
+//	nil                            OK Authenticated            235 2.7.0   +OK
+//	ErrAuthFailed, ErrUnknownUser,
+//	  ErrChannelBinding            NO [AUTHENTICATIONFAILED]   535 5.7.8   -ERR [AUTH]
+//	ErrAuthzFailed                 NO [AUTHORIZATIONFAILED]    535 5.7.8   -ERR [AUTH]
+//	ErrCanceled                    BAD                         501 5.0.0   -ERR
 //	ErrMalformed,
-//	  ErrUnexpectedClientResponse BAD                              501 5.5.2            -ERR
-//	ErrTooLarge                 BAD                                500 5.5.6            -ERR
-//	ErrUnsupportedMechanism     NO [CANNOT]                        504 5.5.4            -ERR
-//	ErrNeedsTLS                 NO [PRIVACYREQUIRED]               538 5.7.11           -ERR [AUTH]
-//	anything else               NO [UNAVAILABLE]                   454 4.7.0            -ERR [SYS/TEMP]
+//	  ErrUnexpectedClientResponse  BAD                         501 5.5.2   -ERR
+//	ErrTooLarge                    BAD                         500 5.5.6   -ERR
+//	ErrUnsupportedMechanism        NO [CANNOT]                 504 5.5.4   -ERR
+//	ErrNeedsTLS                    NO [PRIVACYREQUIRED]        538 5.7.11  -ERR [AUTH]
+//	anything else                  NO [UNAVAILABLE]            454 4.7.0   -ERR [SYS/TEMP]
 //
 // IMAP codes are from RFC 5530, SMTP codes from RFC 4954 Section 6, POP3
 // codes from RFC 3206. A caller with its own error types (go-smtp's
