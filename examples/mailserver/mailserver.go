@@ -105,6 +105,11 @@ type Config struct {
 	// connection before the greeting (e.g. a closure around
 	// apop.NewServer). An error closes the connection.
 	APOP func() (APOPServer, error)
+	// OnLogin, if not nil, is called after each successful login with the
+	// client's address and who authenticated (for tests and auditing). It
+	// is called from the connection's goroutine, so it must be safe for
+	// concurrent use.
+	OnLogin func(remote net.Addr, id sasl.Identity)
 	// Logger receives one line per connection event. If nil, nothing is
 	// logged. Secrets are never logged.
 	Logger *slog.Logger
@@ -428,6 +433,9 @@ func (c *conn) loggedIn(id sasl.Identity) {
 	c.authed = true
 	c.identity = id
 	c.log.Info("authenticated", "mech", id.Mechanism, "user", id.User())
+	if c.srv.cfg.OnLogin != nil {
+		c.srv.cfg.OnLogin(c.raw.RemoteAddr(), id)
+	}
 }
 
 // failed counts a failed login and reports whether to hang up.

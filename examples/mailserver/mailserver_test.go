@@ -292,6 +292,26 @@ func TestIMAPLoginInsecure(t *testing.T) {
 	assert.Equal(t, "c BAD STARTTLS is not allowed after authentication", c.read())
 }
 
+func TestOnLogin(t *testing.T) {
+	if !msPLAINWorks() {
+		t.Skip("PLAIN is a placeholder on this build")
+	}
+	ids := make(chan sasl.Identity, 1)
+	e := msStart(t, sasl.SMTP, func(c *Config) {
+		c.InsecureAuth = true
+		c.OnLogin = func(_ net.Addr, id sasl.Identity) { ids <- id }
+	})
+	c := e.dial(t)
+	c.read()
+	c.send("EHLO x")
+	c.until("250 ")
+	c.send("AUTH PLAIN " + msPlainIR("alice", "secret"))
+	assert.Equal(t, "235 2.7.0 Authentication successful", c.read())
+	id := <-ids
+	assert.Equal(t, "alice", id.User())
+	assert.Equal(t, sasl.Plain, id.Mechanism)
+}
+
 func TestIMAPTooManyFailures(t *testing.T) {
 	if !msPLAINWorks() {
 		t.Skip("PLAIN is a placeholder on this build")
