@@ -64,6 +64,17 @@ func (c *conn) serveIMAP() {
 			sub, more, _ := strings.Cut(args, " ")
 			cmd, args = "UID "+strings.ToUpper(sub), more
 		}
+		switch cmd {
+		case "LOGIN", "SELECT", "EXAMINE", "LIST", "LSUB", "STATUS":
+			// These read their literals (imapArgs).
+		default:
+			if imapHasNonSyncLiteral(args) {
+				// LITERAL+ data we will not read follows: the next
+				// "command" would be the client's data.
+				c.writeLine("* BYE Literal not accepted here")
+				return
+			}
+		}
 		closeConn, ok := c.imapCommand(tag, cmd, args)
 		if closeConn || c.broken {
 			return
@@ -240,11 +251,6 @@ func (c *conn) imapAuthenticated(tag, cmd, args string) (closeConn, ok bool) {
 		// The mailbox is empty: there is nothing to fetch, store or copy.
 		return reply("OK %s completed", cmd)
 	case "CREATE", "DELETE", "RENAME", "APPEND":
-		if imapHasNonSyncLiteral(args) {
-			// The client is already sending data we will not read.
-			c.writeLine("* BYE %s is not supported", cmd)
-			return true, true
-		}
 		return reply("NO [CANNOT] %s is not supported", cmd)
 	}
 	return c.writeLine("%s BAD Unknown command", tag) != nil, false

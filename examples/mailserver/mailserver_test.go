@@ -312,6 +312,15 @@ func TestOnLogin(t *testing.T) {
 	assert.Equal(t, sasl.Plain, id.Mechanism)
 }
 
+func TestIMAPNonSyncLiteral(t *testing.T) {
+	e := msStart(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
+	c := e.dial(t)
+	c.read()
+	c.send("a APPEND INBOX {5+}")
+	assert.Equal(t, "* BYE Literal not accepted here", c.read())
+	c.expectClosed()
+}
+
 func TestIMAPTooManyFailures(t *testing.T) {
 	if !msPLAINWorks() {
 		t.Skip("PLAIN is a placeholder on this build")
