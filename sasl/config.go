@@ -228,6 +228,11 @@ type ClientConfig struct {
 	MaxIterations int
 	// ChannelBindingType is the channel binding a -PLUS mechanism uses:
 	// tlsutil.TLSExporter, TLSUnique or TLSServerEndPoint. If "",
-	// tls-exporter is used where the connection has it, else tls-unique.
+	// tls-exporter is used on TLS 1.3, and tls-unique on TLS 1.2 (RFC
+	// 5802's default, which older servers know), else tls-exporter.
 	ChannelBindingType string
+	// SCRAMCache, if not nil, keeps the keys SCRAM derived from the
+	// password for a salt and iteration count, so that reconnecting skips
+	// PBKDF2. Share one between the connections of a program.
+	SCRAMCache *SCRAMCache
 }

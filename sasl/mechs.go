@@ -40,7 +40,9 @@ func scramRow(name string, plus bool) mechInfo {
 		serverOK:  func(cfg *ServerConfig) bool { return cfg.SCRAM != nil },
 		newServer: newSCRAMServer,
 		clientOK:  hasPassword,
-		newClient: newSCRAMClientFor,
+		newClient: func(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
+			return newSCRAMClientFor(name, cfg, conn, offered)
+		},
 	}
 }
 
