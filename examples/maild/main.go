@@ -13,19 +13,13 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
-	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net"
@@ -117,8 +111,12 @@ func startDemo(logger *slog.Logger) (*demo, error) {
 	clientTLS := tlsutil.NewClientConfig("localhost", serverRoots)
 	clientTLS.Certificates = []tls.Certificate{clientKP.Certificate}
 
+	st, err := newStore(map[string]string{demoUser: demoPassword}, map[string]string{demoToken: demoUser})
+	if err != nil {
+		return nil, err
+	}
 	d := &demo{
-		store:     newStore(map[string]string{demoUser: demoPassword}, map[string]string{demoToken: demoUser}),
+		store:     st,
 		serverTLS: serverTLS,
 		clientTLS: clientTLS,
 		plain:     map[sasl.Protocol]string{},
@@ -128,11 +126,14 @@ func startDemo(logger *slog.Logger) (*demo, error) {
 		SASL: &sasl.ServerConfig{
 			Passwords: d.store,
 			Plaintext: d.store,
+			CRAMMD5:   d.store,
 			SCRAM:     d.store,
 			Tokens:    d.store,
 			External:  d.store,
-			Anonymous: func(ctx context.Context, trace string) error { return nil },
-			Hostname:  "localhost",
+			// Unknown users get the same count as real ones.
+			SCRAMIterations: demoIterations,
+			Anonymous:       func(ctx context.Context, trace string) error { return nil },
+			Hostname:        "localhost",
 		},
 		TLS:      d.serverTLS,
 		Hostname: "localhost",
@@ -339,44 +340,39 @@ func (d *demo) PrintAddresses(w io.Writer) {
 }
 
 // store is the demo's in-memory user store. It implements the lookups of
-// package sasl by method set: sasl.PasswordVerifier, sasl.PlaintextLookup,
-// sasl.SCRAMLookup, sasl.TokenVerifier and sasl.ExternalVerifier. It is
-// read-only after newStore, so safe for concurrent use.
+// package sasl by method set: sasl.PasswordVerifier, sasl.PlaintextLookup
+// (for DIGEST-MD5 and APOP, which need it), sasl.CRAMMD5Lookup and
+// sasl.SCRAMLookup (derived credentials: no password needed),
+// sasl.TokenVerifier and sasl.ExternalVerifier. It is read-only after
+// newStore, so safe for concurrent use.
 type store struct {
 	passwords map[string]string
 	tokens    map[string]string                // token -> user
 	scram     map[string]sasl.SCRAMCredentials // mech "\x00" user -> keys
+	cram      map[string]sasl.CRAMMD5Secret
 }
 
-func newStore(passwords, tokens map[string]string) *store {
-	s := &store{passwords: passwords, tokens: tokens, scram: map[string]sasl.SCRAMCredentials{}}
-	hashes := map[string]func() hash.Hash{"SCRAM-SHA-1": sha1.New, "SCRAM-SHA-256": sha256.New, "SCRAM-SHA-512": sha512.New}
+func newStore(passwords, tokens map[string]string) (*store, error) {
+	s := &store{passwords: passwords, tokens: tokens, scram: map[string]sasl.SCRAMCredentials{}, cram: map[string]sasl.CRAMMD5Secret{}}
 	for user, pass := range passwords {
-		for mech, h := range hashes {
-			s.scram[mech+"\x00"+user] = scramCredentials(h, pass, demoIterations)
+		for _, mech := range []string{sasl.SCRAMSHA1, sasl.SCRAMSHA256, sasl.SCRAMSHA512} {
+			c, err := sasl.NewSCRAMCredentials(mech, pass, nil, demoIterations)
+			if err != nil {
+				return nil, err
+			}
+			s.scram[mech+"\x00"+user] = c
 		}
+		s.cram[user] = sasl.NewCRAMMD5Secret(pass)
 	}
-	return s
+	return s, nil
 }
 
-// scramCredentials derives what a SCRAM server stores (RFC 5802, Section
-// 3): StoredKey and ServerKey, never the password.
-func scramCredentials(h func() hash.Hash, password string, iter int) sasl.SCRAMCredentials {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	salted, err := pbkdf2.Key(h, password, salt, iter, h().Size())
-	if err != nil {
-		panic(err) // only for FIPS-rejected parameters, which these are not
+func (s *store) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD5Secret, error) {
+	c, ok := s.cram[username]
+	if !ok {
+		return sasl.CRAMMD5Secret{}, sasl.ErrUnknownUser
 	}
-	mac := func(key []byte, msg string) []byte {
-		m := hmac.New(h, key)
-		m.Write([]byte(msg))
-		return m.Sum(nil)
-	}
-	clientKey := mac(salted, "Client Key")
-	stored := h()
-	stored.Write(clientKey)
-	return sasl.SCRAMCredentials{Salt: salt, Iterations: iter, StoredKey: stored.Sum(nil), ServerKey: mac(salted, "Server Key")}
+	return c, nil
 }
 
 func (s *store) VerifyPassword(ctx context.Context, username, password string) error {
