@@ -3,6 +3,7 @@ package sasl
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -813,4 +814,84 @@ func TestExchangeClientTooManyUntagged(t *testing.T) {
 		}
 	}()
 	require.ErrorIs(t, <-done, ErrTooLarge)
+}
+
+// xchgStore holds alice / secret in every form the mechanisms need.
+type xchgStore struct{ scram map[string]SCRAMCredentials }
+
+func newXchgStore(t testing.TB) *xchgStore {
+	s := &xchgStore{scram: map[string]SCRAMCredentials{}}
+	for _, m := range []string{SCRAMSHA1, SCRAMSHA256, SCRAMSHA512} {
+		c, err := NewSCRAMCredentials(m, "secret", nil, 4096)
+		require.NoError(t, err)
+		s.scram[m] = c
+	}
+	return s
+}
+
+func (s *xchgStore) VerifyPassword(ctx context.Context, user, pass string) error {
+	if user == "alice" && pass == "secret" {
+		return nil
+	}
+	return ErrAuthFailed
+}
+
+func (s *xchgStore) LookupPassword(ctx context.Context, user string) (string, error) {
+	if user != "alice" {
+		return "", ErrUnknownUser
+	}
+	return "secret", nil
+}
+
+func (s *xchgStore) LookupSCRAM(ctx context.Context, mech, user string) (SCRAMCredentials, error) {
+	if user != "alice" {
+		return SCRAMCredentials{}, ErrUnknownUser
+	}
+	return s.scram[mech], nil
+}
+
+// TestExchangeOurMechanisms runs this package's multi-round mechanisms
+// through both sides of the framing, for every protocol: SCRAM (whose
+// final step is an empty response), CRAM-MD5 and DIGEST-MD5 (server
+// first), LOGIN (two rounds), PLAIN.
+func TestExchangeOurMechanisms(t *testing.T) {
+	store := newXchgStore(t)
+	scfg := &ServerConfig{Passwords: store, Plaintext: store, SCRAM: store, InsecureAuth: true, Hostname: "localhost"}
+	mechs := []string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1, DigestMD5, CRAMMD5, Login, Plain}
+	for _, p := range xchgProtocols {
+		for _, mech := range mechs {
+			for _, pass := range []string{"secret", "wrong"} {
+				t.Run(p.String()+"/"+mech+"/"+pass, func(t *testing.T) {
+					set := NewServerSet(scfg, nil)
+					ccfg := &ClientConfig{Username: "alice", Password: pass, InsecureAuth: true,
+						Mechanisms: []string{mech}, Host: "localhost", Service: strings.ToLower(p.String())}
+					c, err := ccfg.NewClient(set.Mechanisms(), nil)
+					require.NoError(t, err)
+					sc, cc := xchgPipe(t)
+					srvErr := xchgGo(func() error {
+						return xchgServeOne(&Exchange{Protocol: p}, sc, func(m string) Server {
+							s, err := set.NewServer(context.Background(), m)
+							if err != nil {
+								return xchgFuncServer(func([]byte) ([]byte, bool, error) { return nil, false, err })
+							}
+							return s
+						})
+					})
+					err = (&Exchange{Protocol: p, Tag: "x", SASLIR: true}).Authenticate(cc, c)
+					serr := <-srvErr
+					if pass == "secret" {
+						require.NoError(t, err)
+						require.NoError(t, serr)
+						id, ok := set.Identity()
+						require.True(t, ok)
+						assert.Equal(t, "alice", id.Username)
+						assert.Equal(t, mech, id.Mechanism)
+						return
+					}
+					require.ErrorIs(t, serr, ErrAuthFailed)
+					require.ErrorIs(t, err, ErrAuthFailed)
+				})
+			}
+		}
+	}
 }
