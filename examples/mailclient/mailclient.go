@@ -39,6 +39,11 @@ const (
 // responses that would otherwise be read as if they came inside TLS.
 var ErrResponseInjection = errors.New("mailclient: data pipelined after the STARTTLS go-ahead")
 
+// ErrAPOPNeedsImplicitTLS means APOP was asked for on a connection that
+// did not start with TLS: the greeting, whose timestamp APOP answers, came
+// in plaintext.
+var ErrAPOPNeedsImplicitTLS = errors.New("mailclient: APOP needs implicit TLS")
+
 // ErrStartTLSRefused means the server did not offer or refused STARTTLS.
 var ErrStartTLSRefused = errors.New("mailclient: STARTTLS not available")
 
@@ -58,8 +63,9 @@ type Options struct {
 	SASL *sasl.ClientConfig
 	// APOP, for POP3, logs in with APOP (RFC 1939, Section 7; package
 	// apop) using SASL.Username and SASL.Password instead of AUTH. It
-	// needs TLS, and the greeting's timestamp is checked against
-	// CVE-2007-1558.
+	// needs ImplicitTLS: after STLS the timestamp would come from the
+	// plaintext greeting, which a man in the middle can choose
+	// (CVE-2007-1558).
 	APOP bool
 }
 
@@ -116,9 +122,10 @@ func Login(conn net.Conn, opts *Options) (Result, error) {
 		cfg = &sasl.ClientConfig{}
 	}
 	if opts.APOP && c.proto == sasl.POP3 {
-		// The timestamp is the one of the greeting before STLS: APOP
-		// answers that greeting (RFC 2595, Section 4 keeps it valid).
 		res.Mechanism = "APOP"
+		if !opts.ImplicitTLS {
+			return res, ErrAPOPNeedsImplicitTLS
+		}
 		if err := apop.Login(c.tp, &state, c.greetLine, cfg.Username, cfg.Password, nil); err != nil {
 			return res, err
 		}

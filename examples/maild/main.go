@@ -217,6 +217,17 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 	if isAPOP && proto != sasl.POP3 {
 		return cellSkipped, nil // APOP is POP3's own
 	}
+	if isAPOP && !implicit {
+		// APOP answers the greeting's timestamp, which must come inside
+		// TLS: use the implicit-TLS port.
+		conn.Close()
+		if conn, err = net.DialTimeout("tcp", d.implicit[proto], 5*time.Second); err != nil {
+			return cellFail, err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		implicit = true
+	}
 	res, err := mailclient.Login(conn, &mailclient.Options{
 		Protocol:    proto,
 		TLS:         d.clientTLS,
