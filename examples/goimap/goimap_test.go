@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
@@ -42,9 +43,16 @@ func giCert(t *testing.T) (*tls.Config, *tls.Config, *x509.Certificate) {
 	return &tls.Config{Certificates: []tls.Certificate{kp.Certificate}}, tlsutil.NewClientConfig("localhost", pool), kp.Leaf()
 }
 
+func (giStore) LookupSCRAM(ctx context.Context, mech, user string) (sasl.SCRAMCredentials, error) {
+	if user != "alice" {
+		return sasl.SCRAMCredentials{}, sasl.ErrUnknownUser
+	}
+	return sasl.NewSCRAMCredentials(mech, "secret", []byte("fixed salt"), 4096)
+}
+
 func giStart(t *testing.T) (addr string, clientTLS *tls.Config) {
 	stls, ctls, leaf := giCert(t)
-	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}}, leaf)
+	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}, SCRAM: giStore{}}, leaf)
 	b.AddUser("alice")
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: b.NewSession,
@@ -113,6 +121,24 @@ func TestGoIMAPBeforeTLS(t *testing.T) {
 	var ie *imap.Error
 	require.True(t, errors.As(err, &ie), "%v", err)
 	assert.Equal(t, imap.ResponseCodePrivacyRequired, ie.Code)
+}
+
+// TestGoIMAPOurClient logs in to go-imap's server with mailauth's own
+// client framing (sasl.Exchange via mailclient), every mechanism it
+// offers after STARTTLS, SCRAM-*-PLUS with the served leaf included.
+func TestGoIMAPOurClient(t *testing.T) {
+	addr, ctls := giStart(t)
+	for _, mech := range []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1", "CRAM-MD5", "DIGEST-MD5", "LOGIN", "PLAIN"} {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		res, err := mailclient.Login(conn, &mailclient.Options{
+			Protocol: sasl.IMAP, TLS: ctls, StartTLS: true,
+			SASL: &sasl.ClientConfig{Username: "alice", Password: "secret", Mechanisms: []string{mech}, Host: "localhost"},
+		})
+		conn.Close()
+		require.NoError(t, err, mech)
+		assert.Equal(t, mech, res.Mechanism)
+	}
 }
 
 func TestIMAPError(t *testing.T) {

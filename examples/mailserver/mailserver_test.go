@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -597,6 +600,76 @@ func TestClose(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	require.ErrorIs(t, e.srv.Serve(ln), ErrServerClosed)
+}
+
+// msSCRAMStore holds alice / secret as SCRAM keys.
+type msSCRAMStore struct {
+	msUsers
+	keys map[string]sasl.SCRAMCredentials
+}
+
+func (s msSCRAMStore) LookupSCRAM(ctx context.Context, mech, user string) (sasl.SCRAMCredentials, error) {
+	if user != "alice" {
+		return sasl.SCRAMCredentials{}, sasl.ErrUnknownUser
+	}
+	return s.keys[mech], nil
+}
+
+func newMSSCRAMStore(t *testing.T) msSCRAMStore {
+	s := msSCRAMStore{keys: map[string]sasl.SCRAMCredentials{}}
+	for _, m := range []string{sasl.SCRAMSHA1, sasl.SCRAMSHA256, sasl.SCRAMSHA512} {
+		c, err := sasl.NewSCRAMCredentials(m, "secret", nil, 4096)
+		require.NoError(t, err)
+		s.keys[m] = c
+	}
+	return s
+}
+
+// TestThirdPartyClients logs in to our servers with go-imap's imapclient
+// and go-smtp's client, with SCRAM-SHA-256: go-imap sends "=" for the
+// final empty response (go-imap#760), which the exchange accepts.
+func TestThirdPartyClients(t *testing.T) {
+	store := newMSSCRAMStore(t)
+	scram := func(pass string) sasl.Client {
+		c, err := sasl.NewSCRAMClient(sasl.SCRAMSHA256, &sasl.ClientConfig{Username: "alice", Password: pass}, nil, nil)
+		require.NoError(t, err)
+		return c
+	}
+	t.Run("imapclient", func(t *testing.T) {
+		e := msStart(t, sasl.IMAP, func(c *Config) { c.SASL.SCRAM = store })
+		for _, pass := range []string{"secret", "wrong"} {
+			c, err := imapclient.DialStartTLS(e.addr, &imapclient.Options{TLSConfig: e.clientTLS})
+			require.NoError(t, err)
+			err = c.Authenticate(scram(pass))
+			if pass == "wrong" {
+				var ie *imap.Error
+				require.True(t, errors.As(err, &ie), "%v", err)
+				assert.Equal(t, imap.ResponseCodeAuthenticationFailed, ie.Code)
+			} else {
+				require.NoError(t, err)
+				_, err = c.Select("INBOX", nil).Wait()
+				require.NoError(t, err)
+			}
+			c.Close()
+		}
+	})
+	t.Run("go-smtp", func(t *testing.T) {
+		e := msStart(t, sasl.SMTP, func(c *Config) { c.SASL.SCRAM = store })
+		for _, pass := range []string{"secret", "wrong"} {
+			c, err := smtp.DialStartTLS(e.addr, e.clientTLS)
+			require.NoError(t, err)
+			err = c.Auth(scram(pass))
+			if pass == "wrong" {
+				var se *smtp.SMTPError
+				require.True(t, errors.As(err, &se), "%v", err)
+				assert.Equal(t, 535, se.Code)
+			} else {
+				require.NoError(t, err)
+				require.NoError(t, c.SendMail("a@example.org", []string{"b@example.org"}, strings.NewReader("Subject: x\r\n\r\nhi\r\n")))
+			}
+			c.Close()
+		}
+	})
 }
 
 func TestIMAPMatchesInbox(t *testing.T) {
