@@ -56,7 +56,8 @@
 // [sasl.ErrUnexpectedClientResponse] where they mean the same, and this
 // package's [ErrNoTimestamp], [ErrInvalidTimestamp], [ErrInvalidName] and
 // [ErrTooManyAttempts]. Errors from a [sasl.PlaintextLookup] are returned
-// unchanged. No error text contains a name, password or digest.
+// unchanged. No error text contains a name, password or digest ([Login]
+// quotes the text of a -ERR reply, which is the server's).
 //
 // # Concurrency
 //
@@ -73,8 +74,10 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
+	"encoding"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/textproto"
 	"os"
@@ -121,9 +124,9 @@ var (
 // Bounds.
 const (
 	// maxTimestampLen bounds the timestamp a client accepts and a server
-	// makes: the length of an RFC 5322 header line's content, and far more
-	// than any real server sends. Longer challenges only help a collision
-	// attack (CVE-2007-1558) find room for its blocks.
+	// makes. RFC 1939 sets no bound; real servers send 30 to 80 octets.
+	// Longer challenges only give a collision attack (CVE-2007-1558) room
+	// for its blocks.
 	maxTimestampLen = 255
 	// minTimestampLen is the shortest msg-id, "<a@b>".
 	minTimestampLen = 5
@@ -190,12 +193,26 @@ type Server struct {
 	timestamp string
 	attempts  int
 	done      bool
+
+	// MD5 processes its input in 64-octet blocks, so the state after the
+	// timestamp's whole blocks is the same for every verification on this
+	// connection: it is computed once here (crypto/md5 states marshal),
+	// and each verification hashes only the tail and the password. The
+	// buffers are reused, so a verification does not allocate.
+	md5     hash.Hash
+	md5Set  encoding.BinaryUnmarshaler // md5, to reset it to mid
+	mid     []byte                     // md5's state after timestamp[:tail]
+	tail    int                        // the part of timestamp not in mid
+	scratch []byte                     // timestamp[tail:] ‖ password, wiped after use
+	sum     []byte                     // the expected digest
 }
 
 // NewServer returns the APOP server of a new connection, with a fresh
 // timestamp "<pid.time.random@host>" (RFC 1939, Section 7): the process id,
-// the Unix time and 128 random bits from crypto/rand in hex, which make it
-// different for every greeting as the RFC requires. A nil cfg is the zero
+// the Unix time in nanoseconds and 128 random bits from crypto/rand in hex,
+// which make it different for every greeting as the RFC requires. (The
+// nanoseconds also make it longer than one 64-octet MD5 block for host names
+// of 7 octets or more, which lets Verify start from a precomputed state.) A nil cfg is the zero
 // ServerConfig. It fails with an error wrapping ErrInvalidTimestamp if
 // cfg.Hostname is not a dot-atom or makes the timestamp longer than 255
 // octets.
@@ -222,7 +239,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	b = append(b, '<')
 	b = strconv.AppendInt(b, int64(os.Getpid()), 10)
 	b = append(b, '.')
-	b = strconv.AppendInt(b, time.Now().Unix(), 10)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
 	b = append(b, '.')
 	b = apopAppendHex(b, rnd[:])
 	b = append(b, '@')
@@ -231,7 +248,19 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if len(b) > maxTimestampLen {
 		return nil, fmt.Errorf("%w: ServerConfig.Hostname makes the timestamp longer than %d octets", ErrInvalidTimestamp, maxTimestampLen)
 	}
-	return &Server{cfg: cfg, timestamp: string(b)}, nil
+	return apopNewServer(cfg, string(b)), nil
+}
+
+// apopNewServer returns a Server for timestamp ts, which must be valid.
+func apopNewServer(cfg *ServerConfig, ts string) *Server {
+	s := &Server{cfg: cfg, timestamp: ts, md5: md5.New()}
+	s.md5Set = s.md5.(encoding.BinaryUnmarshaler)
+	s.tail = len(ts) &^ (md5.BlockSize - 1)
+	s.md5.Write([]byte(ts[:s.tail]))
+	s.mid, _ = s.md5.(encoding.BinaryMarshaler).MarshalBinary() // never fails for crypto/md5
+	s.scratch = make([]byte, 0, md5.BlockSize)
+	s.sum = make([]byte, 0, md5.Size)
+	return s
 }
 
 // Timestamp returns the connection's timestamp, angle brackets included,
@@ -239,8 +268,9 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 //
 //	tp.PrintfLine("+OK POP3 server ready %s", srv.Timestamp())
 //
-// It stays the same for the life of the Server: a client that sent STLS
-// answers the timestamp of the greeting it got before TLS.
+// Put it last in the greeting, as above: curl finds a timestamp only at the
+// end of the line. It stays the same for the life of the Server: a client
+// that sent STLS answers the timestamp of the greeting it got before TLS.
 func (s *Server) Timestamp() string { return s.timestamp }
 
 // Verify checks the arguments of an APOP command, args being the text after
@@ -305,34 +335,32 @@ func (s *Server) verify(ctx context.Context, args string) (string, error) {
 		// an empty password must never verify.
 		known, secret = false, apopDummySecret
 	}
-	if !apopCheck(s.timestamp, secret, &digest) || !known {
+	if !s.check(secret, &digest) || !known {
 		return "", errAuthFailed
 	}
 	return name, nil
 }
 
-// apopCheck reports whether digest is MD5(timestamp ‖ secret). The input is
-// built in a stack buffer, small for the usual lengths so that little is
-// zeroed, and append grows it on the heap only for passwords longer than
-// about 250 octets: the check does not allocate.
-func apopCheck(timestamp, secret string, digest *[md5.Size]byte) bool {
-	var want [md5.Size]byte
-	if len(timestamp)+len(secret) <= apopSmallInput {
-		var buf [apopSmallInput]byte
-		want = md5.Sum(append(append(buf[:0], timestamp...), secret...))
-	} else {
-		var buf [2 * maxTimestampLen]byte
-		want = md5.Sum(append(append(buf[:0], timestamp...), secret...))
+// check reports whether digest is MD5(timestamp ‖ secret), starting from
+// the state after the timestamp's whole blocks. It does not allocate
+// unless secret is longer than any before on this connection.
+func (s *Server) check(secret string, digest *[md5.Size]byte) bool {
+	if err := s.md5Set.UnmarshalBinary(s.mid); err != nil {
+		return false // unreachable: mid is crypto/md5's own state
 	}
+	s.scratch = append(append(s.scratch[:0], s.timestamp[s.tail:]...), secret...)
+	s.md5.Write(s.scratch)
+	s.sum = s.md5.Sum(s.sum[:0])
+	// Wipe our copies of the password: the scratch buffer, and the
+	// partial block md5 keeps (restoring mid zeroes it). The lookup's
+	// string is the caller's.
+	clear(s.scratch)
+	s.md5Set.UnmarshalBinary(s.mid)
 	// Constant time: the digest is attacker-chosen, and an early exit would
 	// tell them how many leading octets of the expected digest they got
 	// right.
-	return hmac.Equal(digest[:], want[:])
+	return hmac.Equal(digest[:], s.sum)
 }
-
-// apopSmallInput is the stack buffer of apopCheck for the usual timestamp
-// and password lengths.
-const apopSmallInput = 128
 
 // apopParseArgs splits "name digest" (RFC 1939, Section 3: one space
 // between arguments) and decodes the digest.
@@ -390,31 +418,39 @@ func apopCheckName(name string) error {
 
 // apopDecodeHex decodes exactly 32 hex digits, either case, into dst. The
 // digest is the client's, not a secret, so the decoding need not be
-// constant time.
+// constant time; it is table-driven because it is a good part of the cost
+// of a verification.
 func apopDecodeHex(dst *[md5.Size]byte, s string) bool {
 	if len(s) != digestHexLen {
 		return false
 	}
+	var bad byte
 	for i := range dst {
-		hi, ok1 := apopHexValue(s[2*i])
-		lo, ok2 := apopHexValue(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
+		hi, lo := apopHexTable[s[2*i]], apopHexTable[s[2*i+1]]
+		bad |= hi | lo
 		dst[i] = hi<<4 | lo
 	}
-	return true
+	return bad&0xf0 == 0
 }
 
-func apopHexValue(c byte) (byte, bool) {
-	if d := c - '0'; d <= 9 {
-		return d, true
-	}
-	if l := (c | 0x20) - 'a'; l <= 5 { // 'A'-'F' folded to 'a'-'f'
-		return l + 10, true
-	}
-	return 0, false
-}
+// apopHexTable maps an octet to its hex value, either case, or to 0xff.
+const apopHexTable = "" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\xff\xff\xff\xff\xff\xff" +
+	"\xff\x0a\x0b\x0c\x0d\x0e\x0f\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\x0a\x0b\x0c\x0d\x0e\x0f\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff" +
+	"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
 
 const apopHexDigits = "0123456789abcdef"
 

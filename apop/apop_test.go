@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/tls"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -76,7 +77,7 @@ func apopRefDigest(ts, password string) string {
 
 // apopTestServer returns a Server with a fixed timestamp.
 func apopTestServer(cfg *ServerConfig, ts string) *Server {
-	return &Server{cfg: cfg, timestamp: ts}
+	return apopNewServer(cfg, ts)
 }
 
 func TestVectors(t *testing.T) {
@@ -382,12 +383,12 @@ func TestVerifyUnknownUserSameWork(t *testing.T) {
 		assert.Same(t, errAuthFailed, err)
 		assert.Equal(t, before+1, lookup.calls)
 	}
-	// apopCheck is the same code for all three; its result alone does not
+	// check is the same code for all three; its result alone does not
 	// decide for an unknown user.
 	var d [16]byte
 	require.True(t, apopDecodeHex(&d, apopRefDigest(ts, apopDummySecret)))
-	assert.True(t, apopCheck(ts, apopDummySecret, &d))
 	srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+	assert.True(t, srv.check(apopDummySecret, &d))
 	_, err := srv.Verify(context.Background(), apopTLS, "unknown "+apopRefDigest(ts, apopDummySecret))
 	assert.Same(t, errAuthFailed, err)
 }
@@ -751,27 +752,29 @@ func FuzzAPOPCommand(f *testing.F) {
 }
 
 // BenchmarkAPOP times the server's verification of a parsed command (hex
-// decode, MD5(timestamp ‖ secret), constant-time compare) beside one MD5 of
-// the same input, which it cannot go below; then the whole command path
+// decode, MD5(timestamp ‖ secret), constant-time compare) beside one
+// md5.Sum of the same input. The server starts from the MD5 state after the
+// timestamp's first 64-octet block, computed once per connection, so it
+// hashes one block where md5.Sum hashes two. Then the whole command path
 // with a map lookup, and the client's command.
 func BenchmarkAPOP(b *testing.B) {
-	const (
-		ts     = "<4242.1795789171.0123456789abcdef0123456789abcdef@pop.example.org>"
-		secret = "tanstaaf"
-	)
+	const secret = "tanstaaf"
+	srv, err := NewServer(&ServerConfig{Hostname: "pop.example.org"})
+	require.NoError(b, err)
+	ts := srv.Timestamp()
 	digestHex := apopRefDigest(ts, secret)
 	in := []byte(ts + secret)
 	var d [md5.Size]byte
 	require.True(b, apopDecodeHex(&d, digestHex))
 	sum := md5.Sum(in)
 	require.Equal(b, sum, d, "raw reference and our digest differ")
-	require.True(b, apopCheck(ts, secret, &d))
+	require.True(b, srv.check(secret, &d))
 
 	b.Run("side=server", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var d [md5.Size]byte
-			if !apopDecodeHex(&d, digestHex) || !apopCheck(ts, secret, &d) {
+			if !apopDecodeHex(&d, digestHex) || !srv.check(secret, &d) {
 				b.Fatal("verification failed")
 			}
 		}
@@ -789,6 +792,21 @@ func BenchmarkAPOP(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := srv.verify(ctx, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("side=server-command-unknown", func(b *testing.B) {
+		// The same path for a name the store does not hold: compare with
+		// side=server-command.
+		srv := apopTestServer(&ServerConfig{Passwords: apopLookupFunc(func(context.Context, string) (string, error) {
+			return "", sasl.ErrUnknownUser
+		})}, ts)
+		args := "nobody " + digestHex
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := srv.verify(ctx, args); err != errAuthFailed {
 				b.Fatal(err)
 			}
 		}
@@ -831,4 +849,28 @@ func FuzzLoginReply(f *testing.F) {
 			t.Fatalf("bad error text %q", err)
 		}
 	})
+}
+
+// TestCheckLengths runs the midstate verification across the 64-octet block
+// boundaries of timestamp and password, against crypto/md5 in one piece.
+func TestCheckLengths(t *testing.T) {
+	for _, tsLen := range []int{5, 33, 63, 64, 65, 127, 128, 129, 200, 255} {
+		ts := "<" + strings.Repeat("a", tsLen-len("<@b>")) + "@b>"
+		require.Len(t, ts, tsLen)
+		srv := apopTestServer(&ServerConfig{}, ts)
+		for _, pwLen := range []int{1, 8, 55, 56, 63, 64, 65, 200, 1000, 3} {
+			pw := strings.Repeat("p", pwLen)
+			var d [md5.Size]byte
+			require.True(t, apopDecodeHex(&d, apopRefDigest(ts, pw)))
+			assert.True(t, srv.check(pw, &d), "ts %d pw %d", tsLen, pwLen)
+			assert.False(t, srv.check(pw+"x", &d), "ts %d pw %d", tsLen, pwLen)
+			assert.Equal(t, make([]byte, len(srv.scratch)), srv.scratch, "password wiped")
+			state, err := srv.md5.(encoding.BinaryMarshaler).MarshalBinary()
+			require.NoError(t, err)
+			assert.Equal(t, srv.mid, state, "md5 state back at mid")
+		}
+	}
+	srv := apopTestServer(&ServerConfig{}, "<4242.1795789171.0123456789abcdef0123456789abcdef@pop.example.org>")
+	var d [md5.Size]byte
+	assert.Zero(t, testing.AllocsPerRun(100, func() { srv.check("tanstaaf", &d) }))
 }
