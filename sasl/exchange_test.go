@@ -319,8 +319,10 @@ func TestExchangeServeTooLongLine(t *testing.T) {
 		require.NoError(t, err)
 		// The peer's write blocks once the server stops reading; do it
 		// in the background.
-		go peer.W.WriteString(strings.Repeat("A", 10_000) + "\r\n")
-		go peer.W.Flush()
+		go func() {
+			peer.W.WriteString(strings.Repeat("A", 10_000) + "\r\n")
+			peer.W.Flush()
+		}()
 		err = <-done
 		require.ErrorIs(t, err, ErrTooLarge)
 		assert.Contains(t, x.Reply(err), map[Protocol]string{IMAP: "BAD", POP3: "-ERR", SMTP: "500 5.5.6"}[p])
