@@ -58,9 +58,10 @@ func NewLoginClient(username, password string) Client {
 //
 // Errors: ErrMalformed or ErrTooLarge for a bad field; ErrAuthFailed for a
 // wrong password or unknown user; ErrAuthzFailed or the error of
-// cfg.Authorize; any other lookup error unchanged;
-// ErrUnexpectedClientResponse after the end. The Server is single-use and
-// not safe for concurrent use; it implements [IdentityServer].
+// cfg.Authorize; any other lookup error unchanged; ErrUnsupportedMechanism
+// when cfg has no password source; ErrUnexpectedClientResponse after the
+// end. The Server is single-use and not safe for concurrent use; it
+// implements [IdentityServer].
 func NewLoginServer(ctx context.Context, cfg *ServerConfig) Server {
 	s := &loginOwnedServer{}
 	s.env = *newServerEnv(ctx, cfg, &s.conn)

@@ -40,7 +40,9 @@ func NewPlainClient(authzid, username, password string) Client {
 // password with cfg: cfg.Passwords if set, else the plaintext from
 // cfg.Plaintext (compared in constant time), else the stored SCRAM keys of
 // cfg.SCRAM. A nil ctx means context.Background; ctx is passed to every
-// lookup.
+// lookup. With cfg.Plaintext an unknown user is compared against a dummy,
+// so it costs what a wrong password costs; a cfg.Passwords implementation
+// must do the same (e.g. check a dummy hash).
 //
 // The message is authzid NUL authcid NUL passwd with exactly two NULs, a
 // non-empty authcid and passwd, each field at most 1024 bytes (RFC 4616
@@ -54,18 +56,18 @@ func NewPlainClient(authzid, username, password string) Client {
 // Errors: ErrMalformed or ErrTooLarge for a bad message; ErrAuthFailed for a
 // wrong password or unknown user (the same value for both); ErrAuthzFailed
 // or the error of cfg.Authorize when the authzid is refused; any other error
-// of a lookup unchanged; ErrUnexpectedClientResponse for a response after
-// the exchange ended. The Server is single-use and not safe for concurrent
+// of a lookup unchanged; ErrUnsupportedMechanism when cfg has no password
+// source; ErrUnexpectedClientResponse for a response after the exchange
+// ended. The Server is single-use and not safe for concurrent
 // use; it implements [IdentityServer].
 func NewPlainServer(ctx context.Context, cfg *ServerConfig) Server {
-	// One allocation holds the server, its env and its ConnState, so the
-	// exchange costs one allocation besides the string it hands the
-	// verifier.
-	s := &plainOwnedServer{}
-	e := newServerEnv(ctx, cfg, &s.conn) // for its defaults; stays on the stack
-	s.env.ctx, s.env.cfg, s.env.conn = e.ctx, e.cfg, e.conn
-	s.serverEnv = &s.env
-	return &s.plainServer
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if cfg == nil {
+		cfg = &ServerConfig{}
+	}
+	return &plainOwnedServer{ctx: ctx, cfg: cfg}
 }
 
 // newPlainServer is the ServerSet's factory; mech is always Plain.
@@ -138,16 +140,10 @@ const (
 	plainFinished                     // succeeded or failed: no more responses
 )
 
+// plainServer is the PLAIN server a ServerSet makes.
 type plainServer struct {
 	*serverEnv
 	state plainState
-}
-
-// plainOwnedServer is a standalone PLAIN server with its env inline.
-type plainOwnedServer struct {
-	plainServer
-	env  serverEnv
-	conn ConnState
 }
 
 var _ IdentityServer = (*plainServer)(nil)
@@ -155,29 +151,89 @@ var _ IdentityServer = (*plainServer)(nil)
 // Next receives the PLAIN message (RFC 4616, Section 2), as the initial
 // response or after an empty challenge.
 func (s *plainServer) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
+	if chal, ok, err := plainAdvance(&s.state, response); !ok {
+		return chal, false, err
+	}
+	if _, _, err := plainAuthenticate(s.serverEnv, response); err != nil {
+		return nil, false, err
+	}
+	return nil, true, nil
+}
+
+// plainOwnedServer is the PLAIN server of NewPlainServer. It is the
+// fast path a server without a ServerSet uses for every login, so it holds
+// only what the exchange needs (one small allocation, plus the one string
+// the verifier is handed): the env that verifyPassword and succeed read is
+// built on the stack for the one call that needs it, and the Identity is
+// kept as its two strings.
+type plainOwnedServer struct {
+	ctx              context.Context // the exchange's: go-sasl's Next takes none
+	cfg              *ServerConfig   // shared, read-only
+	authzid, authcid string          // set on success
+	state            plainState
+	ok               bool
+}
+
+var _ IdentityServer = (*plainOwnedServer)(nil)
+
+// Next receives the PLAIN message (RFC 4616, Section 2), as the initial
+// response or after an empty challenge.
+func (s *plainOwnedServer) Next(response []byte) ([]byte, bool, error) {
+	if chal, ok, err := plainAdvance(&s.state, response); !ok {
+		return chal, false, err
+	}
+	// The env lives on the stack for this one call. Its conn stays nil:
+	// PLAIN never looks at the connection (and ConnState's methods accept
+	// nil); a ConnState here would escape to the heap.
+	env := serverEnv{ctx: s.ctx, cfg: s.cfg}
+	authzid, authcid, err := plainAuthenticate(&env, response)
+	if err != nil {
+		return nil, false, err
+	}
+	s.authzid, s.authcid, s.ok = authzid, authcid, true
+	return nil, true, nil
+}
+
+// Identity returns who authenticated once Next has returned done=true.
+func (s *plainOwnedServer) Identity() (Identity, bool) {
+	if !s.ok {
+		return Identity{}, false
+	}
+	return Identity{Mechanism: Plain, Username: s.authcid, Authzid: s.authzid}, true
+}
+
+// plainAdvance advances a one-message exchange (PLAIN, EXTERNAL, ANONYMOUS):
+// ok is true when response is the message to process now. Otherwise it
+// returns the empty challenge that asks for a missing initial response
+// (RFC 4422, Section 5), or ErrUnexpectedClientResponse after the end.
+func plainAdvance(state *plainState, response []byte) (chal []byte, ok bool, err error) {
+	switch *state {
 	case plainFinished:
 		return nil, false, ErrUnexpectedClientResponse
 	case plainStart:
 		if response == nil {
-			// No initial response: ask for it with an empty challenge
-			// (RFC 4422, Section 5).
-			s.state = plainChallenged
+			*state = plainChallenged
 			return []byte{}, false, nil
 		}
 	}
-	s.state = plainFinished
-	authzid, authcid, passwd, err := plainParse(response)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := s.verifyPassword(authcid, passwd); err != nil {
-		return nil, false, err
-	}
-	if err := s.succeed(Identity{Mechanism: Plain, Username: authcid, Authzid: authzid}); err != nil {
-		return nil, false, err
-	}
+	*state = plainFinished
 	return nil, true, nil
+}
+
+// plainAuthenticate parses a PLAIN message, verifies the password and
+// applies the authorization policy (env.succeed).
+func plainAuthenticate(env *serverEnv, msg []byte) (authzid, authcid string, err error) {
+	authzid, authcid, passwd, err := plainParse(msg)
+	if err != nil {
+		return "", "", err
+	}
+	if err := env.verifyPassword(authcid, passwd); err != nil {
+		return "", "", err
+	}
+	if err := env.succeed(Identity{Mechanism: Plain, Username: authcid, Authzid: authzid}); err != nil {
+		return "", "", err
+	}
+	return authzid, authcid, nil
 }
 
 // plainParse splits message = [authzid] NUL authcid NUL passwd

@@ -216,7 +216,11 @@ func TestPlainServerSteps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewPlainServer(context.Background(), &ServerConfig{Plaintext: &plainTestStore{users: plainTestUsers()}})
+			cfg := &ServerConfig{Plaintext: &plainTestStore{users: plainTestUsers()}}
+			plainRunSteps(t, NewPlainServer(context.Background(), cfg), tt.steps)
+			// The ServerSet's PLAIN server behaves the same.
+			s, err := NewServerSet(cfg, plainTLSConn()).NewServer(context.Background(), Plain)
+			require.NoError(t, err)
 			plainRunSteps(t, s, tt.steps)
 		})
 	}
@@ -408,6 +412,9 @@ func FuzzPlainServer(f *testing.F) {
 	})
 }
 
+// plainBenchSink makes benchmarked servers escape to the heap.
+var plainBenchSink Server
+
 // BenchmarkPlain times one whole PLAIN server exchange (construction,
 // parse, a trivial verifier, authorization) beside go-sasl's.
 func BenchmarkPlain(b *testing.B) {
@@ -431,11 +438,18 @@ func BenchmarkPlain(b *testing.B) {
 	if _, done, err := gosasl.NewPlainServer(auth).Next(msg); !done || err != nil {
 		b.Fatal("go-sasl refused the message", err)
 	}
+	// Both servers are stored in a sink so that they reach the heap, as
+	// they do when returned to go-imap or go-smtp; otherwise the compiler
+	// may keep an inlined server on the stack.
 	b.Run("side=server", bench(func() {
-		NewPlainServer(ctx, cfg).Next(msg)
+		s := NewPlainServer(ctx, cfg)
+		plainBenchSink = s
+		s.Next(msg)
 	}))
 	b.Run("competitor=go-sasl", bench(func() {
-		gosasl.NewPlainServer(auth).Next(msg)
+		s := gosasl.NewPlainServer(auth)
+		plainBenchSink = s
+		s.Next(msg)
 	}))
 	b.Run("side=client", bench(func() {
 		NewPlainClient("", "tim", "tanstaaftanstaaf").Start()
