@@ -8,35 +8,25 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// Protocol names the mail protocol an Exchange frames SASL for.
-type Protocol uint8
+// Protocol names the mail protocol an Exchange frames SASL for. It is
+// tlsutil's type, so one value describes a connection to both packages.
+type Protocol = tlsutil.Protocol
 
 // The protocols an Exchange speaks.
 const (
 	// IMAP is AUTHENTICATE (RFC 3501 and RFC 9051, Section 6.2.2) with the
 	// SASL-IR extension (RFC 4959).
-	IMAP Protocol = iota + 1
+	IMAP = tlsutil.IMAP
 	// POP3 is AUTH (RFC 5034), with RFC 3206 response codes.
-	POP3
+	POP3 = tlsutil.POP3
 	// SMTP is AUTH in SMTP submission (RFC 4954), with RFC 3463 enhanced
 	// status codes.
-	SMTP
+	SMTP = tlsutil.SMTP
 )
-
-// String returns "IMAP", "POP3" or "SMTP".
-func (p Protocol) String() string {
-	switch p {
-	case IMAP:
-		return "IMAP"
-	case POP3:
-		return "POP3"
-	case SMTP:
-		return "SMTP"
-	}
-	return "Protocol(" + strconv.Itoa(int(p)) + ")"
-}
 
 const (
 	// DefaultMaxLineLength bounds one line of an exchange, CRLF included,

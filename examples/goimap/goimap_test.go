@@ -131,7 +131,7 @@ func TestGoIMAPOurClient(t *testing.T) {
 	for _, mech := range []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1", "CRAM-MD5", "DIGEST-MD5", "LOGIN", "PLAIN"} {
 		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
-		res, err := mailclient.Login(conn, &mailclient.Options{
+		res, err := mailclient.Login(context.Background(), conn, &mailclient.Options{
 			Protocol: sasl.IMAP, TLS: ctls, StartTLS: true,
 			SASL: &sasl.ClientConfig{Username: "alice", Password: "secret", Mechanisms: []string{mech}, Host: "localhost"},
 		})

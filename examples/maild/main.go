@@ -228,7 +228,7 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		conn.SetDeadline(time.Now().Add(30 * time.Second))
 		implicit = true
 	}
-	res, err := mailclient.Login(conn, &mailclient.Options{
+	res, err := mailclient.Login(context.Background(), conn, &mailclient.Options{
 		Protocol:    proto,
 		TLS:         d.clientTLS,
 		StartTLS:    !implicit,
@@ -324,7 +324,7 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	_, err = mailclient.Login(conn, &mailclient.Options{
+	_, err = mailclient.Login(context.Background(), conn, &mailclient.Options{
 		Protocol:    p,
 		TLS:         d.clientTLS,
 		ImplicitTLS: true,

@@ -44,7 +44,7 @@ func Example() {
 		if err != nil {
 			panic(err)
 		}
-		res, err := mailclient.Login(conn, &mailclient.Options{
+		res, err := mailclient.Login(context.Background(), conn, &mailclient.Options{
 			Protocol: sasl.SMTP,
 			TLS:      clientTLS,
 			StartTLS: true,
