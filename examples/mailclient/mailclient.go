@@ -15,13 +15,11 @@ package mailclient
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
-
-	"crypto/tls"
 
 	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/sasl"
@@ -217,7 +215,7 @@ func (c *client) readLine() (string, error) {
 
 func trunc(s string) string {
 	if len(s) > 80 {
-		return s[:80] + "..." + strconv.Itoa(len(s))
+		return s[:80] + "..."
 	}
 	return s
 }
