@@ -238,7 +238,7 @@ func (x *Exchange) readLine(conn *textproto.Conn) (string, error) {
 	return xchgReadLine(conn.R, x.maxLine())
 }
 
-// writeLine writes one line and flushes it.
+// xchgWriteLine writes one line and its CRLF, and flushes them.
 func xchgWriteLine(conn *textproto.Conn, line string) error {
 	w := conn.W
 	if _, err := w.WriteString(line); err != nil {
