@@ -7,6 +7,7 @@
 //
 //	go run ./examples/maild          # the demo
 //	go run ./examples/maild -serve   # keep serving; prints addresses and users
+//	go run ./examples/maild -serve -cert /tmp/maild.pem   # and write the certificate
 //
 // It needs nothing installed and binds only 127.0.0.1 on random ports.
 package main
@@ -50,6 +51,7 @@ const (
 func main() {
 	serve := flag.Bool("serve", false, "keep serving after the demo; print the addresses")
 	verbose := flag.Bool("v", false, "log server events to stderr")
+	certFile := flag.String("cert", "", "write the server's self-signed certificate (PEM) to this `file`, for clients to trust")
 	flag.Parse()
 	var logger *slog.Logger
 	if *verbose {
@@ -61,6 +63,12 @@ func main() {
 		os.Exit(1)
 	}
 	defer d.Close()
+	if *certFile != "" {
+		if err := os.WriteFile(*certFile, d.serverCertPEM, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "maild:", err)
+			os.Exit(1)
+		}
+	}
 	failures := d.Run(os.Stdout)
 	if *serve {
 		d.PrintAddresses(os.Stdout)
@@ -77,12 +85,13 @@ func main() {
 
 // demo is a running set of servers and what a client needs to reach them.
 type demo struct {
-	store     *store
-	serverTLS *tls.Config
-	clientTLS *tls.Config // trusts the server cert, presents the client cert
-	servers   []*mailserver.Server
-	plain     map[sasl.Protocol]string // STARTTLS listeners
-	implicit  map[sasl.Protocol]string // implicit-TLS listeners
+	store         *store
+	serverCertPEM []byte
+	serverTLS     *tls.Config
+	clientTLS     *tls.Config // trusts the server cert, presents the client cert
+	servers       []*mailserver.Server
+	plain         map[sasl.Protocol]string // STARTTLS listeners
+	implicit      map[sasl.Protocol]string // implicit-TLS listeners
 }
 
 // startDemo makes the certificates and the store and starts the three
@@ -116,11 +125,12 @@ func startDemo(logger *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	d := &demo{
-		store:     st,
-		serverTLS: serverTLS,
-		clientTLS: clientTLS,
-		plain:     map[sasl.Protocol]string{},
-		implicit:  map[sasl.Protocol]string{},
+		store:         st,
+		serverCertPEM: serverKP.CertPEM,
+		serverTLS:     serverTLS,
+		clientTLS:     clientTLS,
+		plain:         map[sasl.Protocol]string{},
+		implicit:      map[sasl.Protocol]string{},
 	}
 	cfg := &mailserver.Config{
 		SASL: &sasl.ServerConfig{
