@@ -89,7 +89,9 @@ type APOPServer interface {
 // made; New copies it.
 type Config struct {
 	// SASL configures the mechanisms. Its InsecureAuth is forced on when
-	// InsecureAuth is set. A nil SASL offers no mechanism.
+	// InsecureAuth is set. A nil SASL offers no mechanism. IMAP LOGIN and
+	// POP3 USER/PASS are verified through its PLAIN mechanism, so they
+	// work only where PLAIN may be used.
 	SASL *sasl.ServerConfig
 	// TLS, if not nil, enables STARTTLS/STLS on plaintext listeners and
 	// is required by ServeTLS. It needs a certificate (Certificates or
