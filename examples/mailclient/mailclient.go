@@ -73,8 +73,8 @@ type Result struct {
 // and the error of the first step that failed: tlsutil's errors for the
 // TLS negotiation (then conn is closed), an error wrapping
 // sasl.ErrNoMechanism if nothing fits, a *sasl.ReplyError wrapping
-// sasl.ErrAuthFailed if the server rejected the credentials. ctx bounds
-// the TLS negotiation; bound the rest with a deadline on conn.
+// sasl.ErrAuthFailed if the server rejected the credentials. ctx's
+// deadline bounds the whole session (set as conn's deadline).
 func Login(ctx context.Context, conn net.Conn, opts *Options) (Result, error) {
 	var res Result
 	mode := tlsutil.InsecurePlaintext
@@ -91,6 +91,11 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (Result, error) {
 	})
 	if err != nil {
 		return res, err
+	}
+	// NegotiateClient clears the deadline it used; the rest of the
+	// session is bounded by ctx's deadline too.
+	if dl, ok := ctx.Deadline(); ok {
+		cc.Conn.SetDeadline(dl)
 	}
 	c := &client{proto: opts.Protocol, cc: cc}
 	res.Offered = cc.Capabilities.AuthMechanisms()

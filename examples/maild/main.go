@@ -206,7 +206,8 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		return cellFail, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	_, port, _ := net.SplitHostPort(addr)
 	var portNum int
 	fmt.Sscan(port, &portNum)
@@ -235,10 +236,9 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 			return cellFail, err
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
 		implicit = true
 	}
-	res, err := mailclient.Login(context.Background(), conn, &mailclient.Options{
+	res, err := mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol:    proto,
 		TLS:         d.clientTLS,
 		StartTLS:    !implicit,
@@ -333,8 +333,9 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 		return cellFail, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	_, err = mailclient.Login(context.Background(), conn, &mailclient.Options{
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol:    p,
 		TLS:         d.clientTLS,
 		ImplicitTLS: true,
