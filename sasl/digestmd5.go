@@ -50,7 +50,10 @@ const digestNonceBytes = 18
 // the password too (mutual authentication), provided the protocol layer
 // passes rspauth to Next: a server that reports success without sending
 // it has proven nothing, and go-imap and go-smtp do not tell the Client.
-// It accepts quoted and unquoted
+// Non-ASCII names and passwords are hashed in ISO 8859-1 where they fit,
+// as RFC 2831, Section 2.1.2.1 requires and GNU SASL and Cyrus do; Dovecot
+// hashes their UTF-8 bytes, so against Dovecot a non-ASCII password fails
+// with DIGEST-MD5 (use SCRAM or PLAIN there). It accepts quoted and unquoted
 // directive values, and refuses a challenge whose qop list lacks "auth",
 // whose algorithm is not md5-sess, or that is malformed or above 2048 bytes
 // (ErrMalformed, ErrTooLarge); a wrong rspauth is ErrAuthFailed.
@@ -288,10 +291,13 @@ func (c *digestMD5Client) checkRspauth(challenge []byte) error {
 // 144-bit nonce from crypto/rand, qop="auth", charset=utf-8 and
 // algorithm=md5-sess. The Server verifies the response with
 // cfg.DigestMD5 (MD5(username:realm:password), Dovecot's {DIGEST-MD5}
-// scheme; realm is the client's, "" if it sent none; each string hashed in
-// ISO 8859-1 where it fits, as Section 2.1.2.1 says, which for ASCII is
-// the same as UTF-8) or, if that is nil or reports ErrUnknownUser,
-// cfg.Plaintext. Names reach the lookups and the Identity in UTF-8. It compares in constant time, then
+// scheme; realm is the client's, "" if it sent none) or, if that is nil or
+// reports ErrUnknownUser, cfg.Plaintext. Names reach the lookups and the
+// Identity in UTF-8. For non-ASCII names and passwords clients disagree:
+// RFC 2831, Section 2.1.2.1 hashes strings in ISO 8859-1 where they fit
+// (GNU SASL, Cyrus, this package's client), Dovecot and curl hash the
+// UTF-8 bytes. From a plaintext password the Server accepts both; a stored
+// hash matches only the form it was made in (Dovecot's: UTF-8). It compares in constant time, then
 // sends rspauth as a challenge with done=false and finishes on the
 // client's empty response. The nonce is single-use: the Server issues one
 // and accepts only it, with nc=00000001.
@@ -453,9 +459,11 @@ func digestParseResponse(b []byte) (*digestClientResponse, error) {
 		// maxbuf is meaningless with qop=auth; unknown directives are
 		// ignored (RFC 2831, Section 2.1.2).
 	}
-	if !r.utf8 {
+	if !r.utf8 && !utf8.ValidString(r.username) {
 		// Without charset=utf-8 the username is ISO 8859-1 (Section
-		// 2.1.2); the lookups and the Identity get it as UTF-8.
+		// 2.1.2); the lookups and the Identity get it as UTF-8. Valid
+		// UTF-8 is taken as such: curl sends UTF-8 without charset, and
+		// ISO 8859-1 text is almost never valid UTF-8.
 		r.username = digestLatin1ToUTF8(r.username)
 	}
 	switch {
@@ -498,15 +506,23 @@ func (s *digestMD5Server) verify(b []byte) ([]byte, error) {
 	if r.realm != "" && r.realm != s.realm {
 		return nil, fmt.Errorf("%w: DIGEST-MD5 realm was not offered", ErrAuthFailed)
 	}
-	urp, known, err := s.lookup(r)
+	urps, n, known, err := s.lookup(r)
 	if err != nil {
 		return nil, err
 	}
-	ha1 := digestHA1(urp, r.nonce, r.cnonce, r.authzid)
-	want := digestKD(&ha1, r.nonce, r.cnonce, "AUTHENTICATE:", r.digestURI)
-	// Constant time: response is attacker-chosen, and an early exit would
-	// tell them how many leading bytes of the expected digest they got.
-	if !hmac.Equal(r.response[:], want[:]) || !known {
+	var ha1 [16]byte
+	match := false
+	for i := range n {
+		h := digestHA1(urps[i], r.nonce, r.cnonce, r.authzid)
+		want := digestKD(&h, r.nonce, r.cnonce, "AUTHENTICATE:", r.digestURI)
+		// Constant time: response is attacker-chosen, and an early exit
+		// would tell them how many leading bytes of the expected digest
+		// they got. Every candidate is computed and compared.
+		if hmac.Equal(r.response[:], want[:]) {
+			match, ha1 = true, h
+		}
+	}
+	if !match || !known {
 		return nil, fmt.Errorf("%w: DIGEST-MD5 response is wrong", ErrAuthFailed)
 	}
 	s.pending = Identity{Mechanism: s.mech, Username: r.username, Authzid: r.authzid}
@@ -516,33 +532,39 @@ func (s *digestMD5Server) verify(b []byte) ([]byte, error) {
 	return hex.AppendEncode(out, rspauth[:]), nil
 }
 
-// lookup returns MD5(username:realm:password) for the response's user, or
-// a dummy hash and known=false for a user the stores do not hold, after
-// the same work.
-func (s *digestMD5Server) lookup(r *digestClientResponse) (urp [16]byte, known bool, err error) {
+// lookup returns the candidates for MD5(username:realm:password) of the
+// response's user (n of them), or dummies and known=false for a user the
+// stores do not hold, after the same work.
+//
+// From a plaintext password there are two: the form of RFC 2831, Section
+// 2.1.2.1, with strings hashed in ISO 8859-1 where they fit (GNU SASL,
+// Cyrus, this package's client), and the UTF-8 bytes as they are (Dovecot,
+// curl). They differ only for non-ASCII input, but both are always
+// computed, so the time taken does not tell what the password contains.
+func (s *digestMD5Server) lookup(r *digestClientResponse) (urps [2][16]byte, n int, known bool, err error) {
 	if s.cfg.DigestMD5 != nil {
-		urp, err = s.cfg.DigestMD5.LookupDigestMD5(s.ctx, r.username, r.realm)
+		urps[0], err = s.cfg.DigestMD5.LookupDigestMD5(s.ctx, r.username, r.realm)
 		if err == nil {
-			return urp, true, nil
+			return urps, 1, true, nil
 		}
 		if !errors.Is(err, ErrUnknownUser) {
-			return urp, false, err // the store's own failure, unchanged
+			return urps, 0, false, err // the store's own failure, unchanged
 		}
 	}
 	if s.cfg.Plaintext == nil {
-		return [16]byte{}, false, nil
+		return urps, 1, false, nil
 	}
 	pass, err := s.cfg.Plaintext.LookupPassword(s.ctx, r.username)
 	known = err == nil
 	if err != nil {
 		if !errors.Is(err, ErrUnknownUser) {
-			return urp, false, err
+			return urps, 0, false, err
 		}
-		pass = "" // hashed all the same, so both paths cost one MD5
+		pass = "" // hashed all the same, so both paths cost the same
 	}
-	// With or without charset=utf-8, strings that fit ISO 8859-1 were
-	// hashed in it by the client (Section 2.1.2.1).
-	return digestURP(r.username, r.realm, pass, true), known, nil
+	urps[0] = digestURP(r.username, r.realm, pass, true)
+	urps[1] = digestURP(r.username, r.realm, pass, false)
+	return urps, 2, known, nil
 }
 
 // digestURP returns H({username-value, ":", realm-value, ":", passwd})
@@ -594,16 +616,11 @@ func digestToLatin1(s string) (string, bool) {
 
 // digestLatin1ToUTF8 decodes ISO 8859-1 s to UTF-8.
 func digestLatin1ToUTF8(s string) string {
+	b := make([]byte, 0, 2*len(s))
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			b := make([]byte, 0, 2*len(s))
-			for j := 0; j < len(s); j++ {
-				b = utf8.AppendRune(b, rune(s[j]))
-			}
-			return string(b)
-		}
+		b = utf8.AppendRune(b, rune(s[i]))
 	}
-	return s
+	return string(b)
 }
 
 // digestHA1 returns H(A1), A1 = { H(user:realm:pass), ":", nonce, ":",

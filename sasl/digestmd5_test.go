@@ -285,6 +285,7 @@ func TestDigestMD5ServerFailures(t *testing.T) {
 		{"no-cnonce", replace(`cnonce="OA6MHXh6VqTrRk",`, ``), ErrMalformed},
 		{"no-nc", replace(`nc=00000001,`, ``), ErrMalformed},
 		{"nc-short", replace(`nc=00000001`, `nc=1`), ErrMalformed},
+		{"nc-not-hex", replace(`nc=00000001`, `nc=0000000g`), ErrMalformed},
 		{"no-uri", replace(`digest-uri="imap/elwood.innosoft.com",`, ``), ErrMalformed},
 		{"uri-no-host", replace(`imap/elwood.innosoft.com`, `imap/`), ErrMalformed},
 		{"uri-no-slash", replace(`imap/elwood.innosoft.com`, `imap`), ErrMalformed},
@@ -365,6 +366,11 @@ func TestDigestMD5ServerSteps(t *testing.T) {
 		assert.Equal(t, []string{"localhost"}, ch.realms)
 		assert.Len(t, ch.nonce, 24)
 	})
+	t.Run("hostname-too-long", func(t *testing.T) {
+		s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: strings.Repeat("h", maxDigestChallenge)})
+		_, _, err := s.Next(nil)
+		require.ErrorIs(t, err, ErrTooLarge)
+	})
 	t.Run("no-store", func(t *testing.T) {
 		s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: v.Realm}).(*digestMD5Server)
 		s.nonce = v.Nonce
@@ -442,6 +448,7 @@ func TestDigestMD5ClientFailures(t *testing.T) {
 		{"short", "rspauth=ea40f60335c427b5527b84dbabcdfff", ErrMalformed},
 		{"not-hex", "rspauth=ga40f60335c427b5527b84dbabcdfffd", ErrMalformed},
 		{"empty", "", ErrMalformed},
+		{"bad-syntax", `rspauth="ea40`, ErrMalformed},
 		{"second-challenge", v.Challenge, ErrMalformed},
 		{"extra-directive", v.Rspauth + ",x=1", ErrMalformed},
 		{"too-large", v.Rspauth + `,x="` + strings.Repeat("a", maxDigestChallenge) + `"`, ErrTooLarge},
@@ -459,6 +466,13 @@ func TestDigestMD5ClientFailures(t *testing.T) {
 		})
 	}
 
+	t.Run("response-too-large", func(t *testing.T) {
+		c := NewDigestMD5Client(strings.Repeat("u", maxDigestResponse), "p", "", "", "")
+		_, _, err := c.Start()
+		require.NoError(t, err)
+		_, err = c.Next([]byte(`nonce="n",algorithm=md5-sess`))
+		require.ErrorIs(t, err, ErrTooLarge)
+	})
 	t.Run("no-username", func(t *testing.T) {
 		_, _, err := NewDigestMD5Client("", "p", "", "", "").Start()
 		require.ErrorIs(t, err, ErrMalformed)
@@ -735,4 +749,64 @@ func (digestLatin1Store) LookupDigestMD5(ctx context.Context, username, realm st
 		return [16]byte{}, ErrUnknownUser
 	}
 	return md5.Sum([]byte("j\xfcrgen:" + realm + ":p\xe4ssword")), nil
+}
+
+// digestRawResponse builds a digest-response the way Dovecot and curl do
+// for non-ASCII input: names and password hashed as raw UTF-8, with or
+// without charset=utf-8.
+func digestRawResponse(user, pass, realm, nonce, cnonce, uri string, charset bool) string {
+	ha1 := digestHA1(digestURP(user, realm, pass, false), nonce, cnonce, "")
+	resp := digestKD(&ha1, nonce, cnonce, "AUTHENTICATE:", uri)
+	out := ""
+	if charset {
+		out = "charset=utf-8,"
+	}
+	return out + `username="` + user + `",realm="` + realm + `",nonce="` + nonce + `",nc=00000001,cnonce="` + cnonce +
+		`",digest-uri="` + uri + `",response=` + hex.EncodeToString(resp[:]) + `,qop=auth`
+}
+
+// TestDigestMD5ServerUTF8Forms shows that from a plaintext password the
+// server accepts both the RFC form (ISO 8859-1 where it fits) and the raw
+// UTF-8 form of Dovecot and curl, and only the right password in either.
+func TestDigestMD5ServerUTF8Forms(t *testing.T) {
+	store := &digestTestStore{users: map[string]string{"jürgen": "päss wörd"}}
+	for _, tt := range []struct {
+		name    string
+		resp    func(nonce string) string
+		wantErr error
+	}{
+		{"raw-utf8-with-charset", func(n string) string {
+			return digestRawResponse("jürgen", "päss wörd", "h", n, "c", "imap/h", true)
+		}, nil},
+		{"raw-utf8-without-charset", func(n string) string {
+			return digestRawResponse("jürgen", "päss wörd", "h", n, "c", "imap/h", false)
+		}, nil},
+		{"raw-utf8-wrong-password", func(n string) string {
+			return digestRawResponse("jürgen", "pass wörd", "h", n, "c", "imap/h", true)
+		}, ErrAuthFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store}).(*digestMD5Server)
+			s.nonce = "n"
+			_, _, err := s.Next(nil)
+			require.NoError(t, err)
+			_, _, err = s.Next([]byte(tt.resp("n")))
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			_, done, err := s.Next([]byte{})
+			require.NoError(t, err)
+			require.True(t, done)
+			id, _ := s.Identity()
+			assert.Equal(t, "jürgen", id.Username)
+		})
+	}
+
+	// Our own client (RFC form) against the same server.
+	s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store})
+	cerr, serr := runExchange(t, NewDigestMD5Client("jürgen", "päss wörd", "", "imap", "h"), s)
+	require.NoError(t, cerr)
+	require.NoError(t, serr)
 }

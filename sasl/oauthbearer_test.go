@@ -419,6 +419,19 @@ func TestOAuthBearerServerSteps(t *testing.T) {
 		_, _, err = s.Next([]byte{1})
 		assert.ErrorIs(t, err, ErrAuthFailed)
 	})
+	t.Run("verifier-error-too-large", func(t *testing.T) {
+		huge := &OAuthBearerError{Status: "invalid_token", Scope: strings.Repeat("s", maxOAuthMessage)}
+		s := NewOAuthBearerServer(context.Background(), &ServerConfig{Tokens: &oauthTestVerifier{err: huge}})
+		chal, _, err := s.Next(msg)
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"status":"invalid_token","schemes":"bearer"}`, string(chal), "cut to the defaults")
+	})
+	t.Run("verifier-error-without-status", func(t *testing.T) {
+		s := NewXOAuth2Server(context.Background(), &ServerConfig{Tokens: &oauthTestVerifier{err: &OAuthBearerError{Scope: "mail"}}})
+		chal, _, err := s.Next([]byte("user=u\x01auth=Bearer tok\x01\x01"))
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"status":"401","scope":"mail"}`, string(chal))
+	})
 	t.Run("verifier-names-no-user", func(t *testing.T) {
 		s := NewOAuthBearerServer(context.Background(), &ServerConfig{Tokens: &oauthTestVerifier{tokens: map[string]string{"tok": ""}}})
 		_, _, err := s.Next(msg)
@@ -533,6 +546,7 @@ func FuzzOAuthBearerServer(f *testing.F) {
 	f.Add([]byte("y,a=al=2Cice,\x01host=h\x01port=143\x01mthd=GET\x01auth=bearer tok==\x01\x01"))
 	f.Add([]byte("n,a=alice,\x01auth=Bearer tok\x01\x01"))
 	f.Add([]byte("\x01"))
+	oauthAddPeerSeeds(f, OAuthBearer)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		oauthFuzzServer(t, NewOAuthBearerServer, msg)
 		authzid, token, err := oauthParseBearer(msg)
@@ -547,6 +561,17 @@ func FuzzOAuthBearerServer(f *testing.F) {
 		require.Equal(t, authzid, authzid2)
 		require.Equal(t, token, token2)
 	})
+}
+
+// oauthAddPeerSeeds adds the recorded peer messages of mech as fuzz seeds.
+func oauthAddPeerSeeds(f *testing.F, mech string) {
+	var peers []struct{ Mech, Message string }
+	oauthLoad(f, "testdata/oauthbearer/peers.json", &peers)
+	for _, p := range peers {
+		if p.Mech == mech {
+			f.Add([]byte(p.Message))
+		}
+	}
 }
 
 // oauthBenchVerifier accepts every token for "alice" without work.

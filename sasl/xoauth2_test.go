@@ -217,6 +217,7 @@ func FuzzXOAuth2Server(f *testing.F) {
 	f.Add([]byte("user=alice\x01auth=Bearer tok\x01\x01"))
 	f.Add([]byte("auth=BEARER tok=\x01user=bob\x01\x01"))
 	f.Add([]byte("\x01\x01"))
+	oauthAddPeerSeeds(f, XOAuth2)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		oauthFuzzServer(t, NewXOAuth2Server, msg)
 		user, token, err := oauthParseXOAuth2(msg)

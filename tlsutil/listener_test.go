@@ -138,7 +138,7 @@ func TestS10ImplicitTLS(t *testing.T) {
 func TestS9ListenerHandshakeTimeout(t *testing.T) {
 	pki := tlsSrvNewPKI(t, nil)
 	log := newTLSSrvErrLog()
-	const timeout = 200 * time.Millisecond
+	const timeout = time.Second
 	l := tlsSrvListen(t, pki.server, &ListenerOptions{HandshakeTimeout: timeout, OnHandshakeError: log.report})
 
 	stalled, err := net.Dial("tcp", l.Addr().String())
@@ -159,6 +159,11 @@ func TestS9ListenerHandshakeTimeout(t *testing.T) {
 	require.NotNil(t, conn)
 	defer conn.Close()
 	assert.Less(t, time.Since(start), timeout, "a stalled client delayed Accept")
+	select {
+	case err := <-log.c:
+		t.Fatalf("handshake error before the good client was accepted: %v", err)
+	default:
+	}
 
 	for range 2 {
 		assert.ErrorIs(t, log.next(t), context.DeadlineExceeded)

@@ -41,7 +41,7 @@ type CertReloader struct {
 	// OnError, if not nil, is called with the error of every failed
 	// reload, also those started by GetCertificate, for logging. It may be
 	// called from handshake goroutines, so it must be safe for concurrent
-	// use.
+	// use, and it runs under the reload lock, so it must not call Reload.
 	OnError func(error)
 
 	certFile, keyFile string

@@ -72,9 +72,9 @@ func (s Session) CheckStartTLS() error {
 // (POP3) once the caller has read the command line from tc, a
 // textproto.Conn over raw. In order:
 //
-//  1. If any byte is buffered after the command line, in tc.R or in any of
-//     layers (every other buffering reader stacked between raw and tc),
-//     it returns [ErrPlaintextAfterStartTLS] having written nothing
+//  1. If any byte is buffered after the command line, in tc.R, in any of
+//     layers (every other buffering reader stacked between raw and tc) or
+//     in raw itself if it has a Buffered method, it returns [ErrPlaintextAfterStartTLS] having written nothing
 //     (checklist S1–S3). The caller should then close the connection.
 //  2. It writes goAhead (the line without CRLF, such as
 //     "A1 OK Begin TLS negotiation now", "+OK Begin TLS negotiation" or
@@ -93,8 +93,10 @@ func (s Session) CheckStartTLS() error {
 // argument and transaction, and set [Session].TLS. The session stays
 // not authenticated, even with a client certificate.
 //
-// The returned *tls.Conn is made by [Server], so [ServedCertificate] gives
-// its leaf. goAhead containing CR or LF is an error. config must not be
+// The returned textproto.Conn has no line-length bound (textproto.NewConn
+// has none); a server that bounds its lines builds its own reader stack
+// over the returned *tls.Conn instead. The *tls.Conn is made by [Server],
+// so [ServedCertificate] gives its leaf. goAhead containing CR or LF is an error. config must not be
 // modified after the call.
 func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, config *tls.Config, goAhead string, layers ...Buffered) (*tls.Conn, *textproto.Conn, error) {
 	if strings.ContainsAny(goAhead, "\r\n") {
@@ -108,6 +110,11 @@ func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, confi
 	n := tc.R.Buffered()
 	for _, l := range layers {
 		n += l.Buffered()
+	}
+	if b, ok := raw.(Buffered); ok {
+		// raw itself reads ahead (a bufio-backed conn wrapper): what it
+		// holds would otherwise become the start of the handshake input.
+		n += b.Buffered()
 	}
 	if n > 0 {
 		return nil, nil, fmt.Errorf("%w (%d bytes)", ErrPlaintextAfterStartTLS, n)

@@ -553,3 +553,59 @@ func TestStartTLSServedCertificate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, r.cb)
 }
+
+// tlsSrvBufferedConn is a connection that reads ahead itself.
+type tlsSrvBufferedConn struct {
+	net.Conn
+	n int
+}
+
+func (c tlsSrvBufferedConn) Buffered() int { return c.n }
+
+// TestS2RawConnBuffered: a raw connection that reports buffered bytes is
+// refused like any other layer.
+func TestS2RawConnBuffered(t *testing.T) {
+	srv, cli := net.Pipe()
+	defer cli.Close()
+	raw := tlsSrvBufferedConn{Conn: srv, n: 3}
+	_, _, err := StartTLSServer(t.Context(), textproto.NewConn(raw), raw, &tls.Config{}, "A OK go")
+	assert.ErrorIs(t, err, ErrPlaintextAfterStartTLS)
+}
+
+// TestS1CommandInjectionTCP repeats the one-write injection over loopback
+// TCP, as the NO STARTTLS tester sends it: the server refuses before the
+// go-ahead line (or, if the kernel split the segment, fails the
+// handshake), and nothing is ever answered inside TLS.
+func TestS1CommandInjectionTCP(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	for _, p := range tlsSrvProtos {
+		t.Run(p.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer ln.Close()
+			errc := make(chan error, 1)
+			go func() {
+				conn, err := ln.Accept()
+				if err != nil {
+					errc <- err
+					return
+				}
+				errc <- tlsSrvServe(t.Context(), conn, pki.server, p, tlsSrvStacks[0], nil)
+			}()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			require.NoError(t, err)
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(tlsSrvWait))
+			_, err = io.WriteString(c, p.before+p.cmd+p.inject)
+			require.NoError(t, err)
+			got, _ := io.ReadAll(c)
+			serr := <-errc
+			require.Error(t, serr)
+			assert.True(t, errors.Is(serr, ErrPlaintextAfterStartTLS) || errors.Is(serr, ErrNotTLS), "%v", serr)
+			if errors.Is(serr, ErrPlaintextAfterStartTLS) {
+				assert.NotContains(t, string(got), p.goAhead)
+			}
+			assert.NotContains(t, string(got), "INTLS-REPLY ")
+		})
+	}
+}

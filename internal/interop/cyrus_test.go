@@ -104,7 +104,7 @@ func cyrusServerRun(t *testing.T, mech string, c sasl.Client) error {
 		}
 		if ev.kind == evEOF {
 			rc, _ := p.wait()
-			return fmt.Errorf("cyrus server %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
+			return fmt.Errorf("cyrus server: %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 		}
 		if ev.text == "Negotiation complete" {
 			return nil

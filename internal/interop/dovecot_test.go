@@ -53,13 +53,14 @@ type Dovecot struct {
 
 // Dovecot users, one per stored password scheme (NOTES table of the lab).
 const (
-	dcPlain  = "plain"  // {PLAIN}: every password mechanism, APOP
-	dcCRAM   = "cram"   // {CRAM-MD5}: CRAM-MD5 and the plaintext mechanisms
-	dcDigest = "digest" // {DIGEST-MD5} with the empty realm
-	dcSCRAM1 = "scram1" // {SCRAM-SHA-1}
-	dcSCRAM  = "scram"  // {SCRAM-SHA-256}
-	dcUTF8   = "utf8"   // {PLAIN} non-ASCII password with a space
-	dcHashed = "hashed" // {SSHA256}: only PLAIN/LOGIN (negative case for the rest)
+	dcPlain  = "plain"    // {PLAIN}: every password mechanism, APOP
+	dcCRAM   = "cram"     // {CRAM-MD5}: CRAM-MD5 and the plaintext mechanisms
+	dcDigest = "digest"   // {DIGEST-MD5} with the empty realm
+	dcSCRAM1 = "scram1"   // {SCRAM-SHA-1}
+	dcSCRAM  = "scram"    // {SCRAM-SHA-256}
+	dcUTF8   = "utf8"     // {PLAIN} non-ASCII password with a space
+	dcHashed = "hashed"   // {SSHA256}: only PLAIN/LOGIN (negative case for the rest)
+	dcGsasl  = "mkpasswd" // {SCRAM-SHA-256} made by gsasl --mkpasswd (65536 iterations)
 	dcAnon   = "anonymous"
 	dcOAuth  = "oauth"
 )
@@ -210,6 +211,13 @@ func startDovecot() (*Dovecot, error) {
 	add(dcSCRAM, "scrampass", dcSCRAMStored("SCRAM-SHA-256", sha256.New, "scrampass"))
 	add(dcUTF8, "päss wörd", "{PLAIN}päss wörd")
 	add(dcHashed, "hashedpass", dcSSHA256("hashedpass"))
+	if _, err := exec.LookPath("gsasl"); err == nil {
+		// Dovecot's field layout, made by another implementation
+		out, err := exec.Command("gsasl", "--mkpasswd", "-m", "SCRAM-SHA-256", "-p", "mkpasswdpass", "--quiet").Output()
+		if err == nil && strings.HasPrefix(string(out), "{SCRAM-SHA-256}") {
+			add(dcGsasl, "mkpasswdpass", strings.TrimSpace(string(out)))
+		}
+	}
 	auth := filepath.Join(d.Dir, "auth")
 	if err := os.WriteFile(filepath.Join(auth, "users.passwd"), []byte(users.String()), 0o644); err != nil {
 		return nil, err
@@ -228,7 +236,7 @@ func startDovecot() (*Dovecot, error) {
 		return nil, err
 	}
 	// Maildirs with one message each; mail processes run as nobody.
-	for _, u := range []string{dcPlain, dcCRAM, dcDigest, dcSCRAM1, dcSCRAM, dcUTF8, dcHashed, dcAnon, pkiExternalUser, dcOAuth} {
+	for _, u := range []string{dcPlain, dcCRAM, dcDigest, dcSCRAM1, dcSCRAM, dcUTF8, dcHashed, dcGsasl, dcAnon, pkiExternalUser, dcOAuth} {
 		md := filepath.Join(d.Dir, "mail", u, "Maildir")
 		for _, sub := range []string{"cur", "new", "tmp"} {
 			if err := os.MkdirAll(filepath.Join(md, sub), 0o755); err != nil {

@@ -14,6 +14,7 @@ import (
 // gsaslOpts configures one gsasl CLI run in stdin/stdout mode.
 type gsaslOpts struct {
 	user, password, authzid string
+	anonToken               string // ANONYMOUS trace (-n)
 	realm, service, host    string
 	// cb answers gsasl's channel-binding prompts, by type ("tls-unique",
 	// "tls-exporter"). nil: --no-cb (gsasl sends gs2 "n").
@@ -27,6 +28,9 @@ func (o gsaslOpts) args() []string {
 	}
 	if o.password != "" {
 		a = append(a, "-p", o.password)
+	}
+	if o.anonToken != "" {
+		a = append(a, "-n", o.anonToken)
 	}
 	if o.authzid != "" {
 		a = append(a, "-z", o.authzid)
@@ -112,7 +116,7 @@ func gsaslServerRun(t *testing.T, mech string, c sasl.Client, o gsaslOpts) error
 				return err
 			}
 			if rc != 0 {
-				return fmt.Errorf("gsasl server %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
+				return fmt.Errorf("gsasl server: %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 			}
 			if !fed {
 				return fmt.Errorf("gsasl server exited before the exchange")
@@ -222,7 +226,7 @@ func gsaslClientRun(t *testing.T, mech string, s sasl.Server, o gsaslOpts) error
 				return err
 			}
 			if rc != 0 {
-				return fmt.Errorf("our server said done but gsasl client %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
+				return fmt.Errorf("our server said done but gsasl client: %w (exit %d): %s", errPeerRefused, rc, p.stderrText())
 			}
 			return nil
 		}

@@ -46,7 +46,6 @@ func TestGsaslNetClient(t *testing.T) {
 				c := newCase(t, r.mech, peerGsaslNet, dirServer, via)
 				needBinary(c, "gsasl")
 				m := startOurMail(t)
-				skipIfNotOnMain(c, m.PKI, r.mech, dirServer)
 				port := m.IMAP
 				if proto == "smtp" {
 					port = m.SMTP

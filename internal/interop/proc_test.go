@@ -267,12 +267,23 @@ func (p *peerProc) stderrText() string {
 // combined output.
 func runCmd(t *testing.T, dir string, env []string, name string, args ...string) (string, error) {
 	t.Helper()
+	return runCmdIn(t, dir, env, nil, name, args...)
+}
+
+// runCmdInput is runCmd with input on stdin.
+func runCmdInput(t *testing.T, input string, name string, args ...string) (string, error) {
+	t.Helper()
+	return runCmdIn(t, "", nil, strings.NewReader(input), name, args...)
+}
+
+func runCmdIn(t *testing.T, dir string, env []string, stdin io.Reader, name string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), procTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = nil
+	cmd.Stdin = stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second

@@ -34,6 +34,12 @@ type tlsPair struct {
 // maximum version (0: TLS 1.3) and returns both sides' state.
 func newTLSPair(t *testing.T, pki *testPKI, version uint16) tlsPair {
 	t.Helper()
+	return newTLSPairCert(t, pki, version, nil)
+}
+
+// newTLSPairCert is newTLSPair with a client certificate (for EXTERNAL).
+func newTLSPairCert(t *testing.T, pki *testPKI, version uint16, clientCert *tls.Certificate) tlsPair {
+	t.Helper()
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
 	deadline := time.Now().Add(10 * time.Second)
@@ -41,7 +47,7 @@ func newTLSPair(t *testing.T, pki *testPKI, version uint16) tlsPair {
 	b.SetDeadline(deadline)
 	scfg := pki.serverTLS(version)
 	srv := tls.Server(a, scfg)
-	cli := tls.Client(b, pki.clientTLS(nil, version))
+	cli := tls.Client(b, pki.clientTLS(clientCert, version))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Handshake() }()
 	if err := cli.Handshake(); err != nil {
@@ -191,38 +197,28 @@ func serverFirst(mech string) bool {
 	return false
 }
 
-// skipIfNotOnMain records SKIP when mech's client (dir == dirClient) or
-// server (dirServer) is still the skeleton's placeholder on main. The
-// probe runs in memory over a real TLS pair, so -PLUS variants are
-// probed with channel-binding data.
-func skipIfNotOnMain(c *icase, pki *testPKI, mech, dir string) {
-	c.t.Helper()
-	base := strings.TrimSuffix(mech, "-PLUS")
-	if _, ok := sasl.MechanismByName(base); !ok {
-		return // not a mechanism of package sasl (APOP, USER/PASS, ...)
+// newTLSPairRogue makes a TLS 1.3 pair whose client presents the rogue
+// certificate and whose server requests but does not verify certificates,
+// so the unverified certificate reaches the SASL layer.
+func newTLSPairRogue(t *testing.T, pki *testPKI) tlsPair {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	a.SetDeadline(deadline)
+	b.SetDeadline(deadline)
+	scfg := pki.serverTLS(0)
+	scfg.ClientAuth = tls.RequestClientCert
+	srv := tls.Server(a, scfg)
+	cli := tls.Client(b, pki.clientTLS(&pki.Rogue, 0))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Handshake() }()
+	if err := cli.Handshake(); err != nil {
+		t.Fatalf("tls pair: client handshake: %v", err)
 	}
-	pair := newTLSPair(c.t, pki, tls.VersionTLS13)
-	if dir == dirClient {
-		cfg := sasl.ClientConfig{Username: "u", Password: "p", Token: "t", External: true, Anonymous: true}
-		if _, err := cfg.NewClient([]string{mech}, &sasl.ConnState{TLS: pair.Client}); errors.Is(err, sasl.ErrNoMechanism) {
-			c.skip("client not on main yet")
-		}
-		return
+	if err := <-errc; err != nil {
+		t.Fatalf("tls pair: server handshake: %v", err)
 	}
-	srv, err := ourServer(ourServerConfigAll(), mech, &sasl.ConnState{TLS: pair.Server})
-	if err != nil {
-		return
-	}
-	// The placeholder answers everything with the bare sentinel.
-	if _, _, err := srv.Next(nil); err == sasl.ErrUnsupportedMechanism {
-		c.skip("server not on main yet")
-	}
-}
-
-// ourServerConfigAll enables every mechanism, for probes.
-func ourServerConfigAll() *sasl.ServerConfig {
-	cfg := ourServerConfig("localhost")
-	cfg.Tokens = ourTokens{}
-	cfg.External = ourExternal{}
-	return cfg
+	cs, ss := cli.ConnectionState(), srv.ConnectionState()
+	return tlsPair{Client: &cs, Server: &ss}
 }
