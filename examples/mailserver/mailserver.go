@@ -405,15 +405,22 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 		c.net.SetDeadline(time.Time{})
 	}
 	if err == nil {
-		if id, ok := c.set.Identity(); ok {
-			c.loggedIn(id)
+		id, ok := c.set.Identity()
+		if !ok {
+			// Every Server of the set records who authenticated; fail
+			// closed if one did not.
+			err = sasl.ErrAuthFailed
 		} else {
-			// A Server outside this module (none here) that does not
-			// report an identity; treat it as anonymous success.
-			c.loggedIn(sasl.Identity{Mechanism: mech})
+			c.loggedIn(id)
 		}
 	}
-	if werr := x.WriteResult(c.tp, err); werr != nil {
+	reply := x.Reply(err)
+	if err == nil && x.Protocol == sasl.IMAP {
+		// The new capabilities ride on the OK (RFC 9051, Section
+		// 6.2.2), saving the client a CAPABILITY round trip.
+		reply = fmt.Sprintf("%s OK [CAPABILITY %s] Authenticated", x.Tag, c.imapCaps())
+	}
+	if werr := c.writeLine("%s", reply); werr != nil {
 		return true
 	}
 	if err != nil {

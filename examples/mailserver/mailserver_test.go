@@ -253,7 +253,7 @@ func TestIMAPAuthenticate(t *testing.T) {
 	c.send("c AUTHENTICATE PLAIN")
 	assert.Equal(t, "+ ", c.read())
 	c.send(msPlainIR("alice", "secret"))
-	assert.Equal(t, "c OK Authenticated", c.read())
+	assert.Equal(t, "c OK [CAPABILITY IMAP4rev1 LITERAL+ ID] Authenticated", c.read())
 	c.send("d AUTHENTICATE PLAIN")
 	assert.Equal(t, "d BAD Already authenticated", c.read())
 	c.send("e STARTTLS")
