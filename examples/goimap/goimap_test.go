@@ -132,8 +132,7 @@ func TestGoIMAPOurClient(t *testing.T) {
 		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		res, err := mailclient.Login(context.Background(), conn, &mailclient.Options{
-			Protocol: sasl.IMAP, TLS: ctls, StartTLS: true,
-			SASL: &sasl.ClientConfig{Username: "alice", Password: "secret", Mechanisms: []string{mech}, Host: "localhost"},
+			Protocol: sasl.IMAP, TLS: ctls, SASL: &sasl.ClientConfig{Username: "alice", Password: "secret", Mechanisms: []string{mech}, Host: "localhost"},
 		})
 		conn.Close()
 		require.NoError(t, err, mech)

@@ -43,20 +43,21 @@ type Options struct {
 	// Protocol is sasl.IMAP, sasl.POP3 or sasl.SMTP (submission).
 	Protocol sasl.Protocol
 	// TLS is the client TLS configuration (ServerName, RootCAs, client
-	// certificates for EXTERNAL). Required with ImplicitTLS or StartTLS.
+	// certificates for EXTERNAL). Required unless Mode is
+	// tlsutil.InsecurePlaintext.
 	TLS *tls.Config
-	// ImplicitTLS starts TLS on connect (993, 995, 465).
-	ImplicitTLS bool
-	// StartTLS upgrades a plaintext connection before logging in, and
-	// fails (tlsutil.ErrStartTLSUnavailable, ErrStartTLSRefused,
-	// ErrResponseInjection, ...) if that cannot be done safely. With
-	// neither ImplicitTLS nor StartTLS the session stays in plaintext.
-	StartTLS bool
+	// Mode says how the connection is secured. The zero value is
+	// tlsutil.RequireSTARTTLS, which fails (tlsutil.ErrStartTLSUnavailable,
+	// ErrStartTLSRefused, ErrResponseInjection, ...) rather than go on
+	// without TLS; tlsutil.ImplicitTLS is for ports 993, 995 and 465 and is
+	// preferred (RFC 8314); tlsutil.InsecurePlaintext is an explicit
+	// opt-out.
+	Mode tlsutil.ClientMode
 	// SASL holds the credentials and the mechanism policy.
 	SASL *sasl.ClientConfig
 	// APOP, for POP3, logs in with APOP (RFC 1939, Section 7; package
 	// apop) using SASL.Username and SASL.Password instead of AUTH. It
-	// needs ImplicitTLS.
+	// needs Mode tlsutil.ImplicitTLS.
 	APOP bool
 }
 
@@ -77,16 +78,9 @@ type Result struct {
 // deadline bounds the whole session (set as conn's deadline).
 func Login(ctx context.Context, conn net.Conn, opts *Options) (Result, error) {
 	var res Result
-	mode := tlsutil.InsecurePlaintext
-	switch {
-	case opts.ImplicitTLS:
-		mode = tlsutil.ImplicitTLS
-	case opts.StartTLS:
-		mode = tlsutil.RequireSTARTTLS
-	}
 	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
 		Protocol:  opts.Protocol,
-		Mode:      mode,
+		Mode:      opts.Mode,
 		TLSConfig: opts.TLS,
 	})
 	if err != nil {
@@ -110,7 +104,7 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (Result, error) {
 	}
 	if opts.APOP && opts.Protocol == sasl.POP3 {
 		res.Mechanism = "APOP"
-		if !opts.ImplicitTLS || cc.Greeting == "" {
+		if opts.Mode != tlsutil.ImplicitTLS || cc.Greeting == "" {
 			return res, ErrAPOPNeedsImplicitTLS
 		}
 		if err := apop.Login(cc.Text, &state, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {

@@ -57,7 +57,6 @@ func mcOpts(p sasl.Protocol) *Options {
 	return &Options{
 		Protocol: p,
 		TLS:      &tls.Config{ServerName: "localhost"},
-		StartTLS: true,
 		SASL:     &sasl.ClientConfig{Username: "alice", Password: "secret"},
 	}
 }
@@ -120,7 +119,7 @@ func TestNoMechanismWithoutTLS(t *testing.T) {
 	// Without TLS and without InsecureAuth, PLAIN is never chosen even if
 	// offered.
 	o := mcOpts(sasl.SMTP)
-	o.StartTLS = false
+	o.Mode = tlsutil.InsecurePlaintext
 	err := mcScript(t, o, []string{"S:220 ready", "C:EHLO localhost", "S:250-x|250 AUTH PLAIN LOGIN"})
 	require.ErrorIs(t, err, sasl.ErrNoMechanism)
 }

@@ -238,13 +238,16 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		defer conn.Close()
 		implicit = true
 	}
+	mode := tlsutil.RequireSTARTTLS
+	if implicit {
+		mode = tlsutil.ImplicitTLS
+	}
 	res, err := mailclient.Login(ctx, conn, &mailclient.Options{
-		Protocol:    proto,
-		TLS:         d.clientTLS,
-		StartTLS:    !implicit,
-		ImplicitTLS: implicit,
-		SASL:        cfg,
-		APOP:        isAPOP,
+		Protocol: proto,
+		TLS:      d.clientTLS,
+		Mode:     mode,
+		SASL:     cfg,
+		APOP:     isAPOP,
 	})
 	switch {
 	case err == nil && res.Mechanism == mech:
@@ -336,10 +339,10 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err = mailclient.Login(ctx, conn, &mailclient.Options{
-		Protocol:    p,
-		TLS:         d.clientTLS,
-		ImplicitTLS: true,
-		SASL:        &sasl.ClientConfig{Username: demoUser, Password: demoPassword},
+		Protocol: p,
+		TLS:      d.clientTLS,
+		Mode:     tlsutil.ImplicitTLS,
+		SASL:     &sasl.ClientConfig{Username: demoUser, Password: demoPassword},
 	})
 	if err != nil {
 		// With no password mechanism implemented yet there is nothing

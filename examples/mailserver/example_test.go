@@ -47,7 +47,6 @@ func Example() {
 		res, err := mailclient.Login(context.Background(), conn, &mailclient.Options{
 			Protocol: sasl.SMTP,
 			TLS:      clientTLS,
-			StartTLS: true,
 			SASL:     &sasl.ClientConfig{Username: "alice", Password: pass},
 		})
 		conn.Close()
