@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
+	"encoding"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,8 +22,8 @@ import (
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// SCRAM mechanism names (RFC 5802, RFC 7677; SCRAM-SHA-512 is registered
-// with IANA by draft-melnikov-scram-sha-512). The -PLUS variants bind the
+// SCRAM mechanism names (RFC 5802, RFC 7677; SCRAM-SHA-512 is specified by
+// draft-melnikov-scram-sha-512 and spoken by Cyrus SASL and xdg-go/scram). The -PLUS variants bind the
 // exchange to the TLS channel (RFC 5802, Section 6).
 const (
 	SCRAMSHA1       = "SCRAM-SHA-1"
@@ -57,8 +58,8 @@ const scramMaxIterations = 1_000_000
 const scramDefaultIterations = 4096
 
 // scramNonceBytes is the number of random bytes in each side's nonce (24
-// base64 characters): above the 18 bytes (144 bits) that make a repeated
-// nonce, and with it a replayable exchange, negligible.
+// base64 characters): 144 bits make a repeated nonce, and with it a
+// replayable exchange, negligible.
 const scramNonceBytes = 18
 
 // scramSaltBytes is the length of the salts NewSCRAMCredentials makes and of
@@ -66,8 +67,8 @@ const scramNonceBytes = 18
 // accepts, and what Dovecot uses.
 const scramSaltBytes = 16
 
-// scramPadRoom is the free space kept in front of the AuthMessage in an
-// exchange's buffer, where the HMAC key pad (at most the 128-byte SHA-512
+// scramPadRoom is the free space kept in front of the AuthMessage in a
+// server exchange's buffer, where the HMAC key pad (at most the 128-byte SHA-512
 // block) is written so that K^ipad || AuthMessage is hashed in one call,
 // without a copy or a heap-allocated hash.
 const scramPadRoom = 128
@@ -252,9 +253,15 @@ func scramAppendNonce(dst []byte) []byte {
 	return base64.StdEncoding.AppendEncode(dst, b[:])
 }
 
-// scramKeys are the keys a client derives from a password, salt and count.
+// scramKeys are the keys a client derives from a password, salt and count,
+// with the HMAC midstates of StoredKey and ServerKey: the marshaled hash
+// states after absorbing key XOR ipad and key XOR opad (RFC 2104). An
+// exchange resumes from them and hashes only the AuthMessage, two blocks
+// fewer per HMAC. They are read-only once made.
 type scramKeys struct {
 	clientKey, storedKey, serverKey [64]byte
+	storedIn, storedOut             []byte
+	serverIn, serverOut             []byte
 }
 
 // scramDeriveKeys runs PBKDF2 (Hi, RFC 5802, Section 2.2) and derives
@@ -271,7 +278,43 @@ func scramDeriveKeys(h scramHash, password string, salt []byte, iter int) (scram
 	h.sum(&k.storedKey, ck)
 	copy(k.serverKey[:], h.hmac(sp, []byte("Server Key")))
 	clear(sp)
+	size := h.size()
+	k.storedIn, k.storedOut = h.midstate(k.storedKey[:size], 0x36), h.midstate(k.storedKey[:size], 0x5c)
+	k.serverIn, k.serverOut = h.midstate(k.serverKey[:size], 0x36), h.midstate(k.serverKey[:size], 0x5c)
 	return k, nil
+}
+
+// midstate returns the marshaled state of h after one block of key XOR pad.
+func (h scramHash) midstate(key []byte, pad byte) []byte {
+	var blk [sha512.BlockSize]byte
+	copy(blk[:], key)
+	bs := h.blockSize()
+	for i := range bs {
+		blk[i] ^= pad
+	}
+	d := h.newHash()
+	d.Write(blk[:bs])
+	st, err := d.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic("sasl: SHA state does not marshal: " + err.Error()) // unreachable: stdlib hashes do
+	}
+	return st
+}
+
+// hmacResume computes HMAC(key, msg) from key's midstates (see scramKeys)
+// with d, into out[:0].
+func hmacResume(d hash.Hash, out, scratch *[64]byte, in, outer, msg []byte) []byte {
+	u := d.(encoding.BinaryUnmarshaler)
+	if u.UnmarshalBinary(in) != nil {
+		panic("sasl: SHA state does not unmarshal") // unreachable: made by midstate
+	}
+	d.Write(msg)
+	inner := d.Sum(scratch[:0])
+	if u.UnmarshalBinary(outer) != nil {
+		panic("sasl: SHA state does not unmarshal") // unreachable
+	}
+	d.Write(inner)
+	return d.Sum(out[:0])
 }
 
 // SCRAMCache remembers the keys SCRAM clients derived from a password, so a
@@ -459,7 +502,10 @@ type scramClient struct {
 	nonce             string // the client nonce; tests set it, else random
 	state             scramClientState
 	buf               []byte // client-first-message [pad room] AuthMessage [",p=" proof]
-	amOff             int    // where the pad room starts in buf
+	amOff             int    // where the AuthMessage starts in buf
+	digest            hash.Hash
+	sig, scratch      [64]byte // HMAC outputs; fields, so Sum does not allocate
+	saltBuf           [96]byte // the decoded salt, if it fits
 	serverSig         [64]byte
 	nonceOff, nonceLn int // the client nonce in buf
 }
@@ -473,10 +519,10 @@ func (c *scramClient) Start() (string, []byte, error) {
 	}
 	c.state = scramClientSentFirst
 	// One buffer holds the client-first-message that is returned, then
-	// the pad room and the AuthMessage, which starts with a copy of
+	// the AuthMessage, which starts with a copy of
 	// client-first-message-bare = username "," nonce. The returned
 	// message is never written again.
-	c.buf = make([]byte, 0, 2*(len(c.gs2)+3*len(c.user))+scramPadRoom+len(c.cbind)+384)
+	c.buf = make([]byte, 0, 2*(len(c.gs2)+3*len(c.user))+len(c.cbind)+384)
 	c.buf = append(c.buf, c.gs2...)
 	bareOff := len(c.buf)
 	c.buf = append(c.buf, "n="...)
@@ -490,10 +536,8 @@ func (c *scramClient) Start() (string, []byte, error) {
 	}
 	irLen := len(c.buf)
 	c.amOff = irLen
-	c.buf = slices.Grow(c.buf, scramPadRoom+irLen-bareOff)
-	c.buf = c.buf[:irLen+scramPadRoom]
 	c.buf = append(c.buf, c.buf[bareOff:irLen]...)
-	c.nonceOff = c.amOff + scramPadRoom + nonceOff - bareOff
+	c.nonceOff = c.amOff + nonceOff - bareOff
 	c.nonceLn = irLen - nonceOff
 	return c.mech, c.buf[:irLen:irLen], nil
 }
@@ -521,6 +565,12 @@ func (c *scramClient) clientFinal(serverFirst []byte) ([]byte, error) {
 	if len(serverFirst) > scramMaxMessage {
 		return nil, fmt.Errorf("%w: SCRAM server-first-message longer than %d bytes", ErrTooLarge, scramMaxMessage)
 	}
+	if v, ok := bytes.CutPrefix(serverFirst, []byte("e=")); ok && len(v) > 0 {
+		// Not in RFC 5802's grammar, but servers (xdg-go/scram, for an
+		// unknown user or channel-binding type) fail this way.
+		v, _, _ = bytes.Cut(v, []byte(","))
+		return nil, &SCRAMError{Value: string(v)}
+	}
 	m, err := scramParseServerFirst(serverFirst)
 	if err != nil {
 		return nil, err
@@ -539,8 +589,7 @@ func (c *scramClient) clientFinal(serverFirst []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var saltBuf [96]byte
-	dst := saltBuf[:]
+	dst := c.saltBuf[:]
 	if n := base64.StdEncoding.DecodedLen(len(m.salt)); n > len(dst) {
 		dst = make([]byte, n)
 	}
@@ -566,8 +615,8 @@ func (c *scramClient) clientFinal(serverFirst []byte) ([]byte, error) {
 	c.buf = append(c.buf, ",r="...)
 	c.buf = append(c.buf, m.nonce...)
 	// ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage)
-	var sig [64]byte
-	proof := c.hash.hmacPadded(&sig, keys.storedKey[:size], c.buf[c.amOff:])
+	c.digest = c.hash.newHash()
+	proof := hmacResume(c.digest, &c.sig, &c.scratch, keys.storedIn, keys.storedOut, c.buf[c.amOff:])
 	for i := range proof {
 		proof[i] ^= keys.clientKey[i]
 	}
@@ -577,7 +626,7 @@ func (c *scramClient) clientFinal(serverFirst []byte) ([]byte, error) {
 	// only: the proof appended after it is outside the slice hashed.
 	end := len(c.buf)
 	amEnd := end - 3 - base64.StdEncoding.EncodedLen(size)
-	c.hash.hmacPadded(&c.serverSig, keys.serverKey[:size], c.buf[c.amOff:amEnd])
+	hmacResume(c.digest, &c.serverSig, &c.scratch, keys.serverIn, keys.serverOut, c.buf[c.amOff:amEnd])
 	return c.buf[start:end:end], nil
 }
 
@@ -646,6 +695,11 @@ func (c *scramClient) verifyServerFinal(msg []byte) ([]byte, error) {
 // users have and their salts must be 16 bytes. Other lookup errors are
 // returned unchanged.
 //
+// A client takes the strongest SCRAM hash offered, and a user without keys
+// for it fails like an unknown user: offer only the hashes the store holds
+// for every user (ServerConfig.Mechanisms), e.g. SCRAM-SHA-256 and
+// SCRAM-SHA-256-PLUS for a Dovecot {SCRAM-SHA-256} user file.
+//
 // Failures are *SCRAMError values (see there); no e= is sent. On success
 // the server sends v= as a challenge with done=false and ends, on the
 // client's empty response, with cfg.Authorize's verdict.
@@ -696,8 +750,9 @@ func (s *scramServer) init(env *serverEnv, mech string) {
 }
 
 func scramServerCanBind(conn *ConnState) bool {
-	return scramCanBind(conn, tlsutil.TLSExporter) || scramCanBind(conn, tlsutil.TLSUnique) ||
-		scramCanBind(conn, tlsutil.TLSServerEndPoint)
+	// Cheapest first: tls-unique is a field, tls-exporter a key derivation.
+	return scramCanBind(conn, tlsutil.TLSUnique) || scramCanBind(conn, tlsutil.TLSServerEndPoint) ||
+		scramCanBind(conn, tlsutil.TLSExporter)
 }
 
 type scramServerState uint8
@@ -722,7 +777,6 @@ type scramServer struct {
 	user, authzid  string
 	cbind          []byte // the c= value the client must send
 	cbindBuf       [64]byte
-	bufArr         [512]byte // backs buf for messages of usual size
 	creds          SCRAMCredentials
 	fake           bool   // unknown user: fail at the proof whatever it is
 	buf            []byte // [pad room] AuthMessage ["v=" signature]
@@ -823,11 +877,7 @@ func (s *scramServer) serverFirst(msg []byte) ([]byte, error) {
 		2 + len(m.nonce) + 24 + 3 + saltLen + 3 + 10 + 1 + // server-first-message ","
 		2 + len(s.cbind) + 3 + len(m.nonce) + 24 + 64 + // client-final-message-without-proof, room for extensions
 		2 + base64.StdEncoding.EncodedLen(s.hash.size()) // "v=" ServerSignature
-	if n <= len(s.bufArr) {
-		s.buf = s.bufArr[:scramPadRoom] // the usual case: no allocation
-	} else {
-		s.buf = make([]byte, scramPadRoom, n)
-	}
+	s.buf = make([]byte, scramPadRoom, n) // pointer-free: cheap to allocate and scan
 	s.buf = append(s.buf, m.bare...)
 	s.buf = append(s.buf, ',')
 	start := len(s.buf)
@@ -851,7 +901,11 @@ func (s *scramServer) serverFirst(msg []byte) ([]byte, error) {
 }
 
 // lookup fetches the user's credentials, or makes the fake ones of an
-// unknown user.
+// unknown user. Accepted risk: making fake credentials costs three HMACs
+// (about a microsecond) that a present user's path does not; a store's own
+// lookup time differs between present and absent users by far more, and
+// the rest of the exchange, where an observer could measure, costs the
+// same on both paths.
 func (s *scramServer) lookup() error {
 	var err error
 	if s.cfg.SCRAM == nil {

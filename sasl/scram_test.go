@@ -87,6 +87,8 @@ type scramExchangeVector struct {
 	StoredKey     string `json:"stored_key"`
 	ServerKey     string `json:"server_key"`
 	PreparedInput string `json:"prepared"`
+	CBType        string `json:"cb_type"`
+	CBData        string `json:"cb_data"`
 }
 
 func scramLoadExchanges(t testing.TB) []scramExchangeVector {
@@ -670,6 +672,9 @@ func TestSCRAMClientErrors(t *testing.T) {
 		"no nonce":              {"s=abc,i=4096", ErrMalformed, nil},
 		"bad extension":         {sf + ",1=x", ErrMalformed, nil},
 		"too large":             {sf + ",x=" + strings.Repeat("a", scramMaxMessage), ErrTooLarge, nil},
+		"e= instead":            {"e=unsupported-channel-binding-type", ErrChannelBinding, nil},
+		"e=unknown-user":        {"e=unknown-user,x=1", ErrAuthFailed, nil},
+		"empty e=":              {"e=", ErrMalformed, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			sc := newClient(c.cfg)
@@ -1241,4 +1246,140 @@ func TestSCRAMServerSet(t *testing.T) {
 	id, ok := set.Identity()
 	require.True(t, ok)
 	assert.Equal(t, Identity{Mechanism: SCRAMSHA256, Username: "user"}, id)
+}
+
+// TestSCRAMHMACPaths: the two allocation-free HMACs (pad written in front
+// of the message; resumed from midstates) equal crypto/hmac.
+func TestSCRAMHMACPaths(t *testing.T) {
+	for _, h := range []scramHash{scramSHA1, scramSHA256, scramSHA512} {
+		key := make([]byte, h.size())
+		rand.Read(key)
+		for _, n := range []int{0, 1, 55, 56, 63, 64, 111, 112, 127, 128, 300} {
+			msg := make([]byte, n)
+			rand.Read(msg)
+			want := h.hmac(key, msg)
+			buf := append(make([]byte, scramPadRoom), msg...)
+			var out, scratch [64]byte
+			assert.Equal(t, want, h.hmacPadded(&out, key, buf), "padded %d %d", h, n)
+			got := hmacResume(h.newHash(), &out, &scratch, h.midstate(key, 0x36), h.midstate(key, 0x5c), msg)
+			assert.Equal(t, want, got, "resumed %d %d", h, n)
+		}
+	}
+}
+
+// TestSCRAMCacheConcurrent shares one SCRAMCache between clients running
+// at once, as the connections of one program do (run with -race).
+func TestSCRAMCacheConcurrent(t *testing.T) {
+	st := scramTestUsers(t, "user")
+	cache := &SCRAMCache{}
+	errs := make(chan error, 16)
+	stores := make([]*scramTestStore, 16) // one each: the test store records calls
+	for i := range stores {
+		stores[i] = &scramTestStore{creds: st.creds}
+	}
+	for i := range 16 {
+		go func() {
+			mech := []string{SCRAMSHA1, SCRAMSHA256}[i%2]
+			c, err := NewSCRAMClient(mech, &ClientConfig{Username: "user", Password: "pencil", SCRAMCache: cache}, nil, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			s := newSCRAMServer(newServerEnv(context.Background(), &ServerConfig{SCRAM: stores[i]}, nil), mech)
+			_, resp, _ := c.Start()
+			for range maxTestRounds {
+				chal, done, err := s.Next(resp)
+				if err != nil || done {
+					errs <- err
+					return
+				}
+				if resp, err = c.Next(chal); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- errors.New("too many rounds")
+		}()
+	}
+	for range 16 {
+		assert.NoError(t, <-errs)
+	}
+	assert.Len(t, cache.entries, 2)
+}
+
+// TestSCRAMGsaslTranscripts replays exchanges recorded with GNU SASL 2.2.0
+// (testdata/scram/gsasl.json): gsasl's server messages against our client,
+// which must send the recorded client-final-message and accept gsasl's v=;
+// gsasl's client messages against our server, which must accept them. The
+// passwords differ in Unicode form between the two sides (SASLprep).
+func TestSCRAMGsaslTranscripts(t *testing.T) {
+	b, err := os.ReadFile("testdata/scram/gsasl.json")
+	require.NoError(t, err)
+	var file struct {
+		ServerMessages []scramExchangeVector `json:"server_messages"`
+		ClientMessages []scramExchangeVector `json:"client_messages"`
+	}
+	require.NoError(t, json.Unmarshal(b, &file))
+	require.Len(t, file.ServerMessages, 3)
+	require.Len(t, file.ClientMessages, 3)
+	// The -PLUS transcripts bind with tls-unique to fixed bytes, which a
+	// TLS 1.2 ConnectionState carries in TLSUnique.
+	connFor := func(v scramExchangeVector) *ConnState {
+		if v.CBData == "" {
+			return nil
+		}
+		require.Equal(t, tlsutil.TLSUnique, v.CBType)
+		return &ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: scramB64(t, v.CBData)}}
+	}
+	for _, v := range file.ServerMessages {
+		t.Run("gsasl-server/"+v.Mech, func(t *testing.T) {
+			c, err := NewSCRAMClient(v.Mech, &ClientConfig{Username: v.User, Password: v.Password}, connFor(v), nil)
+			require.NoError(t, err)
+			c.(*scramClient).nonce = v.ClientNonce
+			_, ir, err := c.Start()
+			require.NoError(t, err)
+			assert.Equal(t, v.ClientFirst, string(ir))
+			resp, err := c.Next([]byte(v.ServerFirst))
+			require.NoError(t, err)
+			assert.Equal(t, v.ClientFinal, string(resp))
+			_, err = c.Next([]byte(v.ServerFinal))
+			require.NoError(t, err)
+		})
+	}
+	for _, v := range file.ClientMessages {
+		t.Run("gsasl-client/"+v.Mech, func(t *testing.T) {
+			creds, err := NewSCRAMCredentials(v.Mech, v.Password, scramB64(t, v.Salt), v.Iterations)
+			require.NoError(t, err)
+			assert.Equal(t, scramVectorCreds(t, v), creds)
+			base := strings.TrimSuffix(v.Mech, "-PLUS")
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, connFor(v))
+			require.NoError(t, err)
+			s.(*scramServer).nonce = v.ServerNonce
+			chal, _, err := s.Next([]byte(v.ClientFirst))
+			require.NoError(t, err)
+			assert.Equal(t, v.ServerFirst, string(chal))
+			chal, _, err = s.Next([]byte(v.ClientFinal))
+			require.NoError(t, err)
+			assert.Equal(t, v.ServerFinal, string(chal))
+			_, done, err := s.Next([]byte{})
+			require.NoError(t, err)
+			assert.True(t, done)
+			id, _ := s.(IdentityServer).Identity()
+			assert.Equal(t, v.User, id.Username)
+			if v.CBData == "" {
+				return
+			}
+			// The same messages on another channel fail.
+			other := &ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: []byte("another chan")}}
+			s, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, other)
+			require.NoError(t, err)
+			s.(*scramServer).nonce = v.ServerNonce
+			_, _, err = s.Next([]byte(v.ClientFirst))
+			require.NoError(t, err)
+			_, _, err = s.Next([]byte(v.ClientFinal))
+			var se *SCRAMError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, "channel-bindings-dont-match", se.Value)
+		})
+	}
 }
