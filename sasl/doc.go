@@ -15,7 +15,11 @@
 // Clients and servers are emersion/go-sasl's Client and Server (type
 // aliases), so they drop into go-imap v2 (imapserver.SessionSASL,
 // imapclient.Client.Authenticate) and go-smtp (AuthSession, Client.Auth)
-// with no glue.
+// with no glue. Servers and clients on their own net/textproto loops run
+// the exchange with [Exchange]: [ParseAuthCommand] parses "AUTHENTICATE
+// mech [ir]" and "AUTH mech [ir]", [Exchange.Serve] and
+// [Exchange.WriteResult] run the server side and send the reply the outcome
+// calls for, and [Exchange.Authenticate] runs the client side.
 //
 // # Mechanisms
 //

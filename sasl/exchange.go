@@ -8,54 +8,25 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// This file frames SASL exchanges on the command lines of IMAP
-// (AUTHENTICATE, RFC 9051 Section 6.2.2, with SASL-IR, RFC 4959), POP3 (AUTH,
-// RFC 5034) and SMTP submission (AUTH, RFC 4954), for both sides.
-//
-// The wire rules, common to all three protocols:
-//
-//   - Every challenge and response is one line of strict base64 (RFC 4648,
-//     Section 4, with padding; no whitespace, no line breaks).
-//   - A challenge is "+ " (IMAP, POP3) or "334 " (SMTP) followed by the
-//     base64 data. An empty challenge is "+ " or "334 " with nothing after.
-//   - An initial response on the command line is the base64 data, or "=" for
-//     an empty one (RFC 4959 Section 3, RFC 4954 Section 4, RFC 5034
-//     Section 4); no argument means no initial response.
-//   - An empty continuation response is an empty line. RFC 4954 and RFC 5034
-//     say so; Dovecot rejects "=" there and curl sends an empty line. A
-//     server of this package accepts both an empty line and "=" (go-imap's
-//     client sends "=", go-imap#760).
-//   - A response of "*" cancels the exchange.
-
-// Protocol names the mail protocol an Exchange frames SASL for.
-type Protocol uint8
+// Protocol names the mail protocol an Exchange frames SASL for. It is
+// tlsutil's type, so one value describes a connection to both packages.
+type Protocol = tlsutil.Protocol
 
 // The protocols an Exchange speaks.
 const (
 	// IMAP is AUTHENTICATE (RFC 3501 and RFC 9051, Section 6.2.2) with the
 	// SASL-IR extension (RFC 4959).
-	IMAP Protocol = iota + 1
+	IMAP = tlsutil.IMAP
 	// POP3 is AUTH (RFC 5034), with RFC 3206 response codes.
-	POP3
+	POP3 = tlsutil.POP3
 	// SMTP is AUTH in SMTP submission (RFC 4954), with RFC 3463 enhanced
 	// status codes.
-	SMTP
+	SMTP = tlsutil.SMTP
 )
-
-// String returns "IMAP", "POP3" or "SMTP".
-func (p Protocol) String() string {
-	switch p {
-	case IMAP:
-		return "IMAP"
-	case POP3:
-		return "POP3"
-	case SMTP:
-		return "SMTP"
-	}
-	return "Protocol(" + strconv.Itoa(int(p)) + ")"
-}
 
 const (
 	// DefaultMaxLineLength bounds one line of an exchange, CRLF included,
@@ -95,10 +66,29 @@ const (
 var ErrTemporaryFailure = errors.New("sasl: temporary authentication failure")
 
 // Exchange frames one SASL exchange on a net/textproto connection, for
-// either side. The server side is [Exchange.Serve] followed by
-// [Exchange.WriteResult]; the client side is [Exchange.Authenticate].
-// [ParseAuthCommand] parses the arguments of the command that starts the
-// exchange on the server.
+// either side: IMAP AUTHENTICATE (RFC 9051, Section 6.2.2, with SASL-IR,
+// RFC 4959), POP3 AUTH (RFC 5034) and SMTP AUTH (RFC 4954). The server side
+// is [Exchange.Serve] followed by [Exchange.WriteResult]; the client side
+// is [Exchange.Authenticate]. [ParseAuthCommand] parses the arguments of
+// the command that starts the exchange on the server.
+//
+// The wire rules, common to the three protocols:
+//
+//   - Every challenge and response is one line of strict base64 (RFC 4648,
+//     Section 4, with padding; no whitespace, no line breaks, no stray
+//     bits). Anything else is ErrMalformed.
+//   - A challenge is "+ " (IMAP, POP3) or "334 " (SMTP) followed by the
+//     base64 data; an empty challenge has nothing after the space.
+//   - An initial response on the command line is the base64 data, or "="
+//     for an empty one; no argument means no initial response (nil, as
+//     opposed to []byte{}).
+//   - An empty continuation response is an empty line, as RFC 4954 and
+//     RFC 5034 say. The client side always sends that: Dovecot refuses "="
+//     there, and curl sends an empty line. The server side accepts both an
+//     empty line and "=", because go-imap's client sends "=" (go-imap#760).
+//   - A response of "*" cancels the exchange (ErrCanceled).
+//   - Lines are bounded by MaxLineLength and challenges by MaxRounds
+//     (ErrTooLarge); a line is never buffered beyond the bound.
 //
 // Protocol must be set; the other fields may be zero. An Exchange holds no
 // state between calls and may be reused for the next command of the same
@@ -248,7 +238,7 @@ func (x *Exchange) readLine(conn *textproto.Conn) (string, error) {
 	return xchgReadLine(conn.R, x.maxLine())
 }
 
-// writeLine writes one line and flushes it.
+// xchgWriteLine writes one line and its CRLF, and flushes them.
 func xchgWriteLine(conn *textproto.Conn, line string) error {
 	w := conn.W
 	if _, err := w.WriteString(line); err != nil {
@@ -332,18 +322,18 @@ func (x *Exchange) Serve(conn *textproto.Conn, s Server, ir []byte) error {
 // The text is fixed per outcome and never contains what the client sent or
 // what err says, so it cannot leak a username or a secret.
 //
-//	outcome                     IMAP (tag ...)                     SMTP                 POP3
-//	nil                         OK Authenticated                   235 2.7.0            +OK
-//	ErrAuthFailed,
-//	  ErrChannelBinding         NO [AUTHENTICATIONFAILED]          535 5.7.8            -ERR [AUTH]
-//	ErrAuthzFailed              NO [AUTHORIZATIONFAILED]           535 5.7.8            -ERR [AUTH]
-//	ErrCanceled                 BAD                                501 5.0.0            -ERR
+//	outcome                        IMAP (tag ...)              SMTP        POP3
+//	nil                            OK Authenticated            235 2.7.0   +OK
+//	ErrAuthFailed, ErrUnknownUser,
+//	  ErrChannelBinding            NO [AUTHENTICATIONFAILED]   535 5.7.8   -ERR [AUTH]
+//	ErrAuthzFailed                 NO [AUTHORIZATIONFAILED]    535 5.7.8   -ERR [AUTH]
+//	ErrCanceled                    BAD                         501 5.0.0   -ERR
 //	ErrMalformed,
-//	  ErrUnexpectedClientResponse BAD                              501 5.5.2            -ERR
-//	ErrTooLarge                 BAD                                500 5.5.6            -ERR
-//	ErrUnsupportedMechanism     NO [CANNOT]                        504 5.5.4            -ERR
-//	ErrNeedsTLS                 NO [PRIVACYREQUIRED]               538 5.7.11           -ERR [AUTH]
-//	anything else               NO [UNAVAILABLE]                   454 4.7.0            -ERR [SYS/TEMP]
+//	  ErrUnexpectedClientResponse  BAD                         501 5.5.2   -ERR
+//	ErrTooLarge                    BAD                         500 5.5.6   -ERR
+//	ErrUnsupportedMechanism        NO [CANNOT]                 504 5.5.4   -ERR
+//	ErrNeedsTLS                    NO [PRIVACYREQUIRED]        538 5.7.11  -ERR [AUTH]
+//	anything else                  NO [UNAVAILABLE]            454 4.7.0   -ERR [SYS/TEMP]
 //
 // IMAP codes are from RFC 5530, SMTP codes from RFC 4954 Section 6, POP3
 // codes from RFC 3206. A caller with its own error types (go-smtp's

@@ -2,17 +2,11 @@ package goimap
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -20,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 type giStore struct{}
@@ -40,27 +36,23 @@ func (giStore) LookupPassword(ctx context.Context, user string) (string, error) 
 }
 
 func giCert(t *testing.T) (*tls.Config, *tls.Config, *x509.Certificate) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	leaf, err := x509.ParseCertificate(der)
+	kp, err := tlsutil.SelfSigned(nil)
 	require.NoError(t, err)
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}},
-		&tls.Config{ServerName: "localhost", RootCAs: pool}, leaf
+	pool.AddCert(kp.Leaf())
+	return &tls.Config{Certificates: []tls.Certificate{kp.Certificate}}, tlsutil.NewClientConfig("localhost", pool), kp.Leaf()
+}
+
+func (giStore) LookupSCRAM(ctx context.Context, mech, user string) (sasl.SCRAMCredentials, error) {
+	if user != "alice" {
+		return sasl.SCRAMCredentials{}, sasl.ErrUnknownUser
+	}
+	return sasl.NewSCRAMCredentials(mech, "secret", []byte("fixed salt"), 4096)
 }
 
 func giStart(t *testing.T) (addr string, clientTLS *tls.Config) {
 	stls, ctls, leaf := giCert(t)
-	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}}, leaf)
+	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}, SCRAM: giStore{}}, leaf)
 	b.AddUser("alice")
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: b.NewSession,
@@ -129,6 +121,23 @@ func TestGoIMAPBeforeTLS(t *testing.T) {
 	var ie *imap.Error
 	require.True(t, errors.As(err, &ie), "%v", err)
 	assert.Equal(t, imap.ResponseCodePrivacyRequired, ie.Code)
+}
+
+// TestGoIMAPOurClient logs in to go-imap's server with mailauth's own
+// client framing (sasl.Exchange via mailclient), every mechanism it
+// offers after STARTTLS, SCRAM-*-PLUS with the served leaf included.
+func TestGoIMAPOurClient(t *testing.T) {
+	addr, ctls := giStart(t)
+	for _, mech := range []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1", "CRAM-MD5", "DIGEST-MD5", "LOGIN", "PLAIN"} {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		res, err := mailclient.Login(context.Background(), conn, &mailclient.Options{
+			Protocol: sasl.IMAP, TLS: ctls, SASL: &sasl.ClientConfig{Username: "alice", Password: "secret", Mechanisms: []string{mech}, Host: "localhost"},
+		})
+		conn.Close()
+		require.NoError(t, err, mech)
+		assert.Equal(t, mech, res.Mechanism)
+	}
 }
 
 func TestIMAPError(t *testing.T) {

@@ -2,24 +2,19 @@ package gosmtp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 type gsStore struct{ err error }
@@ -35,28 +30,19 @@ func (s gsStore) VerifyPassword(ctx context.Context, user, pass string) error {
 }
 
 func gsStart(t *testing.T, store gsStore) (string, *tls.Config) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kp, err := tlsutil.SelfSigned(nil)
 	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	leaf, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
+	leaf := kp.Leaf()
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	srv := smtp.NewServer(NewBackend(&sasl.ServerConfig{Passwords: store}, leaf))
 	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{kp.Certificate}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), &tls.Config{ServerName: "localhost", RootCAs: pool}
+	return ln.Addr().String(), tlsutil.NewClientConfig("localhost", pool)
 }
 
 func TestGoSMTP(t *testing.T) {

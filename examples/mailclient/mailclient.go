@@ -1,65 +1,63 @@
 // Package mailclient logs in to an IMAP, POP3 or SMTP-submission server
-// with mailauth: it reads the greeting and capabilities, upgrades with
-// STARTTLS (or starts with implicit TLS), lets [sasl.ClientConfig.NewClient]
-// choose the mechanism from what the server offers after TLS, and runs it
-// with [sasl.Exchange.Authenticate]. It is the client half of the demo in
-// examples/maild and of tests against examples/mailserver.
+// with mailauth: [tlsutil.NegotiateClient] secures the connection (implicit
+// TLS or required STARTTLS), reads the greeting and reads the capabilities
+// inside TLS; [sasl.ClientConfig.NewClient] chooses the mechanism from what
+// the server offers there; [sasl.Exchange.Authenticate] runs it. It is the
+// client half of the demo in examples/maild and of tests against
+// examples/mailserver.
 //
-// It follows the client side of the STARTTLS checklist: capabilities
-// learned before TLS are discarded and fetched again (RFC 2595, Section
-// 3.1; RFC 3207, Section 4.2), a server that refuses STARTTLS ends the
-// session before any credential is sent, and bytes that arrive after the
-// go-ahead line and before the handshake (response injection) are an
-// error.
+// Everything on the STARTTLS client checklist is tlsutil's: no credential
+// before TLS, no fallback when STARTTLS is missing or refused, no bytes
+// accepted between the go-ahead and the handshake, no capability kept from
+// before TLS.
 package mailclient
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/textproto"
-	"strconv"
 	"strings"
 
 	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 const (
-	// maxCapLines bounds the lines of a CAPABILITY, CAPA or EHLO answer.
-	maxCapLines = 100
+	// maxReplyLines bounds the lines of a LOGOUT or QUIT answer.
+	maxReplyLines = 100
 	// maxLine bounds one line from the server.
 	maxLine = sasl.DefaultMaxLineLength
 )
 
-// ErrResponseInjection means the server sent data after its STARTTLS
-// go-ahead line, before the TLS handshake: a man in the middle injecting
-// responses that would otherwise be read as if they came inside TLS.
-var ErrResponseInjection = errors.New("mailclient: data pipelined after the STARTTLS go-ahead")
-
-// ErrStartTLSRefused means the server did not offer or refused STARTTLS.
-var ErrStartTLSRefused = errors.New("mailclient: STARTTLS not available")
+// ErrAPOPNeedsImplicitTLS means APOP was asked for on a connection that
+// did not start with TLS: the greeting, whose timestamp APOP answers, came
+// in plaintext, where a man in the middle can choose it (CVE-2007-1558).
+var ErrAPOPNeedsImplicitTLS = errors.New("mailclient: APOP needs implicit TLS")
 
 // Options says how to connect and log in.
 type Options struct {
 	// Protocol is sasl.IMAP, sasl.POP3 or sasl.SMTP (submission).
 	Protocol sasl.Protocol
 	// TLS is the client TLS configuration (ServerName, RootCAs, client
-	// certificates for EXTERNAL). Required with ImplicitTLS or StartTLS.
+	// certificates for EXTERNAL). Required unless Mode is
+	// tlsutil.InsecurePlaintext.
 	TLS *tls.Config
-	// ImplicitTLS starts TLS on connect (993, 995, 465).
-	ImplicitTLS bool
-	// StartTLS upgrades a plaintext connection before logging in, and
-	// fails with ErrStartTLSRefused if the server cannot.
-	StartTLS bool
+	// Mode says how the connection is secured. The zero value is
+	// tlsutil.RequireSTARTTLS, which fails (tlsutil.ErrStartTLSUnavailable,
+	// ErrStartTLSRefused, ErrResponseInjection, ...) rather than go on
+	// without TLS; tlsutil.ImplicitTLS is for ports 993, 995 and 465 and is
+	// preferred (RFC 8314); tlsutil.InsecurePlaintext is an explicit
+	// opt-out.
+	Mode tlsutil.ClientMode
 	// SASL holds the credentials and the mechanism policy.
 	SASL *sasl.ClientConfig
 	// APOP, for POP3, logs in with APOP (RFC 1939, Section 7; package
 	// apop) using SASL.Username and SASL.Password instead of AUTH. It
-	// needs TLS, and the greeting's timestamp is checked against
-	// CVE-2007-1558.
+	// needs Mode tlsutil.ImplicitTLS.
 	APOP bool
 }
 
@@ -67,70 +65,64 @@ type Options struct {
 type Result struct {
 	// Mechanism is the mechanism that was used, or "" if none was chosen.
 	Mechanism string
-	// Offered is what the server advertised (after TLS, if any).
+	// Offered is what the server advertised (inside TLS, if any).
 	Offered []string
 }
 
-// Login runs a session on conn: greeting, capabilities, TLS as opts says,
+// Login runs a session on conn: TLS as opts says, greeting, capabilities,
 // authentication, and a polite LOGOUT/QUIT. It returns the mechanism used
-// and the error of the first step that failed: an error wrapping
+// and the error of the first step that failed: tlsutil's errors for the
+// TLS negotiation (then conn is closed), an error wrapping
 // sasl.ErrNoMechanism if nothing fits, a *sasl.ReplyError wrapping
-// sasl.ErrAuthFailed if the server rejected the credentials. conn is not
-// closed.
-func Login(conn net.Conn, opts *Options) (Result, error) {
+// sasl.ErrAuthFailed if the server rejected the credentials. ctx's
+// deadline bounds the whole session (set as conn's deadline).
+func Login(ctx context.Context, conn net.Conn, opts *Options) (Result, error) {
 	var res Result
-	c := &client{proto: opts.Protocol, raw: conn, net: conn}
-	if opts.ImplicitTLS {
-		tc := tls.Client(conn, opts.TLS)
-		if err := tc.Handshake(); err != nil {
-			return res, err
-		}
-		c.net = tc
-	}
-	c.tp = textproto.NewConn(c.net)
-	if err := c.greeting(); err != nil {
-		return res, err
-	}
-	caps, err := c.capabilities()
+	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
+		Protocol:  opts.Protocol,
+		Mode:      opts.Mode,
+		TLSConfig: opts.TLS,
+	})
 	if err != nil {
 		return res, err
 	}
-	if opts.StartTLS && !opts.ImplicitTLS {
-		if err := c.startTLS(caps, opts.TLS); err != nil {
-			return res, err
-		}
-		// Everything learned before TLS is discarded (checklist C6).
-		if caps, err = c.capabilities(); err != nil {
-			return res, err
-		}
+	// NegotiateClient clears the deadline it used; the rest of the
+	// session is bounded by ctx's deadline too.
+	if dl, ok := ctx.Deadline(); ok {
+		cc.Conn.SetDeadline(dl)
 	}
-	offered, saslIR := c.mechanisms(caps)
-	res.Offered = offered
+	c := &client{proto: opts.Protocol, cc: cc}
+	res.Offered = cc.Capabilities.AuthMechanisms()
 	var state sasl.ConnState
-	if tc, ok := c.net.(*tls.Conn); ok {
-		cs := tc.ConnectionState()
+	if cc.TLS != nil {
+		cs := cc.TLS.ConnectionState()
 		state.TLS = &cs
 	}
 	cfg := opts.SASL
 	if cfg == nil {
 		cfg = &sasl.ClientConfig{}
 	}
-	if opts.APOP && c.proto == sasl.POP3 {
-		// The timestamp is the one of the greeting before STLS: APOP
-		// answers that greeting (RFC 2595, Section 4 keeps it valid).
+	if opts.APOP && opts.Protocol == sasl.POP3 {
 		res.Mechanism = "APOP"
-		if err := apop.Login(c.tp, &state, c.greetLine, cfg.Username, cfg.Password, nil); err != nil {
+		if opts.Mode != tlsutil.ImplicitTLS || cc.Greeting == "" {
+			return res, ErrAPOPNeedsImplicitTLS
+		}
+		if err := apop.Login(cc.Text, &state, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
 			return res, err
 		}
 		return res, c.quit()
 	}
-	cl, err := cfg.NewClient(offered, &state)
+	cl, err := cfg.NewClient(res.Offered, &state)
 	if err != nil {
 		return res, err
 	}
 	rec := &recordingClient{Client: cl}
-	x := &sasl.Exchange{Protocol: c.proto, Tag: c.nextTag(), SASLIR: saslIR}
-	err = x.Authenticate(c.tp, rec)
+	x := &sasl.Exchange{
+		Protocol: opts.Protocol,
+		Tag:      cc.NextTag(),
+		SASLIR:   opts.Protocol == sasl.IMAP && cc.Capabilities.Has("SASL-IR"),
+	}
+	err = x.Authenticate(cc.Text, rec)
 	res.Mechanism = rec.mech
 	if err != nil {
 		return res, err
@@ -152,191 +144,18 @@ func (r *recordingClient) Start() (string, []byte, error) {
 
 type client struct {
 	proto sasl.Protocol
-	raw   net.Conn
-	net   net.Conn
-	tp    *textproto.Conn
-	tag   int
-
-	greetLine string // the greeting as read, for APOP
-}
-
-func (c *client) nextTag() string {
-	c.tag++
-	return fmt.Sprintf("c%d", c.tag)
-}
-
-func (c *client) greeting() error {
-	switch c.proto {
-	case sasl.IMAP:
-		line, err := c.readLine()
-		if err != nil {
-			return err
-		}
-		// A PREAUTH greeting would skip authentication, and on a
-		// STARTTLS connection TLS too (checklist C3): refuse it.
-		if !strings.HasPrefix(line, "* OK") {
-			return fmt.Errorf("mailclient: bad IMAP greeting %q", trunc(line))
-		}
-	case sasl.POP3:
-		line, err := c.readLine()
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(line, "+OK") {
-			return fmt.Errorf("mailclient: bad POP3 greeting %q", trunc(line))
-		}
-		c.greetLine = line
-	default:
-		if _, err := c.readSMTP(220); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// capabilities asks for the capability list: IMAP CAPABILITY, POP3 CAPA,
-// SMTP EHLO. It returns one entry per capability (IMAP) or per line.
-func (c *client) capabilities() ([]string, error) {
-	switch c.proto {
-	case sasl.IMAP:
-		tag := c.nextTag()
-		if err := c.tp.PrintfLine("%s CAPABILITY", tag); err != nil {
-			return nil, err
-		}
-		var caps []string
-		for range maxCapLines {
-			line, err := c.readLine()
-			if err != nil {
-				return nil, err
-			}
-			if rest, ok := strings.CutPrefix(line, "* CAPABILITY "); ok {
-				caps = append(caps, strings.Fields(rest)...)
-				continue
-			}
-			if rest, ok := strings.CutPrefix(line, tag+" "); ok {
-				if !strings.HasPrefix(rest, "OK") {
-					return nil, fmt.Errorf("mailclient: CAPABILITY failed: %q", trunc(rest))
-				}
-				return caps, nil
-			}
-		}
-		return nil, errors.New("mailclient: CAPABILITY answer too long")
-	case sasl.POP3:
-		if err := c.tp.PrintfLine("CAPA"); err != nil {
-			return nil, err
-		}
-		line, err := c.readLine()
-		if err != nil {
-			return nil, err
-		}
-		if !strings.HasPrefix(line, "+OK") {
-			return nil, nil // no CAPA: no SASL, no STLS
-		}
-		var caps []string
-		for range maxCapLines {
-			line, err := c.readLine()
-			if err != nil {
-				return nil, err
-			}
-			if line == "." {
-				return caps, nil
-			}
-			caps = append(caps, line)
-		}
-		return nil, errors.New("mailclient: CAPA answer too long")
-	default:
-		if err := c.tp.PrintfLine("EHLO localhost"); err != nil {
-			return nil, err
-		}
-		lines, err := c.readSMTP(250)
-		if err != nil {
-			return nil, err
-		}
-		return lines[1:], nil
-	}
-}
-
-// mechanisms extracts the SASL mechanisms and SASL-IR from capabilities.
-func (c *client) mechanisms(caps []string) (mechs []string, saslIR bool) {
-	for _, cp := range caps {
-		switch c.proto {
-		case sasl.IMAP:
-			if m, ok := cutPrefixFold(cp, "AUTH="); ok {
-				mechs = append(mechs, strings.ToUpper(m))
-			}
-			if strings.EqualFold(cp, "SASL-IR") {
-				saslIR = true
-			}
-		case sasl.POP3:
-			if rest, ok := cutPrefixFold(cp, "SASL "); ok {
-				mechs = append(mechs, strings.Fields(strings.ToUpper(rest))...)
-			}
-		default:
-			if rest, ok := cutPrefixFold(cp, "AUTH "); ok {
-				mechs = append(mechs, strings.Fields(strings.ToUpper(rest))...)
-			}
-		}
-	}
-	return mechs, saslIR
-}
-
-func (c *client) startTLS(caps []string, cfg *tls.Config) error {
-	want := map[sasl.Protocol]string{sasl.IMAP: "STARTTLS", sasl.POP3: "STLS", sasl.SMTP: "STARTTLS"}[c.proto]
-	found := false
-	for _, cp := range caps {
-		found = found || strings.EqualFold(cp, want)
-	}
-	if !found {
-		return ErrStartTLSRefused // checklist C1
-	}
-	var err error
-	switch c.proto {
-	case sasl.IMAP:
-		tag := c.nextTag()
-		if err = c.tp.PrintfLine("%s STARTTLS", tag); err == nil {
-			var line string
-			if line, err = c.readLine(); err == nil && !strings.HasPrefix(line, tag+" OK") {
-				err = fmt.Errorf("%w: %q", ErrStartTLSRefused, trunc(line))
-			}
-		}
-	case sasl.POP3:
-		if err = c.tp.PrintfLine("STLS"); err == nil {
-			var line string
-			if line, err = c.readLine(); err == nil && !strings.HasPrefix(line, "+OK") {
-				err = fmt.Errorf("%w: %q", ErrStartTLSRefused, trunc(line))
-			}
-		}
-	default:
-		if err = c.tp.PrintfLine("STARTTLS"); err == nil {
-			if _, err = c.readSMTP(220); err != nil {
-				err = fmt.Errorf("%w: %w", ErrStartTLSRefused, err)
-			}
-		}
-	}
-	if err != nil {
-		return err
-	}
-	// Checklist C5: anything already buffered came before TLS.
-	if c.tp.R.Buffered() > 0 {
-		return ErrResponseInjection
-	}
-	tc := tls.Client(c.raw, cfg)
-	if err := tc.Handshake(); err != nil {
-		return err
-	}
-	c.net = tc
-	c.tp = textproto.NewConn(tc)
-	return nil
+	cc    *tlsutil.ClientConn
 }
 
 func (c *client) quit() error {
+	tp := c.cc.Text
 	switch c.proto {
 	case sasl.IMAP:
-		tag := c.nextTag()
-		if err := c.tp.PrintfLine("%s LOGOUT", tag); err != nil {
+		tag := c.cc.NextTag()
+		if err := tp.PrintfLine("%s LOGOUT", tag); err != nil {
 			return err
 		}
-		for range maxCapLines {
+		for range maxReplyLines {
 			line, err := c.readLine()
 			if err != nil {
 				return err
@@ -345,28 +164,40 @@ func (c *client) quit() error {
 				return nil
 			}
 		}
-		return errors.New("mailclient: LOGOUT answer too long")
+		return fmt.Errorf("%w: LOGOUT answer too long", sasl.ErrTooLarge)
 	case sasl.POP3:
-		if err := c.tp.PrintfLine("QUIT"); err != nil {
+		if err := tp.PrintfLine("QUIT"); err != nil {
 			return err
 		}
 		_, err := c.readLine()
 		return err
 	default:
-		if err := c.tp.PrintfLine("QUIT"); err != nil {
+		if err := tp.PrintfLine("QUIT"); err != nil {
 			return err
 		}
-		_, err := c.readSMTP(221)
-		return err
+		for range maxReplyLines {
+			line, err := c.readLine()
+			if err != nil {
+				return err
+			}
+			if len(line) < 4 || line[3] != '-' {
+				if !strings.HasPrefix(line, "221") {
+					return fmt.Errorf("mailclient: QUIT answered %q", trunc(line))
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: QUIT answer too long", sasl.ErrTooLarge)
 	}
 }
 
 // readLine reads one line of at most maxLine bytes: a server cannot make
-// the client buffer without limit.
+// the client buffer without limit (textproto's ReadLine has no bound).
 func (c *client) readLine() (string, error) {
+	r := c.cc.Text.R
 	var buf []byte
 	for {
-		frag, err := c.tp.R.ReadSlice('\n')
+		frag, err := r.ReadSlice('\n')
 		if len(buf)+len(frag) > maxLine {
 			return "", fmt.Errorf("%w: server line longer than %d bytes", sasl.ErrTooLarge, maxLine)
 		}
@@ -379,40 +210,6 @@ func (c *client) readLine() (string, error) {
 		}
 	}
 	return strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r"), nil
-}
-
-// readSMTP reads an SMTP reply of at most maxCapLines lines and checks
-// its code. It returns the text of each line.
-func (c *client) readSMTP(want int) ([]string, error) {
-	var lines []string
-	for range maxCapLines {
-		line, err := c.readLine()
-		if err != nil {
-			return nil, err
-		}
-		if len(line) < 3 || (len(line) > 3 && line[3] != ' ' && line[3] != '-') {
-			return nil, fmt.Errorf("%w: bad SMTP reply %q", sasl.ErrMalformed, trunc(line))
-		}
-		if len(line) > 4 {
-			lines = append(lines, line[4:])
-		} else {
-			lines = append(lines, "")
-		}
-		if len(line) == 3 || line[3] == ' ' {
-			if code := line[:3]; code != strconv.Itoa(want) {
-				return nil, fmt.Errorf("mailclient: SMTP reply %q, want %d", trunc(line), want)
-			}
-			return lines, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: SMTP reply longer than %d lines", sasl.ErrTooLarge, maxCapLines)
-}
-
-func cutPrefixFold(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
-		return s[len(prefix):], true
-	}
-	return s, false
 }
 
 func trunc(s string) string {

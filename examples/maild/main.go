@@ -1,37 +1,28 @@
 // Command maild is the mailauth demo: it starts a loopback IMAP, POP3 and
 // SMTP-submission server (package examples/mailserver) with a throwaway
-// self-signed certificate and an in-memory user store, logs in to each with
+// self-signed certificate (tlsutil.SelfSigned) and an in-memory user store, logs in to each with
 // every mechanism that both sides implement (package examples/mailclient,
 // over STARTTLS), prints a table mechanism × protocol → ok/FAIL, and exits
 // 0 only if every login worked.
 //
 //	go run ./examples/maild          # the demo
 //	go run ./examples/maild -serve   # keep serving; prints addresses and users
+//	go run ./examples/maild -serve -cert /tmp/maild.pem   # and write the certificate
 //
 // It needs nothing installed and binds only 127.0.0.1 on random ports.
 package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/hmac"
-	"crypto/pbkdf2"
-	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"flag"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -43,6 +34,7 @@ import (
 	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/examples/mailserver"
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // Demo credentials: throwaway values for a loopback demo.
@@ -59,6 +51,7 @@ const (
 func main() {
 	serve := flag.Bool("serve", false, "keep serving after the demo; print the addresses")
 	verbose := flag.Bool("v", false, "log server events to stderr")
+	certFile := flag.String("cert", "", "write the server's self-signed certificate (PEM) to this `file`, for clients to trust")
 	flag.Parse()
 	var logger *slog.Logger
 	if *verbose {
@@ -70,6 +63,12 @@ func main() {
 		os.Exit(1)
 	}
 	defer d.Close()
+	if *certFile != "" {
+		if err := os.WriteFile(*certFile, d.serverCertPEM, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "maild:", err)
+			os.Exit(1)
+		}
+	}
 	failures := d.Run(os.Stdout)
 	if *serve {
 		d.PrintAddresses(os.Stdout)
@@ -86,58 +85,65 @@ func main() {
 
 // demo is a running set of servers and what a client needs to reach them.
 type demo struct {
-	store     *store
-	serverTLS *tls.Config
-	clientTLS *tls.Config // trusts the server cert, presents the client cert
-	servers   []*mailserver.Server
-	plain     map[sasl.Protocol]string // STARTTLS listeners
-	implicit  map[sasl.Protocol]string // implicit-TLS listeners
+	store         *store
+	serverCertPEM []byte
+	serverTLS     *tls.Config
+	clientTLS     *tls.Config // trusts the server cert, presents the client cert
+	servers       []*mailserver.Server
+	plain         map[sasl.Protocol]string // STARTTLS listeners
+	implicit      map[sasl.Protocol]string // implicit-TLS listeners
 }
 
 // startDemo makes the certificates and the store and starts the three
 // servers, each on a STARTTLS and an implicit-TLS listener on 127.0.0.1.
 func startDemo(logger *slog.Logger) (*demo, error) {
-	serverCert, serverLeaf, err := selfSigned("localhost", x509.ExtKeyUsageServerAuth)
+	serverKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		return nil, err
 	}
-	clientCert, clientLeaf, err := selfSigned(demoUser, x509.ExtKeyUsageClientAuth)
+	clientKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{demoUser}})
 	if err != nil {
 		return nil, err
 	}
 	serverRoots := x509.NewCertPool()
-	serverRoots.AddCert(serverLeaf)
+	serverRoots.AddCert(serverKP.Leaf())
 	clientRoots := x509.NewCertPool()
-	clientRoots.AddCert(clientLeaf)
+	clientRoots.AddCert(clientKP.Leaf())
 
+	serverTLS := tlsutil.NewServerConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return &serverKP.Certificate, nil
+	})
+	// EXTERNAL: a client may present a certificate; the store maps its
+	// subject to a user.
+	serverTLS.ClientAuth = tls.VerifyClientCertIfGiven
+	serverTLS.ClientCAs = clientRoots
+	clientTLS := tlsutil.NewClientConfig("localhost", serverRoots)
+	clientTLS.Certificates = []tls.Certificate{clientKP.Certificate}
+
+	st, err := newStore(map[string]string{demoUser: demoPassword}, map[string]string{demoToken: demoUser})
+	if err != nil {
+		return nil, err
+	}
 	d := &demo{
-		store: newStore(map[string]string{demoUser: demoPassword}, map[string]string{demoToken: demoUser}),
-		serverTLS: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{serverCert},
-			// EXTERNAL: a client may present a certificate; the store
-			// maps its subject to a user.
-			ClientAuth: tls.VerifyClientCertIfGiven,
-			ClientCAs:  clientRoots,
-		},
-		clientTLS: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			ServerName:   "localhost",
-			RootCAs:      serverRoots,
-			Certificates: []tls.Certificate{clientCert},
-		},
-		plain:    map[sasl.Protocol]string{},
-		implicit: map[sasl.Protocol]string{},
+		store:         st,
+		serverCertPEM: serverKP.CertPEM,
+		serverTLS:     serverTLS,
+		clientTLS:     clientTLS,
+		plain:         map[sasl.Protocol]string{},
+		implicit:      map[sasl.Protocol]string{},
 	}
 	cfg := &mailserver.Config{
 		SASL: &sasl.ServerConfig{
 			Passwords: d.store,
 			Plaintext: d.store,
+			CRAMMD5:   d.store,
 			SCRAM:     d.store,
 			Tokens:    d.store,
 			External:  d.store,
-			Anonymous: func(ctx context.Context, trace string) error { return nil },
-			Hostname:  "localhost",
+			// Unknown users get the same count as real ones.
+			SCRAMIterations: demoIterations,
+			Anonymous:       func(ctx context.Context, trace string) error { return nil },
+			Hostname:        "localhost",
 		},
 		TLS:      d.serverTLS,
 		Hostname: "localhost",
@@ -200,7 +206,8 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		return cellFail, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	_, port, _ := net.SplitHostPort(addr)
 	var portNum int
 	fmt.Sscan(port, &portNum)
@@ -221,13 +228,26 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 	if isAPOP && proto != sasl.POP3 {
 		return cellSkipped, nil // APOP is POP3's own
 	}
-	res, err := mailclient.Login(conn, &mailclient.Options{
-		Protocol:    proto,
-		TLS:         d.clientTLS,
-		StartTLS:    !implicit,
-		ImplicitTLS: implicit,
-		SASL:        cfg,
-		APOP:        isAPOP,
+	if isAPOP && !implicit {
+		// APOP answers the greeting's timestamp, which must come inside
+		// TLS: use the implicit-TLS port.
+		conn.Close()
+		if conn, err = net.DialTimeout("tcp", d.implicit[proto], 5*time.Second); err != nil {
+			return cellFail, err
+		}
+		defer conn.Close()
+		implicit = true
+	}
+	mode := tlsutil.RequireSTARTTLS
+	if implicit {
+		mode = tlsutil.ImplicitTLS
+	}
+	res, err := mailclient.Login(ctx, conn, &mailclient.Options{
+		Protocol: proto,
+		TLS:      d.clientTLS,
+		Mode:     mode,
+		SASL:     cfg,
+		APOP:     isAPOP,
 	})
 	switch {
 	case err == nil && res.Mechanism == mech:
@@ -316,12 +336,13 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 		return cellFail, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	_, err = mailclient.Login(conn, &mailclient.Options{
-		Protocol:    p,
-		TLS:         d.clientTLS,
-		ImplicitTLS: true,
-		SASL:        &sasl.ClientConfig{Username: demoUser, Password: demoPassword},
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = mailclient.Login(ctx, conn, &mailclient.Options{
+		Protocol: p,
+		TLS:      d.clientTLS,
+		Mode:     tlsutil.ImplicitTLS,
+		SASL:     &sasl.ClientConfig{Username: demoUser, Password: demoPassword},
 	})
 	if err != nil {
 		// With no password mechanism implemented yet there is nothing
@@ -343,79 +364,40 @@ func (d *demo) PrintAddresses(w io.Writer) {
 	fmt.Fprintln(w, "  the certificate is self-signed for localhost: e.g. curl -k --login-options AUTH=PLAIN")
 }
 
-// selfSigned makes a throwaway ECDSA P-256 certificate for cn, valid for
-// a day, for localhost and 127.0.0.1.
-func selfSigned(cn string, usage x509.ExtKeyUsage) (tls.Certificate, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf, nil
-}
-
 // store is the demo's in-memory user store. It implements the lookups of
-// package sasl by method set: sasl.PasswordVerifier, sasl.PlaintextLookup,
-// sasl.SCRAMLookup, sasl.TokenVerifier and sasl.ExternalVerifier. It is
-// read-only after newStore, so safe for concurrent use.
+// package sasl by method set: sasl.PasswordVerifier, sasl.PlaintextLookup
+// (for DIGEST-MD5 and APOP, which need it), sasl.CRAMMD5Lookup and
+// sasl.SCRAMLookup (derived credentials: no password needed),
+// sasl.TokenVerifier and sasl.ExternalVerifier. It is read-only after
+// newStore, so safe for concurrent use.
 type store struct {
 	passwords map[string]string
 	tokens    map[string]string                // token -> user
 	scram     map[string]sasl.SCRAMCredentials // mech "\x00" user -> keys
+	cram      map[string]sasl.CRAMMD5Secret
 }
 
-func newStore(passwords, tokens map[string]string) *store {
-	s := &store{passwords: passwords, tokens: tokens, scram: map[string]sasl.SCRAMCredentials{}}
-	hashes := map[string]func() hash.Hash{"SCRAM-SHA-1": sha1.New, "SCRAM-SHA-256": sha256.New, "SCRAM-SHA-512": sha512.New}
+func newStore(passwords, tokens map[string]string) (*store, error) {
+	s := &store{passwords: passwords, tokens: tokens, scram: map[string]sasl.SCRAMCredentials{}, cram: map[string]sasl.CRAMMD5Secret{}}
 	for user, pass := range passwords {
-		for mech, h := range hashes {
-			s.scram[mech+"\x00"+user] = scramCredentials(h, pass, demoIterations)
+		for _, mech := range []string{sasl.SCRAMSHA1, sasl.SCRAMSHA256, sasl.SCRAMSHA512} {
+			c, err := sasl.NewSCRAMCredentials(mech, pass, nil, demoIterations)
+			if err != nil {
+				return nil, err
+			}
+			s.scram[mech+"\x00"+user] = c
 		}
+		s.cram[user] = sasl.NewCRAMMD5Secret(pass)
 	}
-	return s
+	return s, nil
 }
 
-// scramCredentials derives what a SCRAM server stores (RFC 5802, Section
-// 3): StoredKey and ServerKey, never the password.
-func scramCredentials(h func() hash.Hash, password string, iter int) sasl.SCRAMCredentials {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	salted, err := pbkdf2.Key(h, password, salt, iter, h().Size())
-	if err != nil {
-		panic(err) // only for FIPS-rejected parameters, which these are not
+func (s *store) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD5Secret, error) {
+	c, ok := s.cram[username]
+	if !ok {
+		return sasl.CRAMMD5Secret{}, sasl.ErrUnknownUser
 	}
-	mac := func(key []byte, msg string) []byte {
-		m := hmac.New(h, key)
-		m.Write([]byte(msg))
-		return m.Sum(nil)
-	}
-	clientKey := mac(salted, "Client Key")
-	stored := h()
-	stored.Write(clientKey)
-	return sasl.SCRAMCredentials{Salt: salt, Iterations: iter, StoredKey: stored.Sum(nil), ServerKey: mac(salted, "Server Key")}
+	return c, nil
 }
 
 func (s *store) VerifyPassword(ctx context.Context, username, password string) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // maxBadCommands is the number of unknown or malformed commands after
@@ -63,6 +64,17 @@ func (c *conn) serveIMAP() {
 			sub, more, _ := strings.Cut(args, " ")
 			cmd, args = "UID "+strings.ToUpper(sub), more
 		}
+		switch cmd {
+		case "LOGIN", "SELECT", "EXAMINE", "LIST", "LSUB", "STATUS":
+			// These read their literals (imapArgs).
+		default:
+			if imapHasNonSyncLiteral(args) {
+				// LITERAL+ data we will not read follows: the next
+				// "command" would be the client's data.
+				c.writeLine("* BYE Literal not accepted here")
+				return
+			}
+		}
 		closeConn, ok := c.imapCommand(tag, cmd, args)
 		if closeConn || c.broken {
 			return
@@ -104,17 +116,17 @@ func (c *conn) imapCommand(tag, cmd, args string) (closeConn, ok bool) {
 		}
 		return reply("OK ID completed")
 	case "STARTTLS":
-		switch {
-		case args != "":
+		if args != "" {
 			return badReply("STARTTLS takes no arguments")
-		case c.isTLS:
-			// Checklist S6: no STARTTLS inside TLS.
+		}
+		switch err := c.checkStartTLS(); {
+		case errors.Is(err, tlsutil.ErrTLSActive):
 			return badReply("TLS is already active")
-		case c.authed:
-			// Checklist S5: STARTTLS only in the not-authenticated
-			// state (RFC 9051, Section 6.2.1), against session fixation.
+		case errors.Is(err, tlsutil.ErrStartTLSAfterAuth):
+			// STARTTLS only in the not-authenticated state (RFC 9051,
+			// Section 6.2.1).
 			return badReply("STARTTLS is not allowed after authentication")
-		case c.srv.cfg.TLS == nil:
+		case err != nil:
 			return badReply("STARTTLS is not available")
 		}
 		if err := c.startTLS(tag + " OK Begin TLS negotiation now"); err != nil {
@@ -239,11 +251,6 @@ func (c *conn) imapAuthenticated(tag, cmd, args string) (closeConn, ok bool) {
 		// The mailbox is empty: there is nothing to fetch, store or copy.
 		return reply("OK %s completed", cmd)
 	case "CREATE", "DELETE", "RENAME", "APPEND":
-		if imapHasNonSyncLiteral(args) {
-			// The client is already sending data we will not read.
-			c.writeLine("* BYE %s is not supported", cmd)
-			return true, true
-		}
 		return reply("NO [CANNOT] %s is not supported", cmd)
 	}
 	return c.writeLine("%s BAD Unknown command", tag) != nil, false

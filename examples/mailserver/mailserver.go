@@ -30,7 +30,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +40,7 @@ import (
 	"time"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 const (
@@ -89,7 +89,9 @@ type APOPServer interface {
 // made; New copies it.
 type Config struct {
 	// SASL configures the mechanisms. Its InsecureAuth is forced on when
-	// InsecureAuth is set. A nil SASL offers no mechanism.
+	// InsecureAuth is set. A nil SASL offers no mechanism. IMAP LOGIN and
+	// POP3 USER/PASS are verified through its PLAIN mechanism, so they
+	// work only where PLAIN may be used.
 	SASL *sasl.ServerConfig
 	// TLS, if not nil, enables STARTTLS/STLS on plaintext listeners and
 	// is required by ServeTLS. It needs a certificate (Certificates or
@@ -105,6 +107,11 @@ type Config struct {
 	// connection before the greeting (e.g. a closure around
 	// apop.NewServer). An error closes the connection.
 	APOP func() (APOPServer, error)
+	// OnLogin, if not nil, is called after each successful login with the
+	// client's address and who authenticated (for tests and auditing). It
+	// is called from the connection's goroutine, so it must be safe for
+	// concurrent use.
+	OnLogin func(remote net.Addr, id sasl.Identity)
 	// Logger receives one line per connection event. If nil, nothing is
 	// logged. Secrets are never logged.
 	Logger *slog.Logger
@@ -199,7 +206,17 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("mailserver: ServeTLS needs Config.TLS")
 	}
-	return s.serve(ln, true)
+	// tlsutil.Listener hands out only connections whose handshake has
+	// completed (checklist S10: no greeting before TLS), runs handshakes
+	// concurrently under a timeout (S9), closes plaintext clients without
+	// a reply, and records the leaf served on each connection.
+	tln := tlsutil.NewListener(ln, s.cfg.TLS, &tlsutil.ListenerOptions{
+		HandshakeTimeout: handshakeTimeout,
+		OnHandshakeError: func(remote net.Addr, err error) {
+			s.log.Info("TLS handshake failed", "remote", remote.String(), "err", err)
+		},
+	})
+	return s.serve(tln, true)
 }
 
 func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
@@ -276,13 +293,8 @@ func (s *Server) handle(raw net.Conn, implicitTLS bool) {
 	}()
 	c := &conn{srv: s, raw: raw, net: raw}
 	c.log = s.log.With("remote", raw.RemoteAddr().String())
-	if implicitTLS {
-		tc, leaf, err := serverTLS(raw, s.cfg.TLS)
-		if err != nil {
-			c.log.Info("TLS handshake failed", "err", err)
-			return
-		}
-		c.setTLS(tc, leaf)
+	if tc, ok := raw.(*tls.Conn); ok && implicitTLS {
+		c.setTLS(tc, textproto.NewConn(tc))
 	} else {
 		c.setPlain()
 	}
@@ -321,16 +333,17 @@ func (c *conn) setPlain() {
 	c.set = sasl.NewServerSet(c.srv.sasl, &c.state)
 }
 
-// setTLS moves the session onto tc. Everything read before is dropped
-// with the old textproto.Conn: after TLS nothing from the plaintext phase
-// may be trusted (RFC 3207, Section 4.2; RFC 2595, Section 3.1). The SASL
-// set is made anew, now with the TLS state and the served leaf, so
-// mechanisms that need TLS and -PLUS variants become available.
-func (c *conn) setTLS(tc *tls.Conn, leaf *x509.Certificate) {
+// setTLS moves the session onto tc, read and written through tp.
+// Everything read before is dropped with the old textproto.Conn: after TLS
+// nothing from the plaintext phase may be trusted (RFC 3207, Section 4.2;
+// RFC 2595, Section 3.1). The SASL set is made anew, now with the TLS
+// state and the leaf tlsutil recorded as served (for tls-server-end-point),
+// so mechanisms that need TLS and -PLUS variants become available.
+func (c *conn) setTLS(tc *tls.Conn, tp *textproto.Conn) {
 	c.net = tc
-	c.tp = textproto.NewConn(tc)
+	c.tp = tp
 	cs := tc.ConnectionState()
-	c.state = sasl.ConnState{TLS: &cs, ServerCertificate: leaf}
+	c.state = sasl.ConnState{TLS: &cs, ServerCertificate: tlsutil.ServedCertificate(tc)}
 	c.set = sasl.NewServerSet(c.srv.sasl, &c.state)
 	c.isTLS = true
 	c.authed = false
@@ -392,15 +405,22 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 		c.net.SetDeadline(time.Time{})
 	}
 	if err == nil {
-		if id, ok := c.set.Identity(); ok {
-			c.loggedIn(id)
+		id, ok := c.set.Identity()
+		if !ok {
+			// Every Server of the set records who authenticated; fail
+			// closed if one did not.
+			err = sasl.ErrAuthFailed
 		} else {
-			// A Server outside this module (none here) that does not
-			// report an identity; treat it as anonymous success.
-			c.loggedIn(sasl.Identity{Mechanism: mech})
+			c.loggedIn(id)
 		}
 	}
-	if werr := x.WriteResult(c.tp, err); werr != nil {
+	reply := x.Reply(err)
+	if err == nil && x.Protocol == sasl.IMAP {
+		// The new capabilities ride on the OK (RFC 9051, Section
+		// 6.2.2), saving the client a CAPABILITY round trip.
+		reply = fmt.Sprintf("%s OK [CAPABILITY %s] Authenticated", x.Tag, c.imapCaps())
+	}
+	if werr := c.writeLine("%s", reply); werr != nil {
 		return true
 	}
 	if err != nil {
@@ -422,6 +442,9 @@ func (c *conn) loggedIn(id sasl.Identity) {
 	c.authed = true
 	c.identity = id
 	c.log.Info("authenticated", "mech", id.Mechanism, "user", id.User())
+	if c.srv.cfg.OnLogin != nil {
+		c.srv.cfg.OnLogin(c.raw.RemoteAddr(), id)
+	}
 }
 
 // failed counts a failed login and reports whether to hang up.
@@ -430,68 +453,33 @@ func (c *conn) failed() bool {
 	return c.failures >= maxAuthFailures
 }
 
+// checkStartTLS says whether STARTTLS/STLS may run now: not inside TLS
+// (checklist S6), not after authentication (S5, session fixation), and
+// only with a TLS configuration.
+func (c *conn) checkStartTLS() error {
+	if c.srv.cfg.TLS == nil {
+		return errNoTLSConfig
+	}
+	return tlsutil.Session{TLS: c.isTLS, Authenticated: c.authed}.CheckStartTLS()
+}
+
+var errNoTLSConfig = errors.New("mailserver: STARTTLS not configured")
+
 // startTLS runs the server side of STARTTLS/STLS after its command line
-// was read: it refuses plaintext buffered after the command (CVE-2011-0411,
-// checklist S1), writes goAhead, runs the handshake and moves the session
-// onto TLS. On error the connection must be closed.
+// was read, with tlsutil.StartTLSServer: plaintext buffered after the
+// command is refused before the go-ahead (CVE-2011-0411, checklist S1-S3),
+// the handshake is bounded (S9), and the session moves onto TLS. On error
+// the connection must be closed.
 func (c *conn) startTLS(goAhead string) error {
-	if n := c.tp.R.Buffered(); n > 0 {
-		return fmt.Errorf("mailserver: %d bytes of plaintext pipelined after STARTTLS", n)
-	}
-	if err := c.writeLine("%s", goAhead); err != nil {
-		return err
-	}
-	tc, leaf, err := serverTLS(c.raw, c.srv.cfg.TLS)
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	c.net.SetDeadline(time.Time{})
+	tc, tp, err := tlsutil.StartTLSServer(ctx, c.tp, c.raw, c.srv.cfg.TLS, goAhead)
 	if err != nil {
 		return err
 	}
-	c.setTLS(tc, leaf)
+	c.setTLS(tc, tp)
 	return nil
-}
-
-// serverTLS runs a server TLS handshake on raw within handshakeTimeout
-// and returns the connection and the leaf certificate it served, which
-// crypto/tls does not record (needed for tls-server-end-point).
-func serverTLS(raw net.Conn, cfg *tls.Config) (*tls.Conn, *x509.Certificate, error) {
-	c := cfg.Clone()
-	var served *x509.Certificate
-	get := cfg.GetCertificate
-	certs := cfg.Certificates
-	c.Certificates = nil
-	c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		var cert *tls.Certificate
-		var err error
-		switch {
-		case get != nil:
-			cert, err = get(hello)
-		case len(certs) > 0:
-			cert = &certs[0]
-			for i := range certs {
-				if hello.SupportsCertificate(&certs[i]) == nil {
-					cert = &certs[i]
-					break
-				}
-			}
-		default:
-			err = errors.New("mailserver: no certificate configured")
-		}
-		if err == nil && cert != nil && len(cert.Certificate) > 0 {
-			served = cert.Leaf
-			if served == nil {
-				served, _ = x509.ParseCertificate(cert.Certificate[0])
-			}
-		}
-		return cert, err
-	}
-	// Resumed sessions would skip GetCertificate and lose the leaf.
-	c.SessionTicketsDisabled = true
-	tc := tls.Server(raw, c)
-	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, nil, err
-	}
-	return tc, served, nil
 }
 
 // readLine reads one line of at most max bytes (CRLF included) without

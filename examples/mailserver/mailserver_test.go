@@ -3,51 +3,36 @@ package mailserver
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/textproto"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // msTestCerts makes a self-signed server certificate for localhost and the
 // client config that trusts it.
 func msTestCerts(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	leaf, err := x509.ParseCertificate(der)
+	kp, err := tlsutil.SelfSigned(nil)
 	require.NoError(t, err)
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-		&tls.Config{ServerName: "localhost", RootCAs: pool}
+	pool.AddCert(kp.Leaf())
+	return &tls.Config{Certificates: []tls.Certificate{kp.Certificate}}, tlsutil.NewClientConfig("localhost", pool)
 }
 
 // msUsers is a password store: alice / secret.
@@ -268,7 +253,7 @@ func TestIMAPAuthenticate(t *testing.T) {
 	c.send("c AUTHENTICATE PLAIN")
 	assert.Equal(t, "+ ", c.read())
 	c.send(msPlainIR("alice", "secret"))
-	assert.Equal(t, "c OK Authenticated", c.read())
+	assert.Equal(t, "c OK [CAPABILITY IMAP4rev1 LITERAL+ ID] Authenticated", c.read())
 	c.send("d AUTHENTICATE PLAIN")
 	assert.Equal(t, "d BAD Already authenticated", c.read())
 	c.send("e STARTTLS")
@@ -308,6 +293,35 @@ func TestIMAPLoginInsecure(t *testing.T) {
 	// No STARTTLS once authenticated (session fixation, checklist S5).
 	c.send("c STARTTLS")
 	assert.Equal(t, "c BAD STARTTLS is not allowed after authentication", c.read())
+}
+
+func TestOnLogin(t *testing.T) {
+	if !msPLAINWorks() {
+		t.Skip("PLAIN is a placeholder on this build")
+	}
+	ids := make(chan sasl.Identity, 1)
+	e := msStart(t, sasl.SMTP, func(c *Config) {
+		c.InsecureAuth = true
+		c.OnLogin = func(_ net.Addr, id sasl.Identity) { ids <- id }
+	})
+	c := e.dial(t)
+	c.read()
+	c.send("EHLO x")
+	c.until("250 ")
+	c.send("AUTH PLAIN " + msPlainIR("alice", "secret"))
+	assert.Equal(t, "235 2.7.0 Authentication successful", c.read())
+	id := <-ids
+	assert.Equal(t, "alice", id.User())
+	assert.Equal(t, sasl.Plain, id.Mechanism)
+}
+
+func TestIMAPNonSyncLiteral(t *testing.T) {
+	e := msStart(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
+	c := e.dial(t)
+	c.read()
+	c.send("a APPEND INBOX {5+}")
+	assert.Equal(t, "* BYE Literal not accepted here", c.read())
+	c.expectClosed()
 }
 
 func TestIMAPTooManyFailures(t *testing.T) {
@@ -586,6 +600,76 @@ func TestClose(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	require.ErrorIs(t, e.srv.Serve(ln), ErrServerClosed)
+}
+
+// msSCRAMStore holds alice / secret as SCRAM keys.
+type msSCRAMStore struct {
+	msUsers
+	keys map[string]sasl.SCRAMCredentials
+}
+
+func (s msSCRAMStore) LookupSCRAM(ctx context.Context, mech, user string) (sasl.SCRAMCredentials, error) {
+	if user != "alice" {
+		return sasl.SCRAMCredentials{}, sasl.ErrUnknownUser
+	}
+	return s.keys[mech], nil
+}
+
+func newMSSCRAMStore(t *testing.T) msSCRAMStore {
+	s := msSCRAMStore{keys: map[string]sasl.SCRAMCredentials{}}
+	for _, m := range []string{sasl.SCRAMSHA1, sasl.SCRAMSHA256, sasl.SCRAMSHA512} {
+		c, err := sasl.NewSCRAMCredentials(m, "secret", nil, 4096)
+		require.NoError(t, err)
+		s.keys[m] = c
+	}
+	return s
+}
+
+// TestThirdPartyClients logs in to our servers with go-imap's imapclient
+// and go-smtp's client, with SCRAM-SHA-256: go-imap sends "=" for the
+// final empty response (go-imap#760), which the exchange accepts.
+func TestThirdPartyClients(t *testing.T) {
+	store := newMSSCRAMStore(t)
+	scram := func(pass string) sasl.Client {
+		c, err := sasl.NewSCRAMClient(sasl.SCRAMSHA256, &sasl.ClientConfig{Username: "alice", Password: pass}, nil, nil)
+		require.NoError(t, err)
+		return c
+	}
+	t.Run("imapclient", func(t *testing.T) {
+		e := msStart(t, sasl.IMAP, func(c *Config) { c.SASL.SCRAM = store })
+		for _, pass := range []string{"secret", "wrong"} {
+			c, err := imapclient.DialStartTLS(e.addr, &imapclient.Options{TLSConfig: e.clientTLS})
+			require.NoError(t, err)
+			err = c.Authenticate(scram(pass))
+			if pass == "wrong" {
+				var ie *imap.Error
+				require.True(t, errors.As(err, &ie), "%v", err)
+				assert.Equal(t, imap.ResponseCodeAuthenticationFailed, ie.Code)
+			} else {
+				require.NoError(t, err)
+				_, err = c.Select("INBOX", nil).Wait()
+				require.NoError(t, err)
+			}
+			c.Close()
+		}
+	})
+	t.Run("go-smtp", func(t *testing.T) {
+		e := msStart(t, sasl.SMTP, func(c *Config) { c.SASL.SCRAM = store })
+		for _, pass := range []string{"secret", "wrong"} {
+			c, err := smtp.DialStartTLS(e.addr, e.clientTLS)
+			require.NoError(t, err)
+			err = c.Auth(scram(pass))
+			if pass == "wrong" {
+				var se *smtp.SMTPError
+				require.True(t, errors.As(err, &se), "%v", err)
+				assert.Equal(t, 535, se.Code)
+			} else {
+				require.NoError(t, err)
+				require.NoError(t, c.SendMail("a@example.org", []string{"b@example.org"}, strings.NewReader("Subject: x\r\n\r\nhi\r\n")))
+			}
+			c.Close()
+		}
+	})
 }
 
 func TestIMAPMatchesInbox(t *testing.T) {

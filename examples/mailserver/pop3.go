@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // maxPOP3User bounds the USER argument kept between USER and PASS.
@@ -57,12 +58,12 @@ func (c *conn) servePOP3() {
 		case cmd == "NOOP" && c.authed:
 			alive = ok("")
 		case cmd == "STLS":
-			switch {
-			case c.isTLS:
-				alive = fail("TLS is already active") // checklist S6
-			case c.authed:
-				alive = fail("STLS is not allowed after authentication") // S5
-			case c.srv.cfg.TLS == nil:
+			switch err := c.checkStartTLS(); {
+			case errors.Is(err, tlsutil.ErrTLSActive):
+				alive = fail("TLS is already active")
+			case errors.Is(err, tlsutil.ErrStartTLSAfterAuth):
+				alive = fail("STLS is not allowed after authentication")
+			case err != nil:
 				alive = fail("STLS is not available")
 			default:
 				if err := c.startTLS("+OK Begin TLS negotiation"); err != nil {

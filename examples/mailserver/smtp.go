@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // smtpSession is the SMTP state that STARTTLS and RSET reset.
@@ -49,14 +50,14 @@ func (c *conn) serveSMTP() {
 				alive = c.smtpEHLO()
 			}
 		case "STARTTLS":
-			switch {
+			switch err := c.checkStartTLS(); {
 			case args != "":
 				alive = reply("501 5.5.4 STARTTLS takes no parameters")
-			case c.isTLS:
-				alive = reply("503 5.5.1 TLS is already active") // checklist S6
-			case c.authed:
-				alive = reply("503 5.5.1 STARTTLS is not allowed after authentication") // S5
-			case c.srv.cfg.TLS == nil:
+			case errors.Is(err, tlsutil.ErrTLSActive):
+				alive = reply("503 5.5.1 TLS is already active")
+			case errors.Is(err, tlsutil.ErrStartTLSAfterAuth):
+				alive = reply("503 5.5.1 STARTTLS is not allowed after authentication")
+			case err != nil:
 				alive = reply("502 5.5.1 STARTTLS is not available")
 			default:
 				if err := c.startTLS("220 2.0.0 Ready to start TLS"); err != nil {

@@ -1,0 +1,689 @@
+// Package passdb is a credential store that reads Dovecot's passwd-file
+// format and password schemes, so that an existing Dovecot installation
+// can switch to mailauth with its user file, and so that every mechanism
+// gets the credential form it needs.
+//
+// For most uses, [Open] the file and put the [*DB] in every credential
+// field of a [sasl.ServerConfig]; a DB satisfies the lookup interfaces by
+// method set:
+//
+//	db, err := passdb.Open("/etc/dovecot/users")
+//	cfg := &sasl.ServerConfig{Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db}
+//
+// Use a [Reloader] to re-read the file without a restart, and [Hash] to
+// write password fields.
+//
+// # File format
+//
+// One user per line, fields separated by ':' (doc.dovecot.org,
+// "passwd-file"):
+//
+//	user:password:uid:gid:(gecos):home:(shell):extra_fields
+//
+// Only user is required. Lines that are empty, all blanks, or begin with
+// '#' are skipped; a trailing "\r" is dropped. The name is matched exactly:
+// Dovecot 2.3 lowercases login names first (auth_username_format = %Lu),
+// so do the same before the lookup if the file relies on it. "user@domain" names are ordinary names, except for DIGEST-MD5
+// (below). extra_fields is everything after the seventh ':' and is kept
+// uninterpreted in [Entry.Extra]; in particular "nopassword" is not
+// honoured. An empty password field locks the user: it exists, but no
+// password verifies.
+//
+// A user named on two lines is an error (Dovecot logs it and keeps the
+// first line): which password applies must not depend on the order of
+// lines. The file is bounded by [MaxFileSize], [MaxLineLength], [MaxUsers]
+// and [MaxPasswordField]. Parse errors are [*ParseError] values that give
+// the line number and what was wrong, never the line's content.
+//
+// # Schemes
+//
+// The password field is "{SCHEME}data"; without a scheme,
+// [Config.DefaultScheme] applies (CRYPT when empty, Dovecot's
+// default_pass_scheme; crypt(3) then tells the hash by its prefix, which
+// covers libpam-pwdfile's 13- and 34-character DES and $1$ fields). What
+// each scheme serves, beside VerifyPassword (PLAIN, LOGIN):
+//
+//	scheme                   PLAIN   CRAM-MD5  DIGEST-MD5  SCRAM-SHA-*  NT hash
+//	PLAIN, CLEAR, CLEARTEXT  yes     derived   derived     derived      derived
+//	CRAM-MD5, HMAC-MD5       -       yes       -           -            -
+//	DIGEST-MD5               -       -         its realm   -            -
+//	SCRAM-SHA-1/-256/-512    -       -         -           its hash     -
+//	NTLM                     -       -         -           -            yes
+//	the others below         -       -         -           -            -
+//
+// VerifyPassword works for all of those and for SHA (SHA1), SSHA, SHA256,
+// SSHA256, SHA512, SSHA512, PLAIN-MD5, LDAP-MD5, SMD5, PLAIN-MD4, PBKDF2
+// (Dovecot's $1$salt$rounds$hex), BLF-CRYPT (bcrypt, $2a$/$2b$/$2y$),
+// ARGON2I, ARGON2ID (PHC strings, version 19) and CRYPT when the hash is
+// bcrypt or Argon2. It returns ErrUnsupportedScheme for MD5-CRYPT (MD5),
+// SHA256-CRYPT, SHA512-CRYPT, DES-CRYPT, CRYPT of those, LANMAN, RPA, OTP,
+// SKEY and PLAIN-TRUNC.
+//
+// The crypt(3) families $1$, $5$, $6$ and DES have no implementation in the
+// Go standard library or golang.org/x/crypto and are not hand-rolled here:
+// their lines parse, [DB.Schemes] counts them so a tool can warn at load
+// time, and VerifyPassword returns an error wrapping ErrUnsupportedScheme,
+// which sasl's PLAIN and LOGIN servers pass on as a server failure. Rehash
+// those users (e.g. to BLF-CRYPT or ARGON2ID) on their next login with
+// Dovecot, or ask them for new passwords.
+//
+// The schemes that hold the plaintext and the hex/base64 digests take
+// Dovecot's ".HEX", ".B64" and ".BASE64" suffixes ({PLAIN.B64}...).
+//
+// # DIGEST-MD5 and realms
+//
+// Dovecot's {DIGEST-MD5} is MD5(user ":" realm ":" password), where user
+// and realm are the passwd-file name split at its first '@'
+// (`doveadm pw -s DIGEST-MD5 -u user@realm`); the client hashes with the
+// realm it chose, so a stored hash serves only that realm. [DB.LookupDigestMD5]
+// (u, realm) therefore answers from the entry "u@realm" (or "u" for the
+// empty realm) when it holds {DIGEST-MD5}, and from the entry "u" or
+// "u@realm" for any realm when it holds the plaintext.
+//
+// # Security
+//
+// Digests are compared in constant time. A user the file does not hold is
+// verified against the password of a typical user (the first user of the
+// most common scheme) and the result discarded, so an unknown user costs
+// what a wrong password costs; then the error wraps sasl.ErrUnknownUser.
+// A lookup the stored scheme cannot serve (LookupCRAMMD5 for a bcrypt
+// user) also wraps sasl.ErrUnknownUser, so that sasl's mechanisms take
+// their fake-work path and fail exactly like a wrong password. A wrong
+// password wraps sasl.ErrAuthFailed. When the file has PLAIN users, whose
+// lookups derive CRAM-MD5, DIGEST-MD5, SCRAM (a PBKDF2) and NT-hash
+// credentials, a failing lookup does the same derivation on a dummy, so
+// its time does not tell a PLAIN user from others. Error text never
+// contains user names or passwords.
+//
+// # Concurrency
+//
+// A DB is immutable after Parse and safe for concurrent use; a Reloader
+// swaps whole DBs atomically.
+package passdb
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-mailauth/mailauth/sasl"
+)
+
+// Bounds of a passwd-file. They stop a wrong path (a log file, a device)
+// or a hostile file from exhausting memory.
+const (
+	// MaxFileSize bounds the bytes read from one file (64 MiB: some
+	// 200,000 users with Argon2 hashes and home directories).
+	MaxFileSize = 64 << 20
+	// MaxLineLength bounds one line, newline excluded: a password field
+	// of MaxPasswordField bytes and generous extra fields.
+	MaxLineLength = 16 << 10
+	// MaxUsers bounds the entries of one file.
+	MaxUsers = 1 << 20
+	// MaxUsername bounds a user name, as sasl bounds the authcid.
+	MaxUsername = 1024
+)
+
+// Errors. Parse errors are [*ParseError] values wrapping one of these;
+// errors.Is works through them.
+var (
+	// ErrSyntax means a line or a password field does not follow the
+	// format.
+	ErrSyntax = errors.New("passdb: syntax error")
+	// ErrTooLarge means the file, a line, a field or the number of users
+	// exceeds its bound.
+	ErrTooLarge = errors.New("passdb: too large")
+	// ErrDuplicateUser means a user is named on two lines.
+	ErrDuplicateUser = errors.New("passdb: duplicate user")
+	// ErrUnknownScheme means a password field names a scheme Dovecot
+	// does not have.
+	ErrUnknownScheme = errors.New("passdb: unknown password scheme")
+	// ErrUnsupportedScheme means the scheme is known but this package
+	// cannot verify or write it (the crypt(3) families $1$, $5$, $6$,
+	// DES).
+	ErrUnsupportedScheme = errors.New("passdb: unsupported password scheme")
+)
+
+// Errors of the lookups, made once: they carry no per-call detail, and the
+// unknown-user path should not cost an allocation more than a known one.
+var (
+	errNotInFile = fmt.Errorf("%w: not in the passwd-file", sasl.ErrUnknownUser)
+	errMismatch  = fmt.Errorf("%w: password does not match", sasl.ErrAuthFailed)
+	errLocked    = fmt.Errorf("%w: the user has no password", sasl.ErrAuthFailed)
+)
+
+// ParseError reports a bad line of a passwd-file. It names the file (if
+// opened by path) and the line, never the line's content.
+type ParseError struct {
+	Path string // "" when parsed from a reader
+	Line int    // 1-based; 0 for a whole-file error
+	Err  error  // wraps ErrSyntax, ErrTooLarge, ErrDuplicateUser, ErrUnknownScheme or a read error
+}
+
+// Error returns "passdb: path:line: reason", or "passdb: line N: reason"
+// without a path.
+func (e *ParseError) Error() string {
+	where := e.Path
+	switch {
+	case e.Line > 0 && where != "":
+		where += ":" + strconv.Itoa(e.Line)
+	case e.Line > 0:
+		where = "line " + strconv.Itoa(e.Line)
+	}
+	msg := strings.TrimPrefix(e.Err.Error(), "passdb: ")
+	if where == "" {
+		return "passdb: " + msg
+	}
+	return "passdb: " + where + ": " + msg
+}
+
+// Unwrap returns the underlying error.
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// Config sets how a file is read. The zero Config is Dovecot's behaviour.
+// A Config is a value and may be shared.
+type Config struct {
+	// DefaultScheme is the scheme of a password field without
+	// "{SCHEME}". If "", CRYPT is used, as Dovecot's
+	// default_pass_scheme. An unknown name fails Parse.
+	DefaultScheme string
+	// SCRAMSecret keys the salts of SCRAM credentials derived from
+	// plaintext passwords: HMAC-SHA256(SCRAMSecret, mech 0 user "salt"),
+	// the first 16 bytes, the way sasl makes fake salts for unknown
+	// users, so that set to the same value as
+	// sasl.ServerConfig.SCRAMSecret a derived salt, a stored 16-byte salt
+	// and a fake one look alike and stay stable across reloads. If nil,
+	// a random key is made per Parse.
+	SCRAMSecret []byte
+	// SCRAMIterations is the count of SCRAM credentials derived from
+	// plaintext passwords. If 0, 4096 is used; set
+	// sasl.ServerConfig.SCRAMIterations to the same value.
+	SCRAMIterations int
+}
+
+// Entry is one user of a passwd-file, without the password.
+type Entry struct {
+	User   string // as written, e.g. "alice" or "alice@example.org"
+	Scheme string // canonical scheme name, "" for a locked user
+	UID    string
+	GID    string
+	Gecos  string
+	Home   string
+	Shell  string
+	Extra  string // extra_fields, space-separated key=value pairs, raw
+}
+
+type passdbEntry struct {
+	Entry
+	pw *Password // nil: locked
+}
+
+// DB is a parsed passwd-file. It implements sasl.PasswordVerifier,
+// sasl.PlaintextLookup, sasl.CRAMMD5Lookup, sasl.DigestMD5Lookup,
+// sasl.SCRAMLookup and an NT-hash lookup. A DB is immutable and safe for
+// concurrent use. The zero DB holds no users.
+type DB struct {
+	users      map[string]*passdbEntry
+	schemes    map[string]int
+	dummy      *passdbEntry // a typical user, verified for unknown users
+	scramKey   []byte
+	scramIter  int
+	plain      int // users stored in PLAIN, whose lookups derive credentials
+	defaultSch string
+}
+
+var (
+	_ sasl.PasswordVerifier = (*DB)(nil)
+	_ sasl.PlaintextLookup  = (*DB)(nil)
+	_ sasl.CRAMMD5Lookup    = (*DB)(nil)
+	_ sasl.DigestMD5Lookup  = (*DB)(nil)
+	_ sasl.SCRAMLookup      = (*DB)(nil)
+)
+
+// Parse reads a passwd-file from r with the zero Config.
+func Parse(r io.Reader) (*DB, error) { return Config{}.Parse(r) }
+
+// Open reads the passwd-file at path with the zero Config.
+func Open(path string) (*DB, error) { return Config{}.Open(path) }
+
+// Open reads the passwd-file at path. Errors are *ParseError values with
+// the path, or the error of os.Open.
+func (c Config) Open(path string) (*DB, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	db, err := c.Parse(f)
+	if pe, ok := errors.AsType[*ParseError](err); ok {
+		pe.Path = path
+	}
+	return db, err
+}
+
+// Parse reads a passwd-file from r (see the package doc for the format
+// and bounds). It returns a *ParseError for the first bad line.
+func (c Config) Parse(r io.Reader) (*DB, error) {
+	if c.DefaultScheme != "" {
+		if _, ok := schemeAliases[strings.ToUpper(c.DefaultScheme)]; !ok {
+			return nil, &ParseError{Err: fmt.Errorf("%w: Config.DefaultScheme", ErrUnknownScheme)}
+		}
+	}
+	if c.SCRAMIterations < 0 || c.SCRAMIterations > maxPBKDF2Rounds || c.SCRAMIterations > 0 && c.SCRAMIterations < HashSCRAMIterations {
+		return nil, &ParseError{Err: fmt.Errorf("%w: Config.SCRAMIterations outside [4096, %d]", ErrSyntax, maxPBKDF2Rounds)}
+	}
+	db := &DB{
+		users:      make(map[string]*passdbEntry),
+		schemes:    make(map[string]int),
+		scramKey:   c.SCRAMSecret,
+		scramIter:  c.SCRAMIterations,
+		defaultSch: c.DefaultScheme,
+	}
+	if db.scramKey == nil {
+		db.scramKey = make([]byte, 32)
+		rand.Read(db.scramKey)
+	}
+	if db.scramIter == 0 {
+		db.scramIter = HashSCRAMIterations
+	}
+	lines := make(map[string]int) // user → line, for the duplicate message
+	lr := &io.LimitedReader{R: r, N: MaxFileSize + 1}
+	sc := bufio.NewScanner(lr)
+	sc.Buffer(make([]byte, 0, 4096), MaxLineLength+2) // room for "\r\n"
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > MaxLineLength {
+			return nil, &ParseError{Line: n, Err: fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, MaxLineLength)}
+		}
+		if len(bytes.TrimSpace(line)) == 0 || line[0] == '#' {
+			continue
+		}
+		e, err := db.parseLine(string(line))
+		if err != nil && lr.N <= 0 {
+			break // a line cut by the size bound: report the bound
+		}
+		if err != nil {
+			return nil, &ParseError{Line: n, Err: err}
+		}
+		if prev, dup := lines[e.User]; dup {
+			return nil, &ParseError{Line: n, Err: fmt.Errorf("%w: the user of this line is already on line %d", ErrDuplicateUser, prev)}
+		}
+		if len(db.users) >= MaxUsers {
+			return nil, &ParseError{Line: n, Err: fmt.Errorf("%w: more than %d users", ErrTooLarge, MaxUsers)}
+		}
+		lines[e.User] = n
+		db.users[e.User] = e
+		db.schemes[e.Scheme]++
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, &ParseError{Line: n + 1, Err: fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, MaxLineLength)}
+		}
+		return nil, &ParseError{Line: n + 1, Err: fmt.Errorf("passdb: read: %w", err)}
+	}
+	if lr.N <= 0 {
+		return nil, &ParseError{Err: fmt.Errorf("%w: file larger than %d bytes", ErrTooLarge, MaxFileSize)}
+	}
+	db.pickDummy()
+	db.plain = db.schemes[SchemePlain]
+	return db, nil
+}
+
+// parseLine parses one non-comment line.
+func (db *DB) parseLine(line string) (*passdbEntry, error) {
+	f := strings.SplitN(line, ":", 8)
+	user := f[0]
+	switch {
+	case user == "":
+		return nil, fmt.Errorf("%w: empty user name", ErrSyntax)
+	case len(user) > MaxUsername:
+		return nil, fmt.Errorf("%w: user name longer than %d bytes", ErrTooLarge, MaxUsername)
+	case strings.ContainsFunc(user, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return nil, fmt.Errorf("%w: control character in the user name", ErrSyntax)
+	}
+	e := &passdbEntry{Entry: Entry{User: user}}
+	for i, dst := range []*string{nil, nil, &e.UID, &e.GID, &e.Gecos, &e.Home, &e.Shell, &e.Extra} {
+		if dst != nil && i < len(f) {
+			*dst = f[i]
+		}
+	}
+	if len(f) > 1 && f[1] != "" {
+		pw, err := ParsePassword(f[1], db.defaultSch)
+		if err != nil {
+			return nil, err
+		}
+		e.pw, e.Scheme = pw, pw.scheme
+	}
+	return e, nil
+}
+
+// pickDummy chooses the password an unknown user is verified against: a
+// user of the most common verifiable scheme (ties: the first scheme name
+// in order). Which user of that scheme does not matter much: users of one
+// scheme cost about the same.
+func (db *DB) pickDummy() {
+	count := make(map[string]int)
+	for _, e := range db.users {
+		if e.pw != nil && e.pw.Supported() {
+			count[e.Scheme]++
+		}
+	}
+	best := ""
+	for s, n := range count {
+		if best == "" || n > count[best] || n == count[best] && s < best {
+			best = s
+		}
+	}
+	for _, e := range db.users {
+		if e.Scheme == best && e.pw != nil && e.pw.Supported() {
+			db.dummy = e
+			return
+		}
+	}
+}
+
+// Len returns the number of users.
+func (db *DB) Len() int { return len(db.users) }
+
+// Schemes returns how many users each canonical scheme has ("" counts
+// locked users). A tool can warn about schemes that are not supported.
+func (db *DB) Schemes() map[string]int {
+	m := make(map[string]int, len(db.schemes))
+	for k, v := range db.schemes {
+		m[k] = v
+	}
+	return m
+}
+
+// Lookup returns the entry of username, without its password, for a
+// userdb (uid, gid, home).
+func (db *DB) Lookup(username string) (Entry, bool) {
+	e, ok := db.users[username]
+	if !ok {
+		return Entry{}, false
+	}
+	return e.Entry, true
+}
+
+// Password returns the decoded password field of username, or nil for a
+// locked or unknown user.
+func (db *DB) Password(username string) *Password {
+	if e, ok := db.users[username]; ok {
+		return e.pw
+	}
+	return nil
+}
+
+// unknown does the work of a typical user for username's password, then
+// returns an error wrapping sasl.ErrUnknownUser.
+func (db *DB) unknown(password string) error {
+	if d := db.dummy; d != nil {
+		d.pw.verify(d.User, password) // result discarded: only the cost matters
+	}
+	return errNotInFile
+}
+
+// VerifyPassword checks a plaintext password, as PLAIN and LOGIN receive
+// it, against the user's stored scheme (sasl.PasswordVerifier). A wrong
+// password or a locked user is an error wrapping sasl.ErrAuthFailed; an
+// unknown user wraps sasl.ErrUnknownUser after the work of a typical
+// user; a scheme this package cannot verify wraps ErrUnsupportedScheme.
+func (db *DB) VerifyPassword(_ context.Context, username, password string) error {
+	e, ok := db.users[username]
+	if !ok {
+		return db.unknown(password)
+	}
+	if e.pw == nil {
+		_ = db.unknown(password)
+		return errLocked
+	}
+	return e.pw.Verify(e.User, password)
+}
+
+// cannot is the error of a lookup the stored scheme cannot serve: it
+// wraps sasl.ErrUnknownUser so that the mechanism does its fake work and
+// fails like a wrong password.
+func cannot(what string) error {
+	return fmt.Errorf("%w: the stored scheme cannot give %s", sasl.ErrUnknownUser, what)
+}
+
+// LookupPassword returns the plaintext of a PLAIN (CLEAR, CLEARTEXT)
+// entry (sasl.PlaintextLookup), as APOP needs. Other schemes, locked and
+// unknown users are errors wrapping sasl.ErrUnknownUser.
+func (db *DB) LookupPassword(_ context.Context, username string) (string, error) {
+	e, ok := db.users[username]
+	if !ok {
+		return "", errNotInFile
+	}
+	if e.pw == nil || e.pw.scheme != SchemePlain {
+		return "", cannot("a plaintext")
+	}
+	return e.pw.plain, nil
+}
+
+// LookupCRAMMD5 returns the CRAM-MD5 secret of a {CRAM-MD5} entry, or
+// derives it from a PLAIN one (sasl.CRAMMD5Lookup). Other schemes,
+// locked and unknown users are errors wrapping sasl.ErrUnknownUser.
+func (db *DB) LookupCRAMMD5(_ context.Context, username string) (sasl.CRAMMD5Secret, error) {
+	e, ok := db.users[username]
+	switch {
+	case !ok || e.pw == nil:
+	case e.pw.scheme == SchemeCRAMMD5:
+		return e.pw.cram, nil
+	case e.pw.scheme == SchemePlain:
+		return sasl.NewCRAMMD5Secret(e.pw.plain), nil
+	}
+	if db.plain > 0 {
+		sasl.NewCRAMMD5Secret("") // what a PLAIN user costs; see timing in the package doc
+	}
+	if !ok {
+		return sasl.CRAMMD5Secret{}, errNotInFile
+	}
+	return sasl.CRAMMD5Secret{}, cannot("a CRAM-MD5 secret")
+}
+
+// LookupDigestMD5 returns MD5(username ":" realm ":" password)
+// (sasl.DigestMD5Lookup). A {DIGEST-MD5} entry serves it when its name,
+// split at the first '@', is (username, realm): the entry "alice@example.org"
+// for ("alice", "example.org"), the entry "alice" for ("alice", ""). A
+// PLAIN entry named username or username@realm serves any realm; the
+// strings are hashed in ISO 8859-1 where they fit it, as DIGEST-MD5
+// clients do with charset=utf-8 (RFC 2831, Section 2.1.2.1). Anything
+// else is an error wrapping sasl.ErrUnknownUser.
+func (db *DB) LookupDigestMD5(_ context.Context, username, realm string) ([16]byte, error) {
+	names := []string{username}
+	if realm != "" {
+		names = append(names, username+"@"+realm)
+	}
+	found := false
+	for _, name := range names {
+		e, ok := db.users[name]
+		if !ok {
+			continue
+		}
+		found = true
+		switch {
+		case e.pw == nil:
+		case e.pw.scheme == SchemePlain:
+			return passdbDigestURP(username, realm, e.pw.plain), nil
+		case e.pw.scheme == SchemeDigestMD5:
+			u, r, _ := strings.Cut(e.User, "@")
+			// Not secret: names. The hash was made with the entry's
+			// user and realm; it serves only those.
+			if u == username && r == realm {
+				return [16]byte(e.pw.digest), nil
+			}
+		}
+	}
+	if db.plain > 0 {
+		passdbDigestURP(username, realm, "") // what a PLAIN user costs
+	}
+	if !found {
+		return [16]byte{}, errNotInFile
+	}
+	return [16]byte{}, cannot("a DIGEST-MD5 hash for this realm")
+}
+
+// passdbDigestURP is H(username:realm:password) of RFC 2831, Section
+// 2.1.2.1, with each string in ISO 8859-1 where it fits.
+func passdbDigestURP(username, realm, password string) [16]byte {
+	return md5.Sum([]byte(passdbLatin1(username) + ":" + passdbLatin1(realm) + ":" + passdbLatin1(password)))
+}
+
+// LookupSCRAM returns the SCRAM credentials for mech ("SCRAM-SHA-1",
+// "SCRAM-SHA-256" or "SCRAM-SHA-512"; a -PLUS suffix is ignored) of an
+// entry stored in that scheme, or derives them from a PLAIN entry with
+// Config.SCRAMIterations and a salt keyed by Config.SCRAMSecret (one
+// PBKDF2 per call) (sasl.SCRAMLookup). The returned slices are copies. A
+// scheme that cannot serve mech (SCRAM-SHA-1 stored, SCRAM-SHA-256 asked),
+// locked and unknown users are errors wrapping sasl.ErrUnknownUser.
+func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMCredentials, error) {
+	mech = strings.TrimSuffix(mech, "-PLUS")
+	switch mech {
+	case SchemeSCRAMSHA1, SchemeSCRAMSHA256, SchemeSCRAMSHA512:
+	default:
+		return sasl.SCRAMCredentials{}, fmt.Errorf("%w: not a SCRAM mechanism", sasl.ErrUnsupportedMechanism)
+	}
+	e, ok := db.users[username]
+	switch {
+	case !ok || e.pw == nil:
+	case e.pw.scheme == mech:
+		c := e.pw.scram
+		c.Salt = bytes.Clone(c.Salt)
+		c.StoredKey = bytes.Clone(c.StoredKey)
+		c.ServerKey = bytes.Clone(c.ServerKey)
+		return c, nil
+	case e.pw.scheme == SchemePlain:
+		return passdbNewSCRAM(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
+	}
+	if db.plain > 0 {
+		// A PLAIN user costs a PBKDF2 here; so must everyone else, or
+		// the time of the lookup tells PLAIN users from the others.
+		passdbSCRAMKeys(mech, "", db.scramSalt(mech, username), db.scramIter)
+	}
+	if !ok {
+		return sasl.SCRAMCredentials{}, errNotInFile
+	}
+	return sasl.SCRAMCredentials{}, cannot("SCRAM credentials for this hash")
+}
+
+// scramSalt is the salt of credentials derived from a plaintext: sasl's
+// fake-salt construction (scramFakeCredentials), so both look alike.
+func (db *DB) scramSalt(mech, username string) []byte {
+	m := hmac.New(sha256.New, db.scramKey)
+	m.Write([]byte(mech))
+	m.Write([]byte{0})
+	m.Write([]byte(username))
+	m.Write([]byte("salt"))
+	return m.Sum(nil)[:HashSaltLen]
+}
+
+// LookupNTHash returns the NT hash, MD4(UTF-16LE(password)), of an {NTLM}
+// entry, or derives it from a PLAIN one, for NTLM servers. Other schemes,
+// locked and unknown users are errors wrapping sasl.ErrUnknownUser.
+func (db *DB) LookupNTHash(_ context.Context, username string) ([16]byte, error) {
+	e, ok := db.users[username]
+	switch {
+	case !ok || e.pw == nil:
+	case e.pw.scheme == SchemeNTLM:
+		return [16]byte(e.pw.digest), nil
+	case e.pw.scheme == SchemePlain:
+		return NTHash(e.pw.plain), nil
+	}
+	if db.plain > 0 {
+		NTHash("") // what a PLAIN user costs
+	}
+	if !ok {
+		return [16]byte{}, errNotInFile
+	}
+	return [16]byte{}, cannot("an NT hash")
+}
+
+// Reloader holds the current DB of one file and re-reads it on demand. It
+// implements the same lookups as DB, each on the DB current at the call.
+// It is safe for concurrent use: Reload swaps the whole DB atomically, so
+// a lookup sees the old file or the new one, never a mix.
+type Reloader struct {
+	path string
+	cfg  Config
+	db   atomic.Pointer[DB]
+}
+
+var (
+	_ sasl.PasswordVerifier = (*Reloader)(nil)
+	_ sasl.PlaintextLookup  = (*Reloader)(nil)
+	_ sasl.CRAMMD5Lookup    = (*Reloader)(nil)
+	_ sasl.DigestMD5Lookup  = (*Reloader)(nil)
+	_ sasl.SCRAMLookup      = (*Reloader)(nil)
+)
+
+// NewReloader reads the file at path with cfg and returns a Reloader for
+// it, or the error of [Config.Open]. Set cfg.SCRAMSecret, or a reload
+// changes the salts derived for PLAIN users.
+func NewReloader(path string, cfg Config) (*Reloader, error) {
+	db, err := cfg.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reloader{path: path, cfg: cfg}
+	r.db.Store(db)
+	return r, nil
+}
+
+// Reload re-reads the file. On an error the current DB stays in use and
+// the error is returned.
+func (r *Reloader) Reload() error {
+	db, err := r.cfg.Open(r.path)
+	if err != nil {
+		return err
+	}
+	r.db.Store(db)
+	return nil
+}
+
+// DB returns the current DB.
+func (r *Reloader) DB() *DB { return r.db.Load() }
+
+// VerifyPassword is [DB.VerifyPassword] on the current DB.
+func (r *Reloader) VerifyPassword(ctx context.Context, username, password string) error {
+	return r.DB().VerifyPassword(ctx, username, password)
+}
+
+// LookupPassword is [DB.LookupPassword] on the current DB.
+func (r *Reloader) LookupPassword(ctx context.Context, username string) (string, error) {
+	return r.DB().LookupPassword(ctx, username)
+}
+
+// LookupCRAMMD5 is [DB.LookupCRAMMD5] on the current DB.
+func (r *Reloader) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD5Secret, error) {
+	return r.DB().LookupCRAMMD5(ctx, username)
+}
+
+// LookupDigestMD5 is [DB.LookupDigestMD5] on the current DB.
+func (r *Reloader) LookupDigestMD5(ctx context.Context, username, realm string) ([16]byte, error) {
+	return r.DB().LookupDigestMD5(ctx, username, realm)
+}
+
+// LookupSCRAM is [DB.LookupSCRAM] on the current DB.
+func (r *Reloader) LookupSCRAM(ctx context.Context, mech, username string) (sasl.SCRAMCredentials, error) {
+	return r.DB().LookupSCRAM(ctx, mech, username)
+}
+
+// LookupNTHash is [DB.LookupNTHash] on the current DB.
+func (r *Reloader) LookupNTHash(ctx context.Context, username string) ([16]byte, error) {
+	return r.DB().LookupNTHash(ctx, username)
+}
