@@ -174,7 +174,11 @@ type ServerConfig struct {
 	// realm. If "", "localhost" is used.
 	Hostname string
 	// Mechanisms, if not nil, lists the mechanisms to offer, in order of
-	// preference; others are refused even if their credentials exist.
+	// preference; others are refused even if their credentials exist. If
+	// nil, every mechanism whose credentials are configured is offered,
+	// strongest first, except SCRAM-SHA-512 and SCRAM-SHA-512-PLUS, which
+	// are offered only when listed here: stores such as Dovecot's hold no
+	// SHA-512 keys, and clients pick the strongest hash offered.
 	Mechanisms []string
 	// InsecureAuth offers and accepts mechanisms that need TLS (PLAIN,
 	// LOGIN, CRAM-MD5, DIGEST-MD5, OAUTHBEARER, XOAUTH2) on connections

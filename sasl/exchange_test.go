@@ -858,7 +858,8 @@ func (s *xchgStore) LookupSCRAM(ctx context.Context, mech, user string) (SCRAMCr
 // first), LOGIN (two rounds), PLAIN.
 func TestExchangeOurMechanisms(t *testing.T) {
 	store := newXchgStore(t)
-	scfg := &ServerConfig{Passwords: store, Plaintext: store, SCRAM: store, InsecureAuth: true, Hostname: "localhost"}
+	scfg := &ServerConfig{Passwords: store, Plaintext: store, SCRAM: store, InsecureAuth: true, Hostname: "localhost",
+		Mechanisms: []string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1, Plain, Login, CRAMMD5, DigestMD5}}
 	mechs := []string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1, DigestMD5, CRAMMD5, Login, Plain}
 	for _, p := range xchgProtocols {
 		for _, mech := range mechs {

@@ -9,6 +9,8 @@ import (
 type mechInfo struct {
 	name string
 	sec  Security
+	// optIn: a server offers it only when ServerConfig.Mechanisms names it.
+	optIn bool
 	// serverOK reports whether cfg has the credentials the server side
 	// needs; newServer builds one exchange's Server.
 	serverOK  func(cfg *ServerConfig) bool
@@ -30,6 +32,11 @@ func passwordsOK(cfg *ServerConfig) bool {
 
 func scramRow(name string, plus bool) mechInfo {
 	sec := Security{Mutual: true}
+	// SCRAM-SHA-512 is opt-in on servers: common stores (Dovecot's schemes,
+	// gsasl --mkpasswd) hold only SHA-1 and SHA-256 keys, and a client
+	// picks the strongest hash offered, so offering it by default would
+	// fail every such user like a wrong password.
+	optIn := name == SCRAMSHA512 || name == SCRAMSHA512Plus
 	if plus {
 		sec.ChannelBinding = true
 		sec.NeedsTLS = true
@@ -37,6 +44,7 @@ func scramRow(name string, plus bool) mechInfo {
 	return mechInfo{
 		name:      name,
 		sec:       sec,
+		optIn:     optIn,
 		serverOK:  func(cfg *ServerConfig) bool { return cfg.SCRAM != nil },
 		newServer: newSCRAMServer,
 		clientOK:  hasPassword,

@@ -1014,7 +1014,7 @@ func TestSCRAMDowngrade(t *testing.T) {
 			require.NoError(t, err)
 			mech, _, err := c.Start()
 			require.NoError(t, err)
-			assert.Equal(t, SCRAMSHA512Plus, mech)
+			assert.Equal(t, SCRAMSHA256Plus, mech, "SHA-512 is opt-in on servers")
 
 			// A man in the middle strips -PLUS: the client says "y", the
 			// server detects the downgrade.
@@ -1027,7 +1027,7 @@ func TestSCRAMDowngrade(t *testing.T) {
 			c, err = ccfg.NewClient(stripped, cli.state)
 			require.NoError(t, err)
 			assert.Equal(t, "y,,", string(c.(*scramClient).gs2))
-			s, err := set.NewServer(context.Background(), SCRAMSHA512)
+			s, err := set.NewServer(context.Background(), SCRAMSHA256)
 			require.NoError(t, err)
 			cerr, serr := scramOverConn(t, c, s, cli.conn, srv.conn)
 			require.NoError(t, cerr)
@@ -1234,7 +1234,11 @@ func TestSCRAMInteropXDG(t *testing.T) {
 func TestSCRAMServerSet(t *testing.T) {
 	st := scramTestUsers(t, "user")
 	set := NewServerSet(&ServerConfig{SCRAM: st}, nil)
-	assert.Equal(t, []string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1}, set.Mechanisms())
+	assert.Equal(t, []string{SCRAMSHA256, SCRAMSHA1}, set.Mechanisms(), "SHA-512 is opt-in")
+	_, err := set.NewServer(context.Background(), SCRAMSHA512)
+	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
+	optIn := NewServerSet(&ServerConfig{SCRAM: st, Mechanisms: []string{SCRAMSHA512, SCRAMSHA256}}, nil)
+	assert.Equal(t, []string{SCRAMSHA512, SCRAMSHA256}, optIn.Mechanisms())
 	ccfg := &ClientConfig{Username: "user", Password: "pencil"}
 	c, err := ccfg.NewClient([]string{"PLAIN", SCRAMSHA1, SCRAMSHA256}, nil)
 	require.NoError(t, err)

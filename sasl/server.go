@@ -59,6 +59,9 @@ func (s *ServerSet) Mechanisms() []string {
 
 // allowed reports why m may not be used on this connection, or nil.
 func (s *ServerSet) allowed(m *mechInfo) error {
+	if m.optIn && !containsFold(s.cfg.Mechanisms, m.name) {
+		return fmt.Errorf("%w: %s is offered only when ServerConfig.Mechanisms lists it", ErrUnsupportedMechanism, m.name)
+	}
 	if !m.serverOK(s.cfg) {
 		return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, m.name)
 	}

@@ -61,7 +61,7 @@ func ChannelBinding(cs *tls.ConnectionState, typ string, serverCert *x509.Certif
 		// matters on TLS 1.2, where "no context" and "empty context" differ
 		// (RFC 5705, Section 4). crypto/tls refuses TLS 1.2 without
 		// extended master secret (RFC 9266, Section 3: not secure there).
-		b, err := cs.ExportKeyingMaterial(exporterLabel, []byte{}, 32)
+		b, err := exportChannelBinding(cs)
 		if err != nil {
 			return nil, fmt.Errorf("%w: tls-exporter: %v", ErrChannelBindingUnavailable, err)
 		}
@@ -100,4 +100,16 @@ func ServerEndPoint(cert *x509.Certificate) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: tls-server-end-point is undefined for signature algorithm %v", ErrChannelBindingUnavailable, cert.SignatureAlgorithm)
 	}
+}
+
+// exportChannelBinding calls cs.ExportKeyingMaterial, which panics on a
+// ConnectionState that crypto/tls did not make (its exporter is then nil):
+// a caller's hand-built state gets an error instead.
+func exportChannelBinding(cs *tls.ConnectionState) (b []byte, err error) {
+	defer func() {
+		if recover() != nil {
+			b, err = nil, errors.New("connection state has no keying material exporter")
+		}
+	}()
+	return cs.ExportKeyingMaterial(exporterLabel, []byte{}, 32)
 }

@@ -180,3 +180,11 @@ func TestChannelBindingCopies(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, a, b)
 }
+
+// TestChannelBindingHandBuiltState: a ConnectionState not made by crypto/tls
+// has no exporter; tls-exporter is an error, not a panic.
+func TestChannelBindingHandBuiltState(t *testing.T) {
+	cs := &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}
+	_, err := ChannelBinding(cs, TLSExporter, nil)
+	assert.ErrorIs(t, err, ErrChannelBindingUnavailable)
+}

@@ -168,6 +168,9 @@ func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 			SCRAMIterations: demoIterations,
 			Anonymous:       func(ctx context.Context, trace string) error { return nil },
 			Hostname:        "localhost",
+			// The demo's store holds SHA-512 keys too, and SCRAM-SHA-512
+			// is offered only when listed: list every mechanism.
+			Mechanisms: mechanismNames(),
 		},
 		TLS:      d.serverTLS,
 		Hostname: "localhost",
@@ -486,4 +489,13 @@ func (s *store) VerifyExternal(ctx context.Context, conn *sasl.ConnState, authzi
 		return "", sasl.ErrAuthFailed
 	}
 	return user, nil
+}
+
+// mechanismNames lists every mechanism of package sasl, strongest first.
+func mechanismNames() []string {
+	var names []string
+	for _, m := range sasl.Mechanisms() {
+		names = append(names, m.Name())
+	}
+	return names
 }
