@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"os"
 	"strings"
 	"time"
 )
@@ -133,8 +134,10 @@ func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, confi
 	deadline, _ := ctx.Deadline()
 	_ = raw.SetWriteDeadline(deadline)
 	if err := tc.PrintfLine("%s", goAhead); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, nil, fmt.Errorf("tlsutil: STARTTLS go-ahead: %w (%w)", err, ctxErr)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// ctx's deadline, which may pass on the conn a moment before
+			// ctx's own timer fires: report it as ctx would.
+			return nil, nil, fmt.Errorf("tlsutil: STARTTLS go-ahead: %w (%w)", err, context.DeadlineExceeded)
 		}
 		return nil, nil, fmt.Errorf("tlsutil: STARTTLS go-ahead: %w", err)
 	}
