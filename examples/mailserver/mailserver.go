@@ -15,7 +15,7 @@
 //
 //   - Before TLS, mechanisms that expose a password (PLAIN, LOGIN, ...)
 //     are not offered, IMAP advertises LOGINDISABLED and refuses LOGIN,
-//     POP3 refuses USER/PASS, and SMTP offers no plaintext AUTH, unless
+//     POP3 refuses USER/PASS and APOP, and SMTP offers no plaintext AUTH, unless
 //     [Config].InsecureAuth opts in (RFC 2595, Section 2.3; RFC 8314).
 //   - STARTTLS is refused inside TLS and after authentication (session
 //     fixation); plaintext pipelined after STARTTLS closes the connection
@@ -105,7 +105,9 @@ type Config struct {
 	InsecureAuth bool
 	// APOP, if not nil, enables POP3 APOP: it is called for each POP3
 	// connection before the greeting (e.g. a closure around
-	// apop.NewServer). An error closes the connection.
+	// apop.NewServer). An error closes the connection. Like USER/PASS,
+	// APOP is refused before TLS unless InsecureAuth is set, whatever the
+	// APOPServer's own policy.
 	APOP func() (APOPServer, error)
 	// OnLogin, if not nil, is called after each successful login with the
 	// client's address and who authenticated (for tests and auditing). It

@@ -91,9 +91,10 @@ func msStart(t *testing.T, proto sasl.Protocol, mutate func(*Config)) *msEnv {
 
 // msClient is a scripted client on one connection.
 type msClient struct {
-	t    *testing.T
-	conn net.Conn
-	tp   *textproto.Conn
+	t         *testing.T
+	conn      net.Conn
+	tp        *textproto.Conn
+	clientTLS *tls.Config // trusts the server's certificate
 }
 
 func (e *msEnv) dial(t *testing.T) *msClient {
@@ -420,6 +421,7 @@ func (msAPOP) Verify(ctx context.Context, conn *sasl.ConnState, args string) (sa
 func TestPOP3APOPHook(t *testing.T) {
 	e := msStart(t, sasl.POP3, func(c *Config) {
 		c.APOP = func() (APOPServer, error) { return msAPOP{}, nil }
+		c.InsecureAuth = true // APOP before TLS
 	})
 	c := e.dial(t)
 	c.read()
