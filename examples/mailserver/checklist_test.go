@@ -2,8 +2,11 @@ package mailserver
 
 import (
 	"io"
+	"net"
+	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -176,5 +179,44 @@ func TestS1InjectionAfterGoAhead(t *testing.T) {
 			assert.Empty(t, b)
 			_ = err // EOF or a reset, depending on timing
 		})
+	}
+}
+
+// TestMaxConnections: at the bound a new client gets no greeting (it waits
+// in the backlog) until a session ends.
+func TestMaxConnections(t *testing.T) {
+	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1 })
+	first := e.dial(t)
+	assert.Equal(t, "+OK mail.test POP3 ready", first.read())
+	second := e.dial(t)
+	// No greeting while the first session runs. A slow machine can only
+	// make this pass more easily, never fail.
+	require.NoError(t, second.conn.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, err := second.tp.ReadLine()
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "a greeting beyond MaxConnections")
+	require.True(t, ne.Timeout(), "%v", err)
+	first.send("QUIT")
+	first.read()
+	// The timed-out read left tp's reader with a sticky error: read anew.
+	require.NoError(t, second.conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	second.tp = textproto.NewConn(second.conn)
+	assert.Equal(t, "+OK mail.test POP3 ready", second.read())
+}
+
+// TestCloseWhileAtMaxConnections: Close returns, and Serve with it, while
+// Serve waits for a free slot.
+func TestCloseWhileAtMaxConnections(t *testing.T) {
+	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1 })
+	c := e.dial(t)
+	c.read()
+	require.NoError(t, e.srv.Close())
+	for range 2 {
+		select {
+		case err := <-e.done:
+			require.ErrorIs(t, err, ErrServerClosed)
+		case <-time.After(10 * time.Second):
+			t.Fatal("Serve did not return after Close")
+		}
 	}
 }

@@ -56,6 +56,14 @@ const (
 	// Config.IdleTimeout overrides it. RFC 9051 asks IMAP servers for at
 	// least 30 minutes; a test server does not need that.
 	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultMaxConnections bounds the sessions a Server runs at once,
+	// over all its listeners; Config.MaxConnections overrides it. Each
+	// session holds a goroutine, a socket and up to MaxLineLength of
+	// buffer for up to IdleTimeout per command, so without a bound a
+	// client opening connections could exhaust memory or file
+	// descriptors. At the bound, Serve stops accepting and new clients
+	// wait in the kernel's backlog until a session ends.
+	DefaultMaxConnections = 1000
 	// handshakeTimeout bounds a TLS handshake, implicit or after
 	// STARTTLS, so a stalled client cannot hold a connection (checklist
 	// S9).
@@ -123,6 +131,9 @@ type Config struct {
 	MaxMessageSize int
 	// IdleTimeout bounds the wait for each line; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// MaxConnections bounds the sessions served at once; 0 means
+	// DefaultMaxConnections.
+	MaxConnections int
 }
 
 // Server serves one protocol to many connections. It is safe for
@@ -132,6 +143,9 @@ type Server struct {
 	cfg   Config
 	sasl  *sasl.ServerConfig // cfg.SASL with InsecureAuth applied; shared, read-only
 	log   *slog.Logger
+
+	slots chan struct{} // one token per session; cap is the connection bound
+	done  chan struct{} // closed by Close: wakes a Serve waiting for a slot
 
 	mu        sync.Mutex
 	closed    bool
@@ -164,6 +178,12 @@ func New(proto sasl.Protocol, cfg *Config) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("proto", proto.String())
+	n := s.cfg.MaxConnections
+	if n <= 0 {
+		n = DefaultMaxConnections
+	}
+	s.slots = make(chan struct{}, n)
+	s.done = make(chan struct{})
 	return s
 }
 
@@ -196,7 +216,8 @@ func (s *Server) idle() time.Duration {
 }
 
 // Serve accepts plaintext connections on ln until Close, offering
-// STARTTLS (STLS) when Config.TLS is set. It returns ErrServerClosed after
+// STARTTLS (STLS) when Config.TLS is set. While Config.MaxConnections
+// sessions run, it accepts nothing. It returns ErrServerClosed after
 // Close, or the listener's error.
 func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
 
@@ -250,9 +271,20 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			}
 			return err
 		}
+		// A free slot before anything else: at the bound this loop waits
+		// here with c, and further clients wait in the kernel's backlog
+		// rather than each holding a goroutine. (A slot taken before
+		// Accept would be held by every idle listener.)
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			c.Close()
+			return ErrServerClosed
+		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			<-s.slots
 			c.Close()
 			return ErrServerClosed
 		}
@@ -267,6 +299,9 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 // handlers to return.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	for ln := range s.listeners {
 		ln.Close()
@@ -281,6 +316,7 @@ func (s *Server) Close() error {
 
 func (s *Server) handle(raw net.Conn, implicitTLS bool) {
 	defer s.wg.Done()
+	defer func() { <-s.slots }()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, raw)
