@@ -1,0 +1,85 @@
+package goimap_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/go-mailauth/mailauth/examples/goimap"
+	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
+)
+
+// users is a one-user password store.
+type users struct{}
+
+func (users) VerifyPassword(ctx context.Context, user, pass string) error {
+	if user == "alice" && pass == "secret" {
+		return nil
+	}
+	return sasl.ErrAuthFailed
+}
+
+// quiet drops go-imap's server log.
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}
+
+// Example serves go-imap's imapserver over implicit TLS (tlsutil's
+// Listener: no byte before the handshake, stalled handshakes time out)
+// with mailauth's mechanisms, and logs in with go-imap's client: a wrong
+// password, then the right one.
+func Example() {
+	kp, err := tlsutil.SelfSigned(nil)
+	if err != nil {
+		panic(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(kp.Leaf())
+	serverTLS := tlsutil.NewServerConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return &kp.Certificate, nil
+	})
+	b := goimap.NewBackend(&sasl.ServerConfig{Passwords: users{}}, kp.Leaf())
+	b.AddUser("alice")
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: b.NewSession,
+		Caps:       imap.CapSet{imap.CapIMAP4rev1: {}},
+		Logger:     quiet{},
+	})
+	ln, err := tlsutil.Listen("tcp", "127.0.0.1:0", serverTLS, nil)
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	for _, pass := range []string{"wrong", "secret"} {
+		c, err := imapclient.DialTLS(ln.Addr().String(), &imapclient.Options{
+			TLSConfig: tlsutil.NewClientConfig("localhost", pool),
+		})
+		if err != nil {
+			panic(err)
+		}
+		err = c.Authenticate(sasl.NewPlainClient("", "alice", pass))
+		if err != nil {
+			fmt.Println(err)
+			c.Close()
+			continue
+		}
+		data, err := c.Select("INBOX", nil).Wait()
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println("INBOX messages:", data.NumMessages)
+		c.Logout().Wait()
+		c.Close()
+	}
+	// Output:
+	// imap: NO [AUTHENTICATIONFAILED] Authentication failed
+	// INBOX messages: 0
+}
