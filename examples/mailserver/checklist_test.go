@@ -1,6 +1,7 @@
 package mailserver
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/textproto"
@@ -218,5 +219,66 @@ func TestCloseWhileAtMaxConnections(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Serve did not return after Close")
 		}
+	}
+}
+
+// TestIdleTimeout: a client that goes silent is hung up on after
+// IdleTimeout wherever the server waits for it: the next command, a SASL
+// continuation, an IMAP literal, SMTP DATA, and inside TLS.
+func TestIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	insecure := func(c *Config) { c.InsecureAuth = true; c.IdleTimeout = idle }
+	for _, tc := range []struct {
+		name   string
+		proto  sasl.Protocol
+		needs  bool // needs a working PLAIN
+		script func(c *msClient)
+	}{
+		{"IMAP command", sasl.IMAP, false, func(c *msClient) {}},
+		{"IMAP AUTHENTICATE continuation", sasl.IMAP, false, func(c *msClient) {
+			c.send("a AUTHENTICATE PLAIN")
+			assert.Equal(t, "+ ", c.read())
+		}},
+		{"IMAP literal", sasl.IMAP, false, func(c *msClient) {
+			c.send("a LOGIN alice {6}")
+			assert.Equal(t, "+ Ready for literal data", c.read())
+		}},
+		{"POP3 command", sasl.POP3, false, func(c *msClient) {}},
+		{"POP3 inside TLS", sasl.POP3, false, func(c *msClient) {
+			c.send("STLS")
+			c.read()
+			c.startTLS(c.clientTLS)
+		}},
+		{"SMTP command", sasl.SMTP, false, func(c *msClient) {}},
+		{"SMTP DATA", sasl.SMTP, true, func(c *msClient) {
+			c.send("EHLO x")
+			c.until("250 ")
+			c.send("AUTH PLAIN " + msPlainIR("alice", "secret"))
+			assert.Equal(t, "235 2.7.0 Authentication successful", c.read())
+			c.send("MAIL FROM:<a@b>")
+			c.read()
+			c.send("RCPT TO:<c@d>")
+			c.read()
+			c.send("DATA")
+			assert.Equal(t, "354 End data with <CR><LF>.<CR><LF>", c.read())
+			_, err := io.WriteString(c.conn, "Subject: half a message\r\n")
+			require.NoError(t, err)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.needs && !msPLAINWorks() {
+				t.Skip("PLAIN is a placeholder on this build")
+			}
+			e := msStart(t, tc.proto, insecure)
+			c := e.dial(t)
+			c.clientTLS = e.clientTLS
+			c.read()
+			tc.script(c)
+			// The client's own deadline is 10 s; the server must hang up
+			// long before, whatever the machine's load.
+			_, err := io.ReadAll(c.conn)
+			var ne net.Error
+			assert.False(t, errors.As(err, &ne) && ne.Timeout(), "server did not hang up on a silent client: %v", err)
+		})
 	}
 }
