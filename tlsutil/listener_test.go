@@ -71,17 +71,12 @@ func TestListenerAccept(t *testing.T) {
 	pki := tlsSrvNewPKI(t, nil)
 	l := tlsSrvListen(t, pki.server, nil)
 	acc := tlsSrvAccept(l)
-	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
-	require.NoError(t, err)
-	defer cc.Close()
-	conn := <-acc
-	require.NotNil(t, conn)
-	defer conn.Close()
+	cc, conn := tlsSrvDialAccept(t, l, acc, pki.client)
 	tc, ok := conn.(*tls.Conn)
 	require.True(t, ok)
 	assert.True(t, tc.ConnectionState().HandshakeComplete)
 	assert.Equal(t, pki.leaf.Leaf().Raw, ServedCertificate(tc).Raw)
-	_, err = io.WriteString(conn, "* OK IMAP4rev2 ready\r\n")
+	_, err := io.WriteString(conn, "* OK IMAP4rev2 ready\r\n")
 	require.NoError(t, err)
 	buf := make([]byte, 64)
 	n, err := cc.Read(buf)
@@ -155,12 +150,7 @@ func TestS9ListenerHandshakeTimeout(t *testing.T) {
 
 	start := time.Now()
 	acc := tlsSrvAccept(l)
-	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
-	require.NoError(t, err)
-	defer cc.Close()
-	conn := <-acc
-	require.NotNil(t, conn)
-	defer conn.Close()
+	tlsSrvDialAccept(t, l, acc, pki.client)
 	assert.Less(t, time.Since(start), timeout, "a stalled client delayed Accept")
 	select {
 	case err := <-log.c:
@@ -229,12 +219,7 @@ func TestListenerMaxPending(t *testing.T) {
 	require.NoError(t, err)
 	defer stalled.Close()
 	time.Sleep(20 * time.Millisecond) // the stalled client is first in the backlog anyway
-	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
-	require.NoError(t, err)
-	defer cc.Close()
-	conn := <-acc
-	require.NotNil(t, conn)
-	defer conn.Close()
+	tlsSrvDialAccept(t, l, acc, pki.client)
 	assert.GreaterOrEqual(t, time.Since(start), timeout)
 }
 
@@ -266,12 +251,7 @@ func TestListenerAcceptError(t *testing.T) {
 	_, err = l.Accept()
 	require.ErrorIs(t, err, boom)
 	acc := tlsSrvAccept(l)
-	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
-	require.NoError(t, err)
-	defer cc.Close()
-	conn := <-acc
-	require.NotNil(t, conn)
-	_ = conn.Close()
+	tlsSrvDialAccept(t, l, acc, pki.client)
 }
 
 // TestS11ALPN: with NextProtos set, a client offering only other protocols

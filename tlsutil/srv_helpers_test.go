@@ -1,6 +1,7 @@
 package tlsutil
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
@@ -161,4 +162,31 @@ func (c *tlsSrvPumpConn) Read(p []byte) (int, error) {
 		return c.buf.Read(p)
 	}
 	return 0, c.err
+}
+
+// tlsSrvClientStartTLS is the client half of an IMAP STARTTLS on cli: it
+// sends "A STARTTLS" and reads the go-ahead line.
+func tlsSrvClientStartTLS(t *testing.T, cli net.Conn) {
+	t.Helper()
+	_, _ = io.WriteString(cli, "A STARTTLS\r\n")
+	_, err := bufio.NewReader(cli).ReadString('\n')
+	require.NoError(t, err)
+}
+
+// tlsSrvDialAccept dials l with a TLS client and returns both ends once
+// Accept (through acc, from tlsSrvAccept) has handed over the server's;
+// waits are bounded by tlsSrvWait and both ends are closed at cleanup.
+func tlsSrvDialAccept(t *testing.T, l *Listener, acc <-chan net.Conn, client *tls.Config) (cc *tls.Conn, conn net.Conn) {
+	t.Helper()
+	cc, err := tls.Dial("tcp", l.Addr().String(), client)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+	select {
+	case conn = <-acc:
+	case <-time.After(tlsSrvWait):
+		t.Fatal("Accept did not return the handshaken connection")
+	}
+	require.NotNil(t, conn)
+	t.Cleanup(func() { _ = conn.Close() })
+	return cc, conn
 }

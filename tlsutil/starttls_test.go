@@ -446,10 +446,7 @@ func TestS6DoubleStartTLS(t *testing.T) {
 		errc <- err
 	}()
 	_ = cli.SetDeadline(time.Now().Add(tlsSrvWait))
-	br := bufio.NewReader(cli)
-	_, _ = io.WriteString(cli, "A STARTTLS\r\n")
-	_, err := br.ReadString('\n')
-	require.NoError(t, err)
+	tlsSrvClientStartTLS(t, cli)
 	tc := tls.Client(cli, pki.client)
 	require.NoError(t, tc.Handshake())
 	_, _ = io.WriteString(tc, "B STARTTLS\r\n")
@@ -469,10 +466,7 @@ func TestS8FailedHandshakeCloses(t *testing.T) {
 	_ = cli.SetDeadline(time.Now().Add(tlsSrvWait))
 	errc := make(chan error, 1)
 	go func() { errc <- tlsSrvServe(t.Context(), srv, pki.server, tlsSrvProtos[0], tlsSrvStacks[0], nil) }()
-	br := bufio.NewReader(cli)
-	_, _ = io.WriteString(cli, "A STARTTLS\r\n")
-	_, err := br.ReadString('\n')
-	require.NoError(t, err)
+	tlsSrvClientStartTLS(t, cli)
 	tc := tls.Client(cli, other.client)
 	require.Error(t, tc.Handshake())
 	serr := <-errc
@@ -501,10 +495,7 @@ func TestS9StalledHandshake(t *testing.T) {
 			errc := make(chan error, 1)
 			start := time.Now()
 			go func() { errc <- tlsSrvServe(ctx, srv, pki.server, tlsSrvProtos[0], tlsSrvStacks[0], nil) }()
-			br := bufio.NewReader(cli)
-			_, _ = io.WriteString(cli, "A STARTTLS\r\n")
-			_, err := br.ReadString('\n')
-			require.NoError(t, err)
+			tlsSrvClientStartTLS(t, cli)
 			if sent != "" {
 				// On a loaded machine the deadline may already have closed
 				// the pipe; the check below is what matters.
@@ -543,10 +534,7 @@ func TestStartTLSServedCertificate(t *testing.T) {
 		cb, err := ServerChannelBinding(conn, TLSServerEndPoint)
 		res <- result{cb, err}
 	}()
-	br := bufio.NewReader(cli)
-	_, _ = io.WriteString(cli, "A STARTTLS\r\n")
-	_, err := br.ReadString('\n')
-	require.NoError(t, err)
+	tlsSrvClientStartTLS(t, cli)
 	tc := tls.Client(cli, pki.client)
 	require.NoError(t, tc.Handshake())
 	r := <-res
