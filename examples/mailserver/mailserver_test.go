@@ -103,7 +103,14 @@ func (e *msEnv) dial(t *testing.T) *msClient {
 	require.NoError(t, err)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	t.Cleanup(func() { c.Close() })
-	return &msClient{t: t, conn: c, tp: textproto.NewConn(c)}
+	return &msClient{t: t, conn: c, tp: textproto.NewConn(c), clientTLS: e.clientTLS}
+}
+
+// msOpen starts a server for proto, dials it and reads the greeting.
+func msOpen(t *testing.T, proto sasl.Protocol, mutate func(*Config)) (c *msClient, greeting string) {
+	t.Helper()
+	c = msStart(t, proto, mutate).dial(t)
+	return c, c.read()
 }
 
 func (c *msClient) send(line string) {
@@ -150,26 +157,12 @@ func (c *msClient) expectClosed() {
 	require.Error(c.t, err, "got %q", line)
 }
 
-// msPLAINWorks reports whether the PLAIN server on this build is real,
-// not a placeholder of a mechanism still being written.
-func msPLAINWorks() bool {
-	set := sasl.NewServerSet(&sasl.ServerConfig{Passwords: msUsers{}, InsecureAuth: true}, nil)
-	s, err := set.NewServer(context.Background(), sasl.Plain)
-	if err != nil {
-		return false
-	}
-	_, done, err := s.Next([]byte("\x00alice\x00secret"))
-	return err == nil && done
-}
-
 func msPlainIR(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
 }
 
 func TestIMAPBeforeTLS(t *testing.T) {
-	e := msStart(t, sasl.IMAP, func(c *Config) { c.SASL.SCRAM = msSCRAM{} })
-	c := e.dial(t)
-	greet := c.read()
+	c, greet := msOpen(t, sasl.IMAP, func(c *Config) { c.SASL.SCRAM = msSCRAM{} })
 	assert.True(t, strings.HasPrefix(greet, "* OK [CAPABILITY "), greet)
 	for _, want := range []string{"IMAP4rev1", "STARTTLS", "LOGINDISABLED", "SASL-IR", "AUTH=SCRAM-SHA-256"} {
 		assert.Contains(t, greet, want)
@@ -190,12 +183,10 @@ func TestIMAPBeforeTLS(t *testing.T) {
 }
 
 func TestIMAPStartTLS(t *testing.T) {
-	e := msStart(t, sasl.IMAP, func(c *Config) { c.SASL.SCRAM = msSCRAM{} })
-	c := e.dial(t)
-	c.read()
+	c, _ := msOpen(t, sasl.IMAP, func(c *Config) { c.SASL.SCRAM = msSCRAM{} })
 	c.send("a STARTTLS")
 	assert.Equal(t, "a OK Begin TLS negotiation now", c.read())
-	c.startTLS(e.clientTLS)
+	c.startTLS(c.clientTLS)
 	c.send("b CAPABILITY")
 	lines := c.until("b ")
 	require.Len(t, lines, 2)
@@ -240,15 +231,10 @@ func TestStartTLSInjection(t *testing.T) {
 }
 
 func TestIMAPAuthenticate(t *testing.T) {
-	if !msPLAINWorks() {
-		t.Skip("PLAIN is a placeholder on this build")
-	}
-	e := msStart(t, sasl.IMAP, nil)
-	c := e.dial(t)
-	c.read()
+	c, _ := msOpen(t, sasl.IMAP, nil)
 	c.send("a STARTTLS")
 	c.read()
-	c.startTLS(e.clientTLS)
+	c.startTLS(c.clientTLS)
 	c.send("b AUTHENTICATE PLAIN " + msPlainIR("alice", "wrong"))
 	assert.Equal(t, "b NO [AUTHENTICATIONFAILED] Authentication failed", c.read())
 	c.send("c AUTHENTICATE PLAIN")
@@ -276,12 +262,7 @@ func TestIMAPAuthenticate(t *testing.T) {
 // TestIMAPLoginInsecure: LOGIN over plaintext with the opt-in, with a
 // quoted string and a literal.
 func TestIMAPLoginInsecure(t *testing.T) {
-	if !msPLAINWorks() {
-		t.Skip("PLAIN is a placeholder on this build")
-	}
-	e := msStart(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
-	c := e.dial(t)
-	greet := c.read()
+	c, greet := msOpen(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
 	assert.NotContains(t, greet, "LOGINDISABLED")
 	assert.Contains(t, greet, "AUTH=PLAIN")
 	c.send(`a LOGIN "alice" "wrong\"pw"`)
@@ -297,9 +278,6 @@ func TestIMAPLoginInsecure(t *testing.T) {
 }
 
 func TestOnLogin(t *testing.T) {
-	if !msPLAINWorks() {
-		t.Skip("PLAIN is a placeholder on this build")
-	}
 	ids := make(chan sasl.Identity, 1)
 	e := msStart(t, sasl.SMTP, func(c *Config) {
 		c.InsecureAuth = true
@@ -317,21 +295,14 @@ func TestOnLogin(t *testing.T) {
 }
 
 func TestIMAPNonSyncLiteral(t *testing.T) {
-	e := msStart(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
-	c := e.dial(t)
-	c.read()
+	c, _ := msOpen(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
 	c.send("a APPEND INBOX {5+}")
 	assert.Equal(t, "* BYE Literal not accepted here", c.read())
 	c.expectClosed()
 }
 
 func TestIMAPTooManyFailures(t *testing.T) {
-	if !msPLAINWorks() {
-		t.Skip("PLAIN is a placeholder on this build")
-	}
-	e := msStart(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
-	c := e.dial(t)
-	c.read()
+	c, _ := msOpen(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true })
 	for i := range maxAuthFailures {
 		c.send("a LOGIN alice wrong")
 		assert.Equal(t, "a NO [AUTHENTICATIONFAILED] Authentication failed", c.read(), i)
@@ -340,9 +311,7 @@ func TestIMAPTooManyFailures(t *testing.T) {
 }
 
 func TestIMAPCancelAndLongLine(t *testing.T) {
-	e := msStart(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true; c.MaxLineLength = 200 })
-	c := e.dial(t)
-	c.read()
+	c, _ := msOpen(t, sasl.IMAP, func(c *Config) { c.InsecureAuth = true; c.MaxLineLength = 200 })
 	c.send("a AUTHENTICATE PLAIN")
 	if line := c.read(); line == "+ " {
 		c.send("*")
@@ -373,7 +342,7 @@ func TestPOP3(t *testing.T) {
 	assert.True(t, strings.HasPrefix(c.read(), "-ERR"))
 	c.send("STLS")
 	assert.Equal(t, "+OK Begin TLS negotiation", c.read())
-	c.startTLS(e.clientTLS)
+	c.startTLS(c.clientTLS)
 	c.send("CAPA")
 	capa = c.until(".")
 	assert.Contains(t, capa, "USER")
@@ -383,9 +352,6 @@ func TestPOP3(t *testing.T) {
 	assert.Equal(t, "-ERR TLS is already active", c.read())
 	c.send("AUTH")
 	assert.Equal(t, []string{"+OK Methods follow", "PLAIN", "LOGIN", "."}, c.until("."))
-	if !msPLAINWorks() {
-		return
-	}
 	c.send("PASS secret")
 	assert.Equal(t, "-ERR USER first", c.read())
 	c.send("USER alice")
@@ -451,7 +417,7 @@ func TestSMTP(t *testing.T) {
 	assert.Equal(t, "530 5.7.0 Authentication required", c.read())
 	c.send("STARTTLS")
 	assert.Equal(t, "220 2.0.0 Ready to start TLS", c.read())
-	c.startTLS(e.clientTLS)
+	c.startTLS(c.clientTLS)
 	// RFC 3207, Section 4.2: the EHLO before TLS is forgotten.
 	c.send("AUTH PLAIN " + msPlainIR("alice", "secret"))
 	assert.Equal(t, "503 5.5.1 EHLO first", c.read())
@@ -461,9 +427,6 @@ func TestSMTP(t *testing.T) {
 	assert.NotContains(t, strings.Join(ehlo, "\n"), "STARTTLS")
 	c.send("STARTTLS")
 	assert.Equal(t, "503 5.5.1 TLS is already active", c.read())
-	if !msPLAINWorks() {
-		return
-	}
 	c.send("AUTH PLAIN " + msPlainIR("alice", "wrong"))
 	assert.Equal(t, "535 5.7.8 Authentication credentials invalid", c.read())
 	c.send("AUTH PLAIN")
@@ -507,12 +470,7 @@ func TestSMTP(t *testing.T) {
 }
 
 func TestSMTPStartTLSAfterAuthInsecure(t *testing.T) {
-	if !msPLAINWorks() {
-		t.Skip("PLAIN is a placeholder on this build")
-	}
-	e := msStart(t, sasl.SMTP, func(c *Config) { c.InsecureAuth = true })
-	c := e.dial(t)
-	c.read()
+	c, _ := msOpen(t, sasl.SMTP, func(c *Config) { c.InsecureAuth = true })
 	c.send("EHLO x")
 	c.until("250 ")
 	c.send("AUTH PLAIN " + msPlainIR("alice", "secret"))
