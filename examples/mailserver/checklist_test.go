@@ -273,3 +273,19 @@ func TestIdleTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestIMAPNonSyncLiteralUnread: a LITERAL+ argument of a command answered
+// without reading it (LOGIN refused before TLS, SELECT before
+// authentication) ends the session: its data, a password for LOGIN, must
+// not be read as the next command.
+func TestIMAPNonSyncLiteralUnread(t *testing.T) {
+	for _, line := range []string{"a LOGIN alice {6+}", "a SELECT {5+}"} {
+		t.Run(line, func(t *testing.T) {
+			c, _ := msOpen(t, sasl.IMAP, nil)
+			_, err := io.WriteString(c.conn, line+"\r\nsecret\r\n")
+			require.NoError(t, err)
+			assert.Equal(t, "* BYE Literal not accepted here", c.read())
+			c.expectClosed()
+		})
+	}
+}

@@ -64,16 +64,12 @@ func (c *conn) serveIMAP() {
 			sub, more, _ := strings.Cut(args, " ")
 			cmd, args = "UID "+strings.ToUpper(sub), more
 		}
-		switch cmd {
-		case "LOGIN", "SELECT", "EXAMINE", "LIST", "LSUB", "STATUS":
-			// These read their literals (imapArgs).
-		default:
-			if imapHasNonSyncLiteral(args) {
-				// LITERAL+ data we will not read follows: the next
-				// "command" would be the client's data.
-				c.writeLine("* BYE Literal not accepted here")
-				return
-			}
+		if !c.imapReadsLiterals(cmd) && imapHasNonSyncLiteral(args) {
+			// LITERAL+ data we will not read follows: the next
+			// "command" would be the client's data (a password, for a
+			// LOGIN refused before TLS).
+			c.writeLine("* BYE Literal not accepted here")
+			return
 		}
 		closeConn, ok := c.imapCommand(tag, cmd, args)
 		if closeConn || c.broken {
@@ -87,6 +83,21 @@ func (c *conn) serveIMAP() {
 			}
 		}
 	}
+}
+
+// imapReadsLiterals reports whether imapCommand will parse cmd's
+// arguments with imapArgs, and so read the data of their literals, in the
+// session's state: LOGIN only where it is allowed, the mailbox commands
+// only once authenticated. Every other command is answered without
+// reading its arguments.
+func (c *conn) imapReadsLiterals(cmd string) bool {
+	switch cmd {
+	case "LOGIN":
+		return !c.authed && (c.isTLS || c.srv.cfg.InsecureAuth)
+	case "SELECT", "EXAMINE", "LIST", "LSUB", "STATUS":
+		return c.authed
+	}
+	return false
 }
 
 // imapCommand runs one command. It returns whether to close the
