@@ -1,0 +1,275 @@
+package sasl
+
+import (
+	"context"
+	"crypto/md5"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Cross-mechanism checks of the security rules (DESIGN.md "Security
+// rules", STYLE.md §4, §7): unknown users look like wrong passwords, store
+// errors pass through unwrapped, state machines are single-use.
+
+const (
+	reviewUser = "alice"
+	reviewPass = "correct-horse" // also a valid bearer token
+)
+
+// reviewStore implements every credential lookup from one user's password.
+// With err set, every lookup and callback returns it instead.
+type reviewStore struct {
+	err error
+}
+
+func (s *reviewStore) known(user string) error {
+	if s.err != nil {
+		return s.err
+	}
+	if user != reviewUser {
+		return fmt.Errorf("%w: review store", ErrUnknownUser)
+	}
+	return nil
+}
+
+func (s *reviewStore) VerifyPassword(_ context.Context, user, pass string) error {
+	if err := s.known(user); err != nil {
+		return err
+	}
+	if pass != reviewPass {
+		return ErrAuthFailed
+	}
+	return nil
+}
+
+func (s *reviewStore) LookupPassword(_ context.Context, user string) (string, error) {
+	return reviewPass, s.known(user)
+}
+
+func (s *reviewStore) LookupCRAMMD5(_ context.Context, user string) (CRAMMD5Secret, error) {
+	return NewCRAMMD5Secret(reviewPass), s.known(user)
+}
+
+func (s *reviewStore) LookupDigestMD5(_ context.Context, user, realm string) ([16]byte, error) {
+	return md5.Sum([]byte(user + ":" + realm + ":" + reviewPass)), s.known(user)
+}
+
+func (s *reviewStore) LookupSCRAM(_ context.Context, mech, user string) (SCRAMCredentials, error) {
+	if err := s.known(user); err != nil {
+		return SCRAMCredentials{}, err
+	}
+	salt := make([]byte, scramSaltBytes) // the length of the fake salt
+	return NewSCRAMCredentials(mech, reviewPass, salt, scramDefaultIterations)
+}
+
+func (s *reviewStore) VerifyToken(_ context.Context, user, token string) (string, error) {
+	if err := s.known(user); err != nil {
+		return "", err
+	}
+	if token != reviewPass {
+		return "", ErrAuthFailed
+	}
+	return user, nil
+}
+
+func (s *reviewStore) VerifyExternal(_ context.Context, _ *ConnState, authzid string) (string, error) {
+	return reviewUser, s.err
+}
+
+// reviewPasswordMechs are the mechanisms that verify a user's password.
+var reviewPasswordMechs = []string{Plain, Login, CRAMMD5, DigestMD5, SCRAMSHA1, SCRAMSHA256, SCRAMSHA512}
+
+// reviewServerConfigs are the ways a server can hold a password-derived
+// credential; each mechanism is tried with each that enables it.
+func reviewServerConfigs(st *reviewStore) map[string]*ServerConfig {
+	all := []string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1, External, OAuthBearer, XOAuth2, Plain, Login, CRAMMD5, DigestMD5, Anonymous}
+	anon := func(context.Context, string) error { return st.err }
+	return map[string]*ServerConfig{
+		"Passwords": {Passwords: st, InsecureAuth: true, Mechanisms: all},
+		"Plaintext": {Plaintext: st, InsecureAuth: true, Mechanisms: all},
+		"derived": {CRAMMD5: st, DigestMD5: st, SCRAM: st, Tokens: st, External: st, Anonymous: anon,
+			InsecureAuth: true, Mechanisms: all},
+	}
+}
+
+// reviewRun runs one exchange of mech with the given credentials and
+// returns the server's challenges and both sides' errors.
+func reviewRun(t *testing.T, cfg *ServerConfig, mech, user, pass string) (chals [][]byte, cerr, serr error) {
+	t.Helper()
+	set := NewServerSet(cfg, nil)
+	s, err := set.NewServer(context.Background(), mech)
+	require.NoError(t, err)
+	ccfg := &ClientConfig{Username: user, Password: pass, Token: pass, External: true, Anonymous: true,
+		Mechanisms: []string{mech}, InsecureAuth: true}
+	c, err := ccfg.NewClient([]string{mech}, nil)
+	require.NoError(t, err)
+	_, resp, err := c.Start()
+	require.NoError(t, err)
+	for range maxTestRounds {
+		chal, done, err := s.Next(resp)
+		if err != nil || done {
+			return chals, nil, err
+		}
+		chals = append(chals, chal)
+		if resp, err = c.Next(chal); err != nil {
+			return chals, err, nil
+		}
+		if resp == nil {
+			resp = []byte{}
+		}
+	}
+	t.Fatalf("%s did not finish", mech)
+	return
+}
+
+// TestReviewUnknownUserLikeWrongPassword checks, for every password
+// mechanism and every store shape, that an unknown user and a wrong
+// password end in the same error value and text, after challenges of the
+// same shape: neither the caller nor the peer can tell who exists.
+func TestReviewUnknownUserLikeWrongPassword(t *testing.T) {
+	st := &reviewStore{}
+	for cname, cfg := range reviewServerConfigs(st) {
+		for _, mech := range reviewPasswordMechs {
+			if lookupMech(mech).serverOK(cfg) == false {
+				continue
+			}
+			t.Run(cname+"/"+mech, func(t *testing.T) {
+				_, cerr, serr := reviewRun(t, cfg, mech, reviewUser, reviewPass)
+				require.NoError(t, cerr)
+				require.NoError(t, serr)
+
+				wchals, wcerr, wrong := reviewRun(t, cfg, mech, reviewUser, "wrong password")
+				uchals, ucerr, unknown := reviewRun(t, cfg, mech, "mallory", "wrong password")
+				require.NoError(t, wcerr)
+				require.NoError(t, ucerr)
+				require.ErrorIs(t, wrong, ErrAuthFailed)
+				require.ErrorIs(t, unknown, ErrAuthFailed)
+				assert.NotErrorIs(t, unknown, ErrUnknownUser)
+				assert.Equal(t, wrong.Error(), unknown.Error())
+				assert.Equal(t, fmt.Sprintf("%T", wrong), fmt.Sprintf("%T", unknown))
+				require.Len(t, uchals, len(wchals))
+				for i := range wchals {
+					if i == 0 && mech == CRAMMD5 {
+						continue // sent before the username, of random length
+					}
+					assert.Len(t, uchals[i], len(wchals[i]), "challenge %d", i)
+				}
+			})
+		}
+	}
+}
+
+// reviewErr is a caller's own error type, as go-smtp's *smtp.SMTPError is:
+// it must reach the caller as the same value.
+type reviewErr struct{ code int }
+
+func (e *reviewErr) Error() string { return fmt.Sprintf("review: store down (%d)", e.code) }
+
+// TestReviewCallbackErrorsUnwrapped sends an error of the caller's own
+// type through every lookup interface and callback of every mechanism and
+// checks that the Server returns that very value.
+func TestReviewCallbackErrorsUnwrapped(t *testing.T) {
+	want := &reviewErr{451}
+	st := &reviewStore{err: want}
+	for cname, cfg := range reviewServerConfigs(st) {
+		for i := range mechTable {
+			mech := mechTable[i].name
+			if mechTable[i].sec.ChannelBinding || !mechTable[i].serverOK(cfg) {
+				continue
+			}
+			t.Run(cname+"/"+mech, func(t *testing.T) {
+				_, cerr, serr := reviewRun(t, cfg, mech, reviewUser, reviewPass)
+				require.NoError(t, cerr)
+				assert.Same(t, want, serr, "%v", serr)
+			})
+		}
+	}
+	// Authorize is a callback too.
+	for i := range mechTable {
+		mech := mechTable[i].name
+		if mechTable[i].sec.ChannelBinding {
+			continue
+		}
+		t.Run("Authorize/"+mech, func(t *testing.T) {
+			st := &reviewStore{}
+			cfg := reviewServerConfigs(st)["derived"]
+			if !mechTable[i].serverOK(cfg) {
+				cfg = reviewServerConfigs(st)["Passwords"]
+			}
+			cfg.Authorize = func(context.Context, Identity) error { return want }
+			_, cerr, serr := reviewRun(t, cfg, mech, reviewUser, reviewPass)
+			require.NoError(t, cerr)
+			assert.Same(t, want, serr, "%v", serr)
+		})
+	}
+}
+
+// TestReviewSingleUse checks that every Server refuses a response after it
+// has finished, by success or by failure, and every Client refuses a
+// challenge after its last answer.
+func TestReviewSingleUse(t *testing.T) {
+	st := &reviewStore{}
+	cfg := reviewServerConfigs(st)["derived"]
+	cfg.Plaintext = st
+	for i := range mechTable {
+		m := &mechTable[i]
+		if m.sec.ChannelBinding {
+			continue
+		}
+		for _, pass := range []string{reviewPass, "wrong password"} {
+			t.Run(m.name+"/"+pass, func(t *testing.T) {
+				set := NewServerSet(cfg, nil)
+				s, err := set.NewServer(context.Background(), m.name)
+				require.NoError(t, err)
+				ccfg := &ClientConfig{Username: reviewUser, Password: pass, Token: pass, External: true,
+					Anonymous: true, Mechanisms: []string{m.name}, InsecureAuth: true}
+				c, err := ccfg.NewClient([]string{m.name}, nil)
+				require.NoError(t, err)
+				_, resp, err := c.Start()
+				require.NoError(t, err)
+				var serr error
+				var chals [][]byte
+				for range maxTestRounds {
+					var chal []byte
+					var done bool
+					chal, done, serr = s.Next(resp)
+					if serr != nil || done {
+						break
+					}
+					chals = append(chals, chal)
+					resp, err = c.Next(chal)
+					if err != nil {
+						break
+					}
+					if resp == nil {
+						resp = []byte{}
+					}
+				}
+				if serr == nil && err != nil {
+					// The client gave up (OAUTHBEARER, XOAUTH2 after the
+					// error challenge answer): the server gets its answer.
+					_, _, serr = s.Next([]byte{0x01})
+				}
+				for _, r := range [][]byte{nil, {}, []byte("x"), resp} {
+					_, _, err := s.Next(r)
+					assert.ErrorIs(t, err, ErrUnexpectedClientResponse, "response %q after the end", r)
+				}
+				if len(chals) == 0 {
+					// A client with an initial response answers one empty
+					// challenge with it again, since it cannot know the
+					// protocol layer sent it (RFC 4422, Section 5); that
+					// is its last answer.
+					c.Next([]byte{})
+				}
+				for _, ch := range append(chals, []byte{}, []byte("x")) {
+					_, err := c.Next(ch)
+					assert.Error(t, err, "challenge %q after the end", ch)
+				}
+			})
+		}
+	}
+}
+
