@@ -273,3 +273,39 @@ func TestReviewSingleUse(t *testing.T) {
 	}
 }
 
+// TestReviewDoneAfterError checks that a Server that returned an error for
+// a second absent response refuses everything after it, including a
+// well-formed message: an error ends the exchange.
+func TestReviewDoneAfterError(t *testing.T) {
+	st := &reviewStore{}
+	cfg := reviewServerConfigs(st)["derived"]
+	cfg.Plaintext = st
+	for i := range mechTable {
+		m := &mechTable[i]
+		if m.sec.ChannelBinding {
+			continue
+		}
+		t.Run(m.name, func(t *testing.T) {
+			s, err := NewServerSet(cfg, nil).NewServer(context.Background(), m.name)
+			require.NoError(t, err)
+			ccfg := &ClientConfig{Username: reviewUser, Password: reviewPass, Token: reviewPass, External: true,
+				Anonymous: true, Mechanisms: []string{m.name}, InsecureAuth: true}
+			c, err := ccfg.NewClient([]string{m.name}, nil)
+			require.NoError(t, err)
+			_, ir, err := c.Start()
+			require.NoError(t, err)
+			_, done, err := s.Next(nil)
+			require.NoError(t, err)
+			require.False(t, done)
+			_, _, err = s.Next(nil)
+			if err == nil {
+				return // a nil response is a valid answer here
+			}
+			if ir == nil {
+				ir = []byte{}
+			}
+			_, _, err = s.Next(ir)
+			assert.ErrorIs(t, err, ErrUnexpectedClientResponse)
+		})
+	}
+}

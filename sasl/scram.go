@@ -787,6 +787,7 @@ func (s *scramServer) Next(response []byte) ([]byte, bool, error) {
 	case scramServerNew, scramServerWaitFirst:
 		if response == nil {
 			if s.state == scramServerWaitFirst {
+				s.state = scramServerDone // an error ends the exchange
 				break
 			}
 			// No initial response: ask for the client-first-message.
