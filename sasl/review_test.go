@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -308,4 +309,26 @@ func TestReviewDoneAfterError(t *testing.T) {
 			assert.ErrorIs(t, err, ErrUnexpectedClientResponse)
 		})
 	}
+}
+
+// TestReviewSCRAMIterOverflow: a count that overflows int must be refused
+// as too large even when ClientConfig.MaxIterations is MaxInt, not wrap
+// around to a small count.
+func TestReviewSCRAMIterOverflow(t *testing.T) {
+	for _, s := range []string{
+		"18446744073709555712", // 2^64 + 4096: wrapped to 4096
+		"9223372036854775808",  // MaxInt + 1
+		"99999999999999999999999",
+	} {
+		n, err := scramParseIter([]byte(s), scramMinIterations, math.MaxInt)
+		assert.ErrorIs(t, err, ErrTooLarge, "%s parsed as %d", s, n)
+	}
+	n, err := scramParseIter([]byte("9223372036854775807"), scramMinIterations, math.MaxInt)
+	require.NoError(t, err)
+	assert.Equal(t, math.MaxInt, n)
+	n, err = scramParseIter([]byte("4096"), scramMinIterations, 4096)
+	require.NoError(t, err)
+	assert.Equal(t, 4096, n)
+	_, err = scramParseIter([]byte("4097"), scramMinIterations, 4096)
+	assert.ErrorIs(t, err, ErrTooLarge)
 }
