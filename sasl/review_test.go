@@ -4,7 +4,12 @@ import (
 	"context"
 	"crypto/md5"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -331,4 +336,70 @@ func TestReviewSCRAMIterOverflow(t *testing.T) {
 	assert.Equal(t, 4096, n)
 	_, err = scramParseIter([]byte("4097"), scramMinIterations, 4096)
 	assert.ErrorIs(t, err, ErrTooLarge)
+}
+
+// reviewReadOnlyVars are package-level vars of sasl and sasl/passdb that
+// are tables no code writes, kept as vars because Go has no constant
+// arrays of structs with funcs.
+var reviewReadOnlyVars = map[string]bool{
+	"mechTable": true, // mechs.go: the mechanism table, indexed by pointer
+}
+
+// TestReviewNoMutablePackageVars checks the rule "no package var changes
+// after program start, no init()" (STYLE.md §7) by reading the source of
+// sasl and sasl/passdb: a package-level var may only be a blank interface
+// check, a sentinel error, a sync.OnceValue, or a listed read-only table.
+func TestReviewNoMutablePackageVars(t *testing.T) {
+	for _, dir := range []string{".", "passdb"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		require.NoError(t, err)
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			require.NoError(t, err)
+			for _, decl := range f.Decls {
+				if fd, ok := decl.(*ast.FuncDecl); ok {
+					assert.False(t, fd.Recv == nil && fd.Name.Name == "init", "%s: init()", path)
+					continue
+				}
+				gd, ok := decl.(*ast.GenDecl)
+				if !ok || gd.Tok != token.VAR {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, name := range vs.Names {
+						if name.Name == "_" || reviewReadOnlyVars[name.Name] {
+							continue
+						}
+						ok := false
+						if i < len(vs.Values) {
+							switch v := vs.Values[i].(type) {
+							case *ast.CallExpr:
+								fn := reviewExprString(v.Fun)
+								ok = fn == "errors.New" || fn == "fmt.Errorf" || fn == "sync.OnceValue"
+							case *ast.SelectorExpr:
+								ok = strings.HasPrefix(v.Sel.Name, "Err") // re-exported sentinel
+							}
+						}
+						assert.True(t, ok, "%s: package-level var %s is neither a sentinel error nor a sync.OnceValue", path, name.Name)
+					}
+				}
+			}
+		}
+	}
+}
+
+func reviewExprString(e ast.Expr) string {
+	if sel, ok := e.(*ast.SelectorExpr); ok {
+		if x, ok := sel.X.(*ast.Ident); ok {
+			return x.Name + "." + sel.Sel.Name
+		}
+	}
+	if id, ok := e.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
 }

@@ -276,7 +276,7 @@ func (c Config) Open(path string) (*DB, error) {
 // and bounds). It returns a *ParseError for the first bad line.
 func (c Config) Parse(r io.Reader) (*DB, error) {
 	if c.DefaultScheme != "" {
-		if _, ok := schemeAliases[strings.ToUpper(c.DefaultScheme)]; !ok {
+		if _, ok := schemeCanon(strings.ToUpper(c.DefaultScheme)); !ok {
 			return nil, &ParseError{Err: fmt.Errorf("%w: Config.DefaultScheme", ErrUnknownScheme)}
 		}
 	}
