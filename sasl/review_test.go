@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -402,4 +403,41 @@ func reviewExprString(e ast.Expr) string {
 		return id.Name
 	}
 	return ""
+}
+
+// reviewSCRAMOnly is a store that holds SCRAM-SHA-256 keys only.
+type reviewSCRAMOnly struct{ c SCRAMCredentials }
+
+func (s reviewSCRAMOnly) LookupSCRAM(_ context.Context, mech, user string) (SCRAMCredentials, error) {
+	if user != reviewUser || mech != SCRAMSHA256 {
+		return SCRAMCredentials{}, ErrUnknownUser
+	}
+	return s.c, nil
+}
+
+// TestReviewPlainFromSCRAMUnknownUserCost: PLAIN verified against stored
+// SCRAM keys must spend on an unknown user the PBKDF2 a real user costs,
+// ServerConfig.SCRAMIterations, not a fixed 4096, or the time taken tells
+// who exists. The counts differ 25-fold, so the check is a loose ratio.
+func TestReviewPlainFromSCRAMUnknownUserCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PBKDF2 at 100k iterations")
+	}
+	const iter = 100_000
+	c, err := NewSCRAMCredentials(SCRAMSHA256, reviewPass, make([]byte, scramSaltBytes), iter)
+	require.NoError(t, err)
+	cfg := &ServerConfig{SCRAM: reviewSCRAMOnly{c}, SCRAMIterations: iter}
+	cost := func(user string) time.Duration {
+		best := time.Duration(math.MaxInt64)
+		for range 3 {
+			s := NewPlainServer(context.Background(), cfg)
+			start := time.Now()
+			_, _, err := s.Next([]byte("\x00" + user + "\x00wrong password"))
+			best = min(best, time.Since(start))
+			require.ErrorIs(t, err, ErrAuthFailed)
+		}
+		return best
+	}
+	wrong, unknown := cost(reviewUser), cost("mallory")
+	assert.Greater(t, unknown, wrong/4, "unknown user %v, wrong password %v", unknown, wrong)
 }
