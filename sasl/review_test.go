@@ -441,3 +441,13 @@ func TestReviewPlainFromSCRAMUnknownUserCost(t *testing.T) {
 	wrong, unknown := cost(reviewUser), cost("mallory")
 	assert.Greater(t, unknown, wrong/4, "unknown user %v, wrong password %v", unknown, wrong)
 }
+
+// TestReviewNilClientConfig: a nil *ClientConfig is the zero one, as a nil
+// *tls.Config is for tls.Dial; it fails with ErrNoMechanism, not a panic.
+func TestReviewNilClientConfig(t *testing.T) {
+	var cfg *ClientConfig
+	require.NotPanics(t, func() {
+		_, err := cfg.NewClient([]string{Plain, SCRAMSHA256}, nil)
+		assert.ErrorIs(t, err, ErrNoMechanism)
+	})
+}
