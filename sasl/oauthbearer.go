@@ -277,7 +277,10 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 			return nil, false, err // the store's own failure, unchanged
 		}
 		if errors.Is(err, ErrUnknownUser) {
-			err = fmt.Errorf("%w: %s token rejected", ErrAuthFailed, s.mech)
+			// The bare value, as every password mechanism returns for
+			// an unknown user: a verifier that says ErrAuthFailed for
+			// a bad token then gives the caller the same error.
+			err = ErrAuthFailed
 		}
 		s.failErr = err
 		s.state = oauthFailed

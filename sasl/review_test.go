@@ -87,7 +87,8 @@ func (s *reviewStore) VerifyExternal(_ context.Context, _ *ConnState, authzid st
 }
 
 // reviewPasswordMechs are the mechanisms that verify a user's password.
-var reviewPasswordMechs = []string{Plain, Login, CRAMMD5, DigestMD5, SCRAMSHA1, SCRAMSHA256, SCRAMSHA512}
+var reviewPasswordMechs = []string{Plain, Login, CRAMMD5, DigestMD5, SCRAMSHA1, SCRAMSHA256, SCRAMSHA512,
+	OAuthBearer, XOAuth2} // the token ones: an unknown user vs a wrong token
 
 // reviewServerConfigs are the ways a server can hold a password-derived
 // credential; each mechanism is tried with each that enables it.
