@@ -19,26 +19,31 @@ const DefaultHandshakeTimeout = 10 * time.Second
 // client talks to a handful of servers.
 const srvClientSessionCacheSize = 64
 
-// srvCipherSuitesTLS12 are the TLS 1.2 suites of Mozilla's "intermediate"
+// srvCipherSuitesTLS12 returns the TLS 1.2 suites of Mozilla's "intermediate"
 // profile (Server Side TLS guidelines 5.8/6.0): ECDHE for forward secrecy and
 // AEAD only. Go's default list adds four ECDHE AES-CBC-SHA suites (CBC with
 // HMAC-SHA1, the Lucky13 class); those are left out. TLS 1.3 suites are not
-// configurable in Go and are all AEAD.
-var srvCipherSuitesTLS12 = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+// configurable in Go and are all AEAD. A new slice each call: a package
+// var would be mutable global state every Config shares.
+func srvCipherSuitesTLS12() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
 }
 
-// srvCurvePreferences: the hybrid post-quantum X25519MLKEM768 first (TLS 1.3
+// srvCurvePreferences returns the groups: the hybrid post-quantum X25519MLKEM768 first (TLS 1.3
 // only; protects today's sessions against later quantum decryption), then
 // X25519 and P-256 for every TLS 1.2 peer. Go ignores the order of an
 // explicit list and picks the best itself; the list only says which groups
-// are allowed.
-var srvCurvePreferences = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}
+// are allowed. A new slice each call, as for srvCipherSuitesTLS12.
+func srvCurvePreferences() []tls.CurveID {
+	return []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}
+}
 
 // NewServerConfig returns a tls.Config for a mail server (IMAP, POP3, SMTP
 // submission; implicit TLS or STARTTLS) with every security setting
@@ -73,8 +78,8 @@ func NewServerConfig(getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate
 		GetCertificate:         getCertificate,
 		MinVersion:             tls.VersionTLS12,
 		MaxVersion:             tls.VersionTLS13,
-		CipherSuites:           append([]uint16(nil), srvCipherSuitesTLS12...),
-		CurvePreferences:       append([]tls.CurveID(nil), srvCurvePreferences...),
+		CipherSuites:           srvCipherSuitesTLS12(),
+		CurvePreferences:       srvCurvePreferences(),
 		SessionTicketsDisabled: false,
 		ClientAuth:             tls.NoClientCert,
 	}
@@ -109,8 +114,8 @@ func NewClientConfig(serverName string, roots *x509.CertPool) *tls.Config {
 		InsecureSkipVerify: false,
 		MinVersion:         tls.VersionTLS12,
 		MaxVersion:         tls.VersionTLS13,
-		CipherSuites:       append([]uint16(nil), srvCipherSuitesTLS12...),
-		CurvePreferences:   append([]tls.CurveID(nil), srvCurvePreferences...),
+		CipherSuites:       srvCipherSuitesTLS12(),
+		CurvePreferences:   srvCurvePreferences(),
 		ClientSessionCache: tls.NewLRUClientSessionCache(srvClientSessionCacheSize),
 		Renegotiation:      tls.RenegotiateNever,
 	}

@@ -14,9 +14,12 @@
 //
 // For most clients: build the config with [NewClientConfig] and the host
 // name the user configured, and secure a freshly dialed connection with
-// [NegotiateClient] (implicit TLS, or required STARTTLS that never falls
-// back to plaintext); [StartTLSClient] is the single upgrade step for
-// callers that drive the protocol themselves. The client side's NO STARTTLS
+// [NegotiateClient]. Prefer [ImplicitTLS] (993, 995, 465; RFC 8314, Section
+// 3): there is no plaintext phase for an attacker to strip, inject into or
+// tamper with. [RequireSTARTTLS], the zero [ClientMode], is for servers
+// that offer nothing else; it never falls back to plaintext and discards
+// everything learned before TLS. [StartTLSClient] is the single upgrade
+// step for callers that drive the protocol themselves. The client side's NO STARTTLS
 // defences (stripping, refusals, PREAUTH, response injection, capability
 // reset) are listed in their docs and errors ([ErrResponseInjection],
 // [ErrStartTLSRefused], [ErrStartTLSUnavailable], [ErrPreAuth]).
@@ -38,7 +41,8 @@
 //	S5 session fixation   Session.CheckStartTLS: ErrStartTLSAfterAuth.
 //	S6 double STARTTLS    Session.CheckStartTLS: ErrTLSActive.
 //	S8 failed handshake   closes the connection; no plaintext continuation.
-//	S9 deadlines          every handshake is bounded (context deadline or
+//	S9 deadlines          every handshake, and the STARTTLS go-ahead write,
+//	                      is bounded (context deadline or
 //	                      DefaultHandshakeTimeout; ListenerOptions).
 //	S10 implicit TLS      Listener.Accept returns only handshaken
 //	                      connections, so no greeting precedes TLS; plaintext
@@ -86,10 +90,14 @@
 //
 // # Errors
 //
-// Errors are sentinel values for errors.Is: [ErrPlaintextAfterStartTLS],
-// [ErrNotTLS], [ErrTLSActive], [ErrStartTLSAfterAuth],
-// [ErrCertificateExpired], [ErrChannelBindingUnavailable]. A handshake
-// that runs into its deadline wraps context.DeadlineExceeded.
+// Errors are sentinel values for errors.Is. Server side:
+// [ErrPlaintextAfterStartTLS], [ErrNotTLS], [ErrTLSActive],
+// [ErrStartTLSAfterAuth]. Client side: [ErrStartTLSUnavailable],
+// [ErrStartTLSRefused], [ErrResponseInjection], [ErrBadGreeting],
+// [ErrPreAuth], [ErrMalformedResponse], [ErrCommandFailed],
+// [ErrHandshakeFailed], [ErrInvalidClientOption]. Both:
+// [ErrCertificateExpired], [ErrChannelBindingUnavailable]. A handshake or
+// negotiation that runs into its deadline wraps context.DeadlineExceeded.
 //
 // [RFC 8314]: https://www.rfc-editor.org/rfc/rfc8314
 // [RFC 8997]: https://www.rfc-editor.org/rfc/rfc8997

@@ -196,8 +196,15 @@ func TestListenerClose(t *testing.T) {
 		t.Fatal("Accept did not return after Close")
 	}
 	_ = stalled.SetReadDeadline(time.Now().Add(tlsSrvWait))
-	_, err = stalled.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, io.EOF)
+	n, err := stalled.Read(make([]byte, 1))
+	assert.Zero(t, n)
+	// Closed either way: EOF if the Listener had accepted it (its
+	// handshake is canceled), a reset if it was still in the backlog
+	// when the listening socket closed, which a loaded machine makes
+	// likely however long the sleep above.
+	require.Error(t, err)
+	var ne net.Error
+	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "connection left open: %v", err)
 	_, err = l.Accept()
 	assert.ErrorIs(t, err, net.ErrClosed)
 	assert.ErrorIs(t, l.Close(), net.ErrClosed)

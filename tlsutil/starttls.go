@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"os"
 	"strings"
+	"time"
 )
 
 // Errors of the server side of STARTTLS (IMAP STARTTLS, RFC 9051 Section
@@ -78,10 +80,12 @@ func (s Session) CheckStartTLS() error {
 //     (checklist S1–S3). The caller should then close the connection.
 //  2. It writes goAhead (the line without CRLF, such as
 //     "A1 OK Begin TLS negotiation now", "+OK Begin TLS negotiation" or
-//     "220 2.0.0 Ready to start TLS") through tc and flushes it.
+//     "220 2.0.0 Ready to start TLS") through tc and flushes it, with raw's
+//     write deadline set to ctx's deadline (then cleared), so a client that
+//     does not read cannot block it.
 //  3. It runs the TLS handshake on raw with config, bounded by ctx's
 //     deadline or, if ctx has none, [DefaultHandshakeTimeout] (checklist
-//     S9). Bytes that arrive after the go-ahead line and are not a TLS
+//     S9); that bound covers step 2 too. Bytes that arrive after the go-ahead line and are not a TLS
 //     record fail the handshake with [ErrNotTLS]; they are never read as
 //     commands. A failed handshake closes raw (checklist S8).
 //  4. It returns the TLS connection and a new textproto.Conn over it.
@@ -119,14 +123,25 @@ func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, confi
 	if n > 0 {
 		return nil, nil, fmt.Errorf("%w (%d bytes)", ErrPlaintextAfterStartTLS, n)
 	}
-	if err := tc.PrintfLine("%s", goAhead); err != nil {
-		return nil, nil, err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultHandshakeTimeout)
 		defer cancel()
 	}
+	// The go-ahead write is bounded too: a client that stops reading (its
+	// receive window full of earlier replies) would otherwise block the
+	// write, and the goroutine, for ever.
+	deadline, _ := ctx.Deadline()
+	_ = raw.SetWriteDeadline(deadline)
+	if err := tc.PrintfLine("%s", goAhead); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// ctx's deadline, which may pass on the conn a moment before
+			// ctx's own timer fires: report it as ctx would.
+			return nil, nil, fmt.Errorf("tlsutil: STARTTLS go-ahead: %w (%w)", err, context.DeadlineExceeded)
+		}
+		return nil, nil, fmt.Errorf("tlsutil: STARTTLS go-ahead: %w", err)
+	}
+	_ = raw.SetWriteDeadline(time.Time{})
 	conn := Server(raw, config)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()

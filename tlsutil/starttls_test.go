@@ -494,7 +494,9 @@ func TestS9StalledHandshake(t *testing.T) {
 			srv, cli := tlsSrvPipe()
 			defer cli.Close()
 			_ = cli.SetDeadline(time.Now().Add(tlsSrvWait))
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			// 1 s, not less: the deadline now bounds the go-ahead write
+			// too, and a loaded CI machine must get that far.
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			errc := make(chan error, 1)
 			start := time.Now()
@@ -608,5 +610,29 @@ func TestS1CommandInjectionTCP(t *testing.T) {
 			}
 			assert.NotContains(t, string(got), "INTLS-REPLY ")
 		})
+	}
+}
+
+// TestS9GoAheadWriteBounded: a client that sends STARTTLS and then never
+// reads must not block the go-ahead write for ever; ctx bounds it as it
+// bounds the handshake. net.Pipe has no buffer, so the write blocks until
+// the deadline.
+func TestS9GoAheadWriteBounded(t *testing.T) {
+	pki := tlsSrvNewPKI(t, nil)
+	srv, cli := net.Pipe()
+	defer cli.Close()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := StartTLSServer(ctx, textproto.NewConn(srv), srv, pki.server, "A OK Begin TLS negotiation now")
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(tlsSrvWait + time.Second):
+		t.Fatal("go-ahead write to a client that does not read did not time out")
 	}
 }

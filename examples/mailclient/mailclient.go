@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/sasl"
@@ -31,6 +32,9 @@ const (
 	maxReplyLines = 100
 	// maxLine bounds one line from the server.
 	maxLine = sasl.DefaultMaxLineLength
+	// DefaultSessionTimeout bounds a Login whose ctx has no deadline:
+	// negotiation, authentication and LOGOUT/QUIT together.
+	DefaultSessionTimeout = 2 * time.Minute
 )
 
 // ErrAPOPNeedsImplicitTLS means APOP was asked for on a connection that
@@ -74,10 +78,18 @@ type Result struct {
 // and the error of the first step that failed: tlsutil's errors for the
 // TLS negotiation (then conn is closed), an error wrapping
 // sasl.ErrNoMechanism if nothing fits, a *sasl.ReplyError wrapping
-// sasl.ErrAuthFailed if the server rejected the credentials. ctx's
-// deadline bounds the whole session (set as conn's deadline).
-func Login(ctx context.Context, conn net.Conn, opts *Options) (Result, error) {
-	var res Result
+// sasl.ErrAuthFailed if the server rejected the credentials. ctx bounds
+// the whole session: its deadline (DefaultSessionTimeout if it has none)
+// is set as conn's deadline, and canceling it interrupts a blocked read or
+// write; the error then wraps ctx's error.
+func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err error) {
+	if _, ok := ctx.Deadline(); !ok {
+		// A server that stops answering after the TLS negotiation must
+		// not hang the client for ever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultSessionTimeout)
+		defer cancel()
+	}
 	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
 		Protocol:  opts.Protocol,
 		Mode:      opts.Mode,
@@ -87,10 +99,17 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (Result, error) {
 		return res, err
 	}
 	// NegotiateClient clears the deadline it used; the rest of the
-	// session is bounded by ctx's deadline too.
-	if dl, ok := ctx.Deadline(); ok {
-		cc.Conn.SetDeadline(dl)
-	}
+	// session is bounded by ctx too: its deadline, and its cancellation
+	// through a deadline in the past.
+	dl, _ := ctx.Deadline()
+	cc.Conn.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { cc.Conn.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		stop()
+		if ctxErr := ctx.Err(); err != nil && ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%w)", err, ctxErr)
+		}
+	}()
 	c := &client{proto: opts.Protocol, cc: cc}
 	res.Offered = cc.Capabilities.AuthMechanisms()
 	var state sasl.ConnState

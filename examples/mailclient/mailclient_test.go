@@ -128,3 +128,39 @@ func TestLongLine(t *testing.T) {
 	err := mcScript(t, mcOpts(sasl.POP3), []string{"S:+OK " + strings.Repeat("x", maxLine)})
 	require.Error(t, err)
 }
+
+// TestLoginCancel: canceling ctx interrupts a Login blocked on a server
+// that stopped answering after the negotiation (ctx without a deadline,
+// conn without one either).
+func TestLoginCancel(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := mcOpts(sasl.POP3)
+	opts.Mode = tlsutil.InsecurePlaintext
+	opts.SASL.InsecureAuth = true
+	done := make(chan error, 1)
+	go func() {
+		_, err := Login(ctx, cli, opts)
+		cli.Close()
+		done <- err
+	}()
+	tp := textproto.NewConn(srv)
+	require.NoError(t, srv.SetDeadline(time.Now().Add(10*time.Second)))
+	require.NoError(t, tp.PrintfLine("+OK ready"))
+	line, err := tp.ReadLine()
+	require.NoError(t, err)
+	require.Equal(t, "CAPA", line)
+	require.NoError(t, tp.PrintfLine("+OK\r\nSASL PLAIN\r\n."))
+	line, err = tp.ReadLine()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(line, "AUTH PLAIN"), line)
+	cancel() // and never answer
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Login did not return after ctx was canceled")
+	}
+}

@@ -15,7 +15,7 @@
 //
 //   - Before TLS, mechanisms that expose a password (PLAIN, LOGIN, ...)
 //     are not offered, IMAP advertises LOGINDISABLED and refuses LOGIN,
-//     POP3 refuses USER/PASS, and SMTP offers no plaintext AUTH, unless
+//     POP3 refuses USER/PASS and APOP, and SMTP offers no plaintext AUTH, unless
 //     [Config].InsecureAuth opts in (RFC 2595, Section 2.3; RFC 8314).
 //   - STARTTLS is refused inside TLS and after authentication (session
 //     fixation); plaintext pipelined after STARTTLS closes the connection
@@ -56,6 +56,14 @@ const (
 	// Config.IdleTimeout overrides it. RFC 9051 asks IMAP servers for at
 	// least 30 minutes; a test server does not need that.
 	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultMaxConnections bounds the sessions a Server runs at once,
+	// over all its listeners; Config.MaxConnections overrides it. Each
+	// session holds a goroutine, a socket and up to MaxLineLength of
+	// buffer for up to IdleTimeout per command, so without a bound a
+	// client opening connections could exhaust memory or file
+	// descriptors. At the bound, Serve stops accepting and new clients
+	// wait in the kernel's backlog until a session ends.
+	DefaultMaxConnections = 1000
 	// handshakeTimeout bounds a TLS handshake, implicit or after
 	// STARTTLS, so a stalled client cannot hold a connection (checklist
 	// S9).
@@ -105,7 +113,9 @@ type Config struct {
 	InsecureAuth bool
 	// APOP, if not nil, enables POP3 APOP: it is called for each POP3
 	// connection before the greeting (e.g. a closure around
-	// apop.NewServer). An error closes the connection.
+	// apop.NewServer). An error closes the connection. Like USER/PASS,
+	// APOP is refused before TLS unless InsecureAuth is set, whatever the
+	// APOPServer's own policy.
 	APOP func() (APOPServer, error)
 	// OnLogin, if not nil, is called after each successful login with the
 	// client's address and who authenticated (for tests and auditing). It
@@ -121,6 +131,9 @@ type Config struct {
 	MaxMessageSize int
 	// IdleTimeout bounds the wait for each line; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// MaxConnections bounds the sessions served at once; 0 means
+	// DefaultMaxConnections.
+	MaxConnections int
 }
 
 // Server serves one protocol to many connections. It is safe for
@@ -130,6 +143,9 @@ type Server struct {
 	cfg   Config
 	sasl  *sasl.ServerConfig // cfg.SASL with InsecureAuth applied; shared, read-only
 	log   *slog.Logger
+
+	slots chan struct{} // one token per session; cap is the connection bound
+	done  chan struct{} // closed by Close: wakes a Serve waiting for a slot
 
 	mu        sync.Mutex
 	closed    bool
@@ -162,6 +178,12 @@ func New(proto sasl.Protocol, cfg *Config) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("proto", proto.String())
+	n := s.cfg.MaxConnections
+	if n <= 0 {
+		n = DefaultMaxConnections
+	}
+	s.slots = make(chan struct{}, n)
+	s.done = make(chan struct{})
 	return s
 }
 
@@ -194,7 +216,8 @@ func (s *Server) idle() time.Duration {
 }
 
 // Serve accepts plaintext connections on ln until Close, offering
-// STARTTLS (STLS) when Config.TLS is set. It returns ErrServerClosed after
+// STARTTLS (STLS) when Config.TLS is set. While Config.MaxConnections
+// sessions run, it accepts nothing. It returns ErrServerClosed after
 // Close, or the listener's error.
 func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
 
@@ -248,9 +271,20 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			}
 			return err
 		}
+		// A free slot before anything else: at the bound this loop waits
+		// here with c, and further clients wait in the kernel's backlog
+		// rather than each holding a goroutine. (A slot taken before
+		// Accept would be held by every idle listener.)
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			c.Close()
+			return ErrServerClosed
+		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			<-s.slots
 			c.Close()
 			return ErrServerClosed
 		}
@@ -265,6 +299,9 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 // handlers to return.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	for ln := range s.listeners {
 		ln.Close()
@@ -279,6 +316,7 @@ func (s *Server) Close() error {
 
 func (s *Server) handle(raw net.Conn, implicitTLS bool) {
 	defer s.wg.Done()
+	defer func() { <-s.slots }()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, raw)

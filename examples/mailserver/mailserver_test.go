@@ -91,9 +91,10 @@ func msStart(t *testing.T, proto sasl.Protocol, mutate func(*Config)) *msEnv {
 
 // msClient is a scripted client on one connection.
 type msClient struct {
-	t    *testing.T
-	conn net.Conn
-	tp   *textproto.Conn
+	t         *testing.T
+	conn      net.Conn
+	tp        *textproto.Conn
+	clientTLS *tls.Config // trusts the server's certificate
 }
 
 func (e *msEnv) dial(t *testing.T) *msClient {
@@ -420,6 +421,7 @@ func (msAPOP) Verify(ctx context.Context, conn *sasl.ConnState, args string) (sa
 func TestPOP3APOPHook(t *testing.T) {
 	e := msStart(t, sasl.POP3, func(c *Config) {
 		c.APOP = func() (APOPServer, error) { return msAPOP{}, nil }
+		c.InsecureAuth = true // APOP before TLS
 	})
 	c := e.dial(t)
 	c.read()
@@ -673,7 +675,27 @@ func TestThirdPartyClients(t *testing.T) {
 }
 
 func TestIMAPMatchesInbox(t *testing.T) {
-	for p, want := range map[string]bool{"*": true, "%": true, "INBOX": true, "inbox": true, "IN*": true, "*X": true, "%%%%%": true, "Sent": false, "INBOX/*": false, "": false} {
+	for p, want := range map[string]bool{
+		"*": true, "%": true, "INBOX": true, "inbox": true, "IN*": true, "*X": true, "%%%%%": true,
+		"I*B*X": true, "*N*O*": true, "**": true, "I%%%%%X": true, "*BOX": true, "IN%OX": true, "*INBOX*": true,
+		"Sent": false, "INBOX/*": false, "": false, "*Y": false, "IN": false, "INBOXX": false, "*X*X": false,
+		"I*B*B": false, "XINBOX": false, "%%%%%%%": true, "INBO": false, "*I*N*B*O*X*Z": false,
+	} {
 		assert.Equal(t, want, imapMatchesInbox(p), p)
+	}
+}
+
+// TestIMAPMatchesInboxCost: a pattern of wildcards that cannot match must
+// not cost exponential time. Recursion over every split took ~0.6 s of CPU
+// for one such pattern; 1000 of them must fit in a bound that only the old
+// cost could break.
+func TestIMAPMatchesInboxCost(t *testing.T) {
+	p := strings.Repeat("*", 63) + "Z"
+	start := time.Now()
+	for range 1000 {
+		require.False(t, imapMatchesInbox(p))
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("LIST pattern matching is super-linear")
+		}
 	}
 }

@@ -12,8 +12,8 @@ import (
 // maxPOP3User bounds the USER argument kept between USER and PASS.
 const maxPOP3User = 255
 
-// pop3CanPassword reports whether USER/PASS may be used now: inside TLS,
-// or with InsecureAuth (RFC 2595, Section 2.3; checklist S7).
+// pop3CanPassword reports whether USER/PASS and APOP may be used now:
+// inside TLS, or with InsecureAuth (RFC 2595, Section 2.3; checklist S7).
 func (c *conn) pop3CanPassword() bool { return c.isTLS || c.srv.cfg.InsecureAuth }
 
 func (c *conn) servePOP3() {
@@ -112,6 +112,11 @@ func (c *conn) servePOP3() {
 					alive = ok("Logged in")
 				}
 			}
+		case cmd == "APOP" && ap != nil && !c.pop3CanPassword():
+			// Checklist S7: refused before TLS here, whatever the
+			// APOPServer's own policy, like USER/PASS. Not counted as a
+			// failure: no credential was checked.
+			alive = fail("[AUTH] APOP needs TLS")
 		case cmd == "APOP" && ap != nil:
 			id, err := ap.Verify(context.Background(), &c.state, args)
 			if err != nil {

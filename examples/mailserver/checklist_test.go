@@ -1,0 +1,222 @@
+package mailserver
+
+import (
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/go-mailauth/mailauth/sasl"
+)
+
+// The NO STARTTLS server checklist (tls-security.md §1.4) end to end, for
+// the cases the protocol tests in mailserver_test.go do not already walk
+// through.
+
+// msChecklistStart starts proto with PLAIN, LOGIN, SCRAM and an APOP hook
+// that accepts "alice good" without looking at TLS, so that what is
+// refused before TLS is refused by the server itself.
+func msChecklistStart(t *testing.T, proto sasl.Protocol) *msClient {
+	t.Helper()
+	e := msStart(t, proto, func(c *Config) {
+		c.SASL.SCRAM = msSCRAM{}
+		c.APOP = func() (APOPServer, error) { return msAPOP{}, nil }
+	})
+	c := e.dial(t)
+	c.clientTLS = e.clientTLS
+	return c
+}
+
+// TestS7NoPlaintextCredentials: before TLS nothing that exposes a password
+// is advertised, and it is refused when tried anyway (RFC 2595, Section
+// 2.3; RFC 4616, Section 6). Afterwards the session is still not
+// authenticated.
+func TestS7NoPlaintextCredentials(t *testing.T) {
+	ir := msPlainIR("alice", "secret")
+	t.Run("IMAP", func(t *testing.T) {
+		c := msChecklistStart(t, sasl.IMAP)
+		greet := c.read()
+		c.send("a CAPABILITY")
+		caps := c.until("a ")
+		for _, adv := range []string{greet, caps[0]} {
+			assert.Contains(t, adv, "LOGINDISABLED")
+			assert.NotContains(t, adv, "AUTH=PLAIN")
+			assert.NotContains(t, adv, "AUTH=LOGIN")
+		}
+		c.send("b LOGIN alice secret")
+		assert.Equal(t, "b NO [PRIVACYREQUIRED] LOGIN is disabled without TLS", c.read())
+		c.send("c AUTHENTICATE PLAIN " + ir)
+		assert.Equal(t, "c NO [PRIVACYREQUIRED] Mechanism requires TLS", c.read())
+		c.send("d AUTHENTICATE LOGIN")
+		assert.Equal(t, "d NO [PRIVACYREQUIRED] Mechanism requires TLS", c.read())
+		c.send("e SELECT INBOX")
+		assert.Equal(t, "e BAD Command not valid before authentication", c.read())
+	})
+	t.Run("POP3", func(t *testing.T) {
+		c := msChecklistStart(t, sasl.POP3)
+		c.read()
+		c.send("CAPA")
+		capa := c.until(".")
+		assert.NotContains(t, capa, "USER")
+		for _, l := range capa {
+			if strings.HasPrefix(l, "SASL ") {
+				assert.NotContains(t, l, "PLAIN")
+				assert.NotContains(t, l, "LOGIN")
+			}
+		}
+		c.send("AUTH")
+		assert.NotContains(t, c.until("."), "PLAIN")
+		c.send("USER alice")
+		assert.Equal(t, "-ERR [AUTH] USER/PASS needs TLS", c.read())
+		c.send("PASS secret")
+		assert.Equal(t, "-ERR [AUTH] USER/PASS needs TLS", c.read())
+		c.send("APOP alice good")
+		assert.Equal(t, "-ERR [AUTH] APOP needs TLS", c.read())
+		c.send("AUTH PLAIN " + ir)
+		assert.True(t, strings.HasPrefix(c.read(), "-ERR"))
+		c.send("AUTH LOGIN")
+		assert.True(t, strings.HasPrefix(c.read(), "-ERR"))
+		c.send("STAT")
+		assert.True(t, strings.HasPrefix(c.read(), "-ERR"), "not authenticated")
+		// Inside TLS the same APOP is accepted: the refusal was the
+		// server's TLS policy, not the hook.
+		c.send("STLS")
+		assert.Equal(t, "+OK Begin TLS negotiation", c.read())
+		c.startTLS(c.clientTLS)
+		c.send("APOP alice good")
+		assert.Equal(t, "+OK Logged in", c.read())
+	})
+	t.Run("SMTP", func(t *testing.T) {
+		c := msChecklistStart(t, sasl.SMTP)
+		c.read()
+		c.send("AUTH PLAIN " + ir)
+		assert.Equal(t, "503 5.5.1 EHLO first", c.read())
+		c.send("EHLO x")
+		for _, l := range c.until("250 ") {
+			// SCRAM may be offered (the sasl package's policy: not
+			// plaintext-equivalent); PLAIN and LOGIN must not.
+			assert.NotContains(t, l, "PLAIN")
+			assert.NotContains(t, l, "LOGIN")
+		}
+		for _, cmd := range []string{"AUTH PLAIN " + ir, "AUTH LOGIN", "AUTH PLAIN"} {
+			c.send(cmd)
+			assert.Equal(t, "538 5.7.11 Encryption required for requested authentication mechanism", c.read(), cmd)
+		}
+		c.send("MAIL FROM:<a@b>")
+		assert.Equal(t, "530 5.7.0 Authentication required", c.read())
+	})
+}
+
+// TestS4ResetAfterTLS: after STARTTLS the session is not authenticated and
+// SMTP needs a new EHLO before MAIL (RFC 3207, Section 4.2).
+func TestS4ResetAfterTLS(t *testing.T) {
+	t.Run("IMAP", func(t *testing.T) {
+		c := msChecklistStart(t, sasl.IMAP)
+		c.read()
+		c.send("a STARTTLS")
+		assert.Equal(t, "a OK Begin TLS negotiation now", c.read())
+		c.startTLS(c.clientTLS)
+		c.send("b SELECT INBOX")
+		assert.Equal(t, "b BAD Command not valid before authentication", c.read())
+	})
+	t.Run("POP3", func(t *testing.T) {
+		c := msChecklistStart(t, sasl.POP3)
+		c.read()
+		c.send("STLS")
+		assert.Equal(t, "+OK Begin TLS negotiation", c.read())
+		c.startTLS(c.clientTLS)
+		c.send("STAT")
+		assert.True(t, strings.HasPrefix(c.read(), "-ERR"))
+	})
+	t.Run("SMTP", func(t *testing.T) {
+		c := msChecklistStart(t, sasl.SMTP)
+		c.read()
+		c.send("EHLO x")
+		c.until("250 ")
+		c.send("STARTTLS")
+		assert.Equal(t, "220 2.0.0 Ready to start TLS", c.read())
+		c.startTLS(c.clientTLS)
+		c.send("MAIL FROM:<a@b>")
+		assert.Equal(t, "503 5.5.1 EHLO first", c.read())
+		c.send("RCPT TO:<a@b>")
+		assert.Equal(t, "503 5.5.1 MAIL first", c.read())
+	})
+}
+
+// TestS1InjectionAfterGoAhead: plaintext sent after the go-ahead line (the
+// checklist's way (c)) reaches the TLS handshake, which fails; the server
+// hangs up without replying to it.
+func TestS1InjectionAfterGoAhead(t *testing.T) {
+	for _, tc := range []struct {
+		proto        sasl.Protocol
+		ehlo         bool
+		cmd, goAhead string
+		inject       string
+	}{
+		{sasl.IMAP, false, "A STARTTLS", "A OK Begin TLS negotiation now", "XYZZY NOOP\r\n"},
+		{sasl.POP3, false, "STLS", "+OK Begin TLS negotiation", "CAPA\r\n"},
+		{sasl.SMTP, true, "STARTTLS", "220 2.0.0 Ready to start TLS", "EHLO x\r\n"},
+	} {
+		t.Run(tc.proto.String(), func(t *testing.T) {
+			c := msChecklistStart(t, tc.proto)
+			c.read()
+			if tc.ehlo {
+				c.send("EHLO x")
+				c.until("250 ")
+			}
+			c.send(tc.cmd)
+			assert.Equal(t, tc.goAhead, c.read())
+			_, err := io.WriteString(c.conn, tc.inject)
+			require.NoError(t, err)
+			// No reply at all, not even a TLS alert: srvConn refuses the
+			// record header before crypto/tls sees it.
+			b, err := io.ReadAll(c.conn)
+			assert.Empty(t, b)
+			_ = err // EOF or a reset, depending on timing
+		})
+	}
+}
+
+// TestMaxConnections: at the bound a new client gets no greeting (it waits
+// in the backlog) until a session ends.
+func TestMaxConnections(t *testing.T) {
+	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1 })
+	first := e.dial(t)
+	assert.Equal(t, "+OK mail.test POP3 ready", first.read())
+	second := e.dial(t)
+	// No greeting while the first session runs. A slow machine can only
+	// make this pass more easily, never fail.
+	require.NoError(t, second.conn.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, err := second.tp.ReadLine()
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "a greeting beyond MaxConnections")
+	require.True(t, ne.Timeout(), "%v", err)
+	first.send("QUIT")
+	first.read()
+	// The timed-out read left tp's reader with a sticky error: read anew.
+	require.NoError(t, second.conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	second.tp = textproto.NewConn(second.conn)
+	assert.Equal(t, "+OK mail.test POP3 ready", second.read())
+}
+
+// TestCloseWhileAtMaxConnections: Close returns, and Serve with it, while
+// Serve waits for a free slot.
+func TestCloseWhileAtMaxConnections(t *testing.T) {
+	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1 })
+	c := e.dial(t)
+	c.read()
+	require.NoError(t, e.srv.Close())
+	for range 2 {
+		select {
+		case err := <-e.done:
+			require.ErrorIs(t, err, ErrServerClosed)
+		case <-time.After(10 * time.Second):
+			t.Fatal("Serve did not return after Close")
+		}
+	}
+}
