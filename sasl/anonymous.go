@@ -29,7 +29,7 @@ const anonMaxTraceBytes = 4 * anonMaxTraceChars
 // ErrMalformed for one that is not UTF-8 or contains NUL, CR or LF. The
 // Client is single-use and not safe for concurrent use.
 func NewAnonymousClient(trace string) Client {
-	return &anonClient{trace: trace}
+	return &oneMsgClient{mech: Anonymous, msg: trace, check: anonCheckTrace}
 }
 
 // NewAnonymousServer returns a Server for ANONYMOUS (RFC 4505). It calls
@@ -48,14 +48,11 @@ func NewAnonymousClient(trace string) Client {
 // single-use and not safe for concurrent use; it implements
 // [IdentityServer].
 func NewAnonymousServer(ctx context.Context, cfg *ServerConfig) Server {
-	s := &anonOwnedServer{}
-	s.env = *newServerEnv(ctx, cfg, &s.conn)
-	s.anonServer = anonServer{serverEnv: &s.env, mech: Anonymous}
-	return &s.anonServer
+	return newOneMsgOwnedServer(ctx, cfg, nil, Anonymous, anonVerify)
 }
 
 func newAnonymousServer(env *serverEnv, mech string) Server {
-	return &anonServer{serverEnv: env, mech: mech}
+	return &oneMsgServer{serverEnv: env, mech: mech, verify: anonVerify}
 }
 
 func newAnonymousClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
@@ -63,33 +60,6 @@ func newAnonymousClientFor(cfg *ClientConfig, conn *ConnState, offered []string)
 		return nil, err
 	}
 	return NewAnonymousClient(cfg.Trace), nil
-}
-
-type anonClient struct {
-	trace   string
-	started bool
-	resent  bool
-}
-
-var _ Client = (*anonClient)(nil)
-
-// Start sends the trace message (RFC 4505, Section 2).
-func (c *anonClient) Start() (string, []byte, error) {
-	if err := anonCheckTrace([]byte(c.trace)); err != nil {
-		return "", nil, err
-	}
-	c.started = true
-	return Anonymous, append([]byte{}, c.trace...), nil
-}
-
-// Next answers the one empty challenge a server sends when the protocol
-// layer did not transmit the initial response.
-func (c *anonClient) Next(challenge []byte) ([]byte, error) {
-	if len(challenge) != 0 || c.resent || !c.started {
-		return nil, ErrUnexpectedServerChallenge
-	}
-	c.resent = true
-	return append([]byte{}, c.trace...), nil
 }
 
 func anonCheckTrace(b []byte) error {
@@ -114,43 +84,16 @@ func anonCheckTrace(b []byte) error {
 	return nil
 }
 
-type anonServer struct {
-	*serverEnv
-	mech  string
-	state plainState
-}
-
-type anonOwnedServer struct {
-	anonServer
-	env  serverEnv
-	conn ConnState
-}
-
-var _ IdentityServer = (*anonServer)(nil)
-
-// Next receives the trace message (RFC 4505, Section 2).
-func (s *anonServer) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
-	case plainFinished:
-		return nil, false, ErrUnexpectedClientResponse
-	case plainStart:
-		if response == nil {
-			s.state = plainChallenged
-			return []byte{}, false, nil
-		}
-	}
-	s.state = plainFinished
+// anonVerify receives the trace message (RFC 4505, Section 2).
+func anonVerify(s *serverEnv, response []byte) (Identity, error) {
 	if err := anonCheckTrace(response); err != nil {
-		return nil, false, err
+		return Identity{}, err
 	}
 	if s.cfg.Anonymous == nil {
-		return nil, false, fmt.Errorf("%w: ANONYMOUS is not enabled", ErrUnsupportedMechanism)
+		return Identity{}, fmt.Errorf("%w: ANONYMOUS is not enabled", ErrUnsupportedMechanism)
 	}
 	if err := s.cfg.Anonymous(s.ctx, string(response)); err != nil {
-		return nil, false, err
+		return Identity{}, err
 	}
-	if err := s.succeed(Identity{Mechanism: s.mech, Username: AnonymousUsername}); err != nil {
-		return nil, false, err
-	}
-	return nil, true, nil
+	return Identity{Username: AnonymousUsername}, nil
 }

@@ -16,8 +16,11 @@ func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 // cfg.InsecureAuth is set: without TLS the server's list itself may come
 // from an attacker. A -PLUS variant is chosen only when conn has
 // channel-binding data. It returns an error wrapping ErrNoMechanism if
-// nothing fits.
+// nothing fits. A nil cfg is the zero ClientConfig: it has no credentials.
 func (cfg *ClientConfig) NewClient(offered []string, conn *ConnState) (Client, error) {
+	if cfg == nil {
+		cfg = &ClientConfig{} // as tls.Dial treats a nil *tls.Config
+	}
 	if conn == nil {
 		conn = &ConnState{}
 	}

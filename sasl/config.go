@@ -155,8 +155,11 @@ type ServerConfig struct {
 	// salt of a user who does not exist is stable and looks real. If nil,
 	// a random key is made once per process.
 	SCRAMSecret []byte
-	// SCRAMIterations is the iteration count given to unknown users. If 0,
-	// 4096 (the RFC 7677 minimum) is used.
+	// SCRAMIterations is the iteration count given to unknown users, and
+	// the PBKDF2 work PLAIN and LOGIN spend on a user without keys when
+	// they verify from SCRAM. Set it to the count real users have, or the
+	// difference tells who exists. If 0, 4096 (the RFC 7677 minimum) is
+	// used.
 	SCRAMIterations int
 	// Tokens verifies OAuth 2.0 bearer tokens for OAUTHBEARER and XOAUTH2.
 	Tokens TokenVerifier

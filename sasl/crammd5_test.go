@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"regexp"
 	"strings"
@@ -372,4 +373,36 @@ func BenchmarkCRAMMD5(b *testing.B) {
 		c := NewCRAMMD5Client("tim", v.Password)
 		c.Next(chal)
 	}))
+}
+
+// FuzzCRAMMD5Client feeds the CRAM-MD5 client arbitrary challenges: it
+// answers the first one within bounds with username SP 32 lowercase hex
+// digits that a server holding the password accepts, refuses the rest, and
+// never panics.
+func FuzzCRAMMD5Client(f *testing.F) {
+	f.Add([]byte("<1896.697170952@postoffice.reston.mci.com>"), []byte{})
+	f.Add([]byte{}, []byte("x"))
+	f.Add([]byte(strings.Repeat("a", cramMaxChallenge+1)), []byte("<a@b>"))
+	const user, pass = "tim", "tanstaaftanstaaf"
+	sec := NewCRAMMD5Secret(pass)
+	f.Fuzz(func(t *testing.T, chal, again []byte) {
+		c := NewCRAMMD5Client(user, pass)
+		_, _, err := c.Start()
+		require.NoError(t, err)
+		resp, err := c.Next(chal)
+		if err != nil {
+			require.True(t, errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge), err.Error())
+			require.True(t, len(chal) == 0 || len(chal) > cramMaxChallenge)
+		} else {
+			require.Len(t, resp, len(user)+1+2*md5.Size)
+			u, digest, err := cramParseResponse(resp)
+			require.NoError(t, err)
+			require.Equal(t, user, u)
+			var want [md5.Size]byte
+			require.NoError(t, cramDigest(&sec, chal, &want))
+			require.Equal(t, want, digest)
+		}
+		_, err = c.Next(again)
+		require.ErrorIs(t, err, ErrUnexpectedServerChallenge)
+	})
 }

@@ -24,7 +24,7 @@ const extMaxAuthzid = 1024
 // ErrTooLarge beyond 1024 bytes. The Client is single-use and not safe for
 // concurrent use.
 func NewExternalClient(authzid string) Client {
-	return &extClient{authzid: authzid}
+	return &oneMsgClient{mech: External, msg: authzid, check: extCheckAuthzid}
 }
 
 // NewExternalServer returns a Server for EXTERNAL (RFC 4422, Appendix A) on
@@ -48,48 +48,15 @@ func NewExternalClient(authzid string) Client {
 // after the end. The Server is single-use and not safe for concurrent use;
 // it implements [IdentityServer].
 func NewExternalServer(ctx context.Context, cfg *ServerConfig, conn *ConnState) Server {
-	s := &extOwnedServer{}
-	if conn != nil {
-		s.conn = *conn
-	}
-	s.env = *newServerEnv(ctx, cfg, &s.conn)
-	s.extServer = extServer{serverEnv: &s.env, mech: External}
-	return &s.extServer
+	return newOneMsgOwnedServer(ctx, cfg, conn, External, extVerify)
 }
 
 func newExternalServer(env *serverEnv, mech string) Server {
-	return &extServer{serverEnv: env, mech: mech}
+	return &oneMsgServer{serverEnv: env, mech: mech, verify: extVerify}
 }
 
 func newExternalClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
 	return NewExternalClient(cfg.Authzid), nil
-}
-
-type extClient struct {
-	authzid string
-	started bool
-	resent  bool
-}
-
-var _ Client = (*extClient)(nil)
-
-// Start sends the authzid, or an empty response.
-func (c *extClient) Start() (string, []byte, error) {
-	if err := extCheckAuthzid([]byte(c.authzid)); err != nil {
-		return "", nil, err
-	}
-	c.started = true
-	return External, append([]byte{}, c.authzid...), nil
-}
-
-// Next answers the one empty challenge a server sends when the protocol
-// layer did not transmit the initial response.
-func (c *extClient) Next(challenge []byte) ([]byte, error) {
-	if len(challenge) != 0 || c.resent || !c.started {
-		return nil, ErrUnexpectedServerChallenge
-	}
-	c.resent = true
-	return append([]byte{}, c.authzid...), nil
 }
 
 func extCheckAuthzid(b []byte) error {
@@ -104,51 +71,24 @@ func extCheckAuthzid(b []byte) error {
 	return nil
 }
 
-type extServer struct {
-	*serverEnv
-	mech  string
-	state plainState
-}
-
-type extOwnedServer struct {
-	extServer
-	env  serverEnv
-	conn ConnState
-}
-
-var _ IdentityServer = (*extServer)(nil)
-
-// Next receives the authzid (RFC 4422, Appendix A.1).
-func (s *extServer) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
-	case plainFinished:
-		return nil, false, ErrUnexpectedClientResponse
-	case plainStart:
-		if response == nil {
-			s.state = plainChallenged
-			return []byte{}, false, nil
-		}
-	}
-	s.state = plainFinished
+// extVerify receives the authzid (RFC 4422, Appendix A.1).
+func extVerify(s *serverEnv, response []byte) (Identity, error) {
 	if err := extCheckAuthzid(response); err != nil {
-		return nil, false, err
+		return Identity{}, err
 	}
 	if s.cfg.External == nil {
-		return nil, false, fmt.Errorf("%w: no EXTERNAL verifier configured", ErrUnsupportedMechanism)
+		return Identity{}, fmt.Errorf("%w: no EXTERNAL verifier configured", ErrUnsupportedMechanism)
 	}
 	authzid := string(response)
 	user, err := s.cfg.External.VerifyExternal(s.ctx, s.conn, authzid)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) || errors.Is(err, ErrAuthFailed) {
-			return nil, false, ErrAuthFailed
+			return Identity{}, ErrAuthFailed
 		}
-		return nil, false, err
+		return Identity{}, err
 	}
 	if user == "" {
-		return nil, false, ErrAuthFailed
+		return Identity{}, ErrAuthFailed
 	}
-	if err := s.succeed(Identity{Mechanism: s.mech, Username: user, Authzid: authzid}); err != nil {
-		return nil, false, err
-	}
-	return nil, true, nil
+	return Identity{Username: user, Authzid: authzid}, nil
 }

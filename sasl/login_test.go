@@ -197,3 +197,39 @@ func FuzzLoginServer(f *testing.F) {
 		require.ErrorIs(t, err, ErrUnexpectedClientResponse)
 	})
 }
+
+// FuzzLoginClient feeds the LOGIN client arbitrary prompts: it answers at
+// most two, each with exactly the username or the password, sends the
+// password at most once and never the username after it, and never
+// panics.
+func FuzzLoginClient(f *testing.F) {
+	f.Add([]byte("Username:"), []byte("Password:"), []byte("Password:"))
+	f.Add([]byte("User Name\x00"), []byte(" pass"), []byte{})
+	f.Add([]byte("Password:"), []byte("Username:"), []byte("x"))
+	f.Add([]byte{}, []byte{}, []byte{})
+	f.Add([]byte("VXNlcm5hbWU6"), []byte("\xff\xfe"), []byte("USER"))
+	const user, pass = "user@example.org", "secret"
+	f.Fuzz(func(t *testing.T, c1, c2, c3 []byte) {
+		c := NewLoginClient(user, pass)
+		_, ir, err := c.Start()
+		require.NoError(t, err)
+		require.Nil(t, ir)
+		sentPass := false
+		for i, chal := range [][]byte{c1, c2, c3} {
+			resp, err := c.Next(chal)
+			if err != nil {
+				require.ErrorIs(t, err, ErrUnexpectedServerChallenge)
+				continue
+			}
+			require.Less(t, i, loginMaxRounds, "answered a third prompt")
+			require.False(t, sentPass, "answered after sending the password")
+			switch string(resp) {
+			case pass:
+				sentPass = true
+			case user:
+			default:
+				t.Fatalf("answer %q is neither the username nor the password", resp)
+			}
+		}
+	})
+}

@@ -143,7 +143,7 @@ func (c *oauthBearerClient) Start() (string, []byte, error) {
 	b = append(b, "n,"...)
 	if o.Username != "" {
 		b = append(b, "a="...)
-		b = oauthAppendSASLName(b, o.Username)
+		b = scramAppendName(b, o.Username) // a gs2 saslname, as in SCRAM
 	}
 	b = append(b, ",\x01"...)
 	if o.Host != "" {
@@ -277,7 +277,10 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 			return nil, false, err // the store's own failure, unchanged
 		}
 		if errors.Is(err, ErrUnknownUser) {
-			err = fmt.Errorf("%w: %s token rejected", ErrAuthFailed, s.mech)
+			// The bare value, as every password mechanism returns for
+			// an unknown user: a verifier that says ErrAuthFailed for
+			// a bad token then gives the caller the same error.
+			err = ErrAuthFailed
 		}
 		s.failErr = err
 		s.state = oauthFailed
@@ -463,49 +466,14 @@ func oauthIsB64Token(t []byte) bool {
 }
 
 // oauthParseSASLName decodes a gs2 saslname (RFC 5801, Section 4): UTF-8
-// without NUL, "," written =2C and "=" written =3D.
+// without NUL, with "=2C" for ',' and "=3D" for '='. SCRAM's gs2 header
+// has the same grammar, so its decoder is used.
 func oauthParseSASLName(b []byte) (string, error) {
-	if len(b) == 0 {
-		return "", fmt.Errorf("%w: OAUTHBEARER a= is empty", ErrMalformed)
+	name, err := scramDecodeName(b)
+	if err != nil {
+		return "", fmt.Errorf("%w: OAUTHBEARER a= is not a saslname (empty, not UTF-8, NUL or a bad = escape)", ErrMalformed)
 	}
-	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
-		return "", fmt.Errorf("%w: OAUTHBEARER a= is not UTF-8 without NUL", ErrMalformed)
-	}
-	if bytes.IndexByte(b, '=') < 0 {
-		return string(b), nil
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '=' {
-			out = append(out, b[i])
-			continue
-		}
-		switch {
-		case i+2 < len(b) && b[i+1] == '2' && b[i+2] == 'C':
-			out = append(out, ',')
-		case i+2 < len(b) && b[i+1] == '3' && b[i+2] == 'D':
-			out = append(out, '=')
-		default:
-			return "", fmt.Errorf("%w: OAUTHBEARER a= has a bad = escape", ErrMalformed)
-		}
-		i += 2
-	}
-	return string(out), nil
-}
-
-// oauthAppendSASLName appends s escaped as a gs2 saslname (RFC 5801).
-func oauthAppendSASLName(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ',':
-			b = append(b, "=2C"...)
-		case '=':
-			b = append(b, "=3D"...)
-		default:
-			b = append(b, s[i])
-		}
-	}
-	return b
+	return name, nil
 }
 
 // oauthHasCtl reports whether s has an ASCII control character, which

@@ -630,3 +630,38 @@ func TestOAuthPeerMessages(t *testing.T) {
 		})
 	}
 }
+
+// FuzzOAuthClients feeds the OAUTHBEARER and XOAUTH2 clients arbitrary
+// error challenges (JSON from the server, RFC 7628 Section 3.2.2): each
+// answers with the dummy response and an error, an *OAuthBearerError or
+// ErrMalformed/ErrTooLarge, refuses any further challenge, and never
+// panics.
+func FuzzOAuthClients(f *testing.F) {
+	f.Add([]byte(`{"status":"invalid_token","schemes":"bearer","scope":"mail"}`))
+	f.Add([]byte(`{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}`))
+	f.Add([]byte(`{"status":""}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, chal []byte) {
+		for _, c := range []Client{
+			NewOAuthBearerClient(&OAuthBearerOptions{Username: "u", Token: "tok", Host: "h", Port: 993}),
+			NewXOAuth2Client("u", "tok"),
+		} {
+			_, _, err := c.Start()
+			require.NoError(t, err)
+			resp, err := c.Next(chal)
+			require.Error(t, err)
+			require.LessOrEqual(t, len(resp), 1)
+			var oe *OAuthBearerError
+			if errors.As(err, &oe) {
+				require.NotEmpty(t, oe.Status)
+				require.ErrorIs(t, err, ErrAuthFailed)
+				require.LessOrEqual(t, len(err.Error()), 128)
+			} else {
+				require.True(t, errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge), err.Error())
+			}
+			_, err = c.Next(chal)
+			require.ErrorIs(t, err, ErrUnexpectedServerChallenge)
+		}
+	})
+}

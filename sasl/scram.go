@@ -787,6 +787,7 @@ func (s *scramServer) Next(response []byte) ([]byte, bool, error) {
 	case scramServerNew, scramServerWaitFirst:
 		if response == nil {
 			if s.state == scramServerWaitFirst {
+				s.state = scramServerDone // an error ends the exchange
 				break
 			}
 			// No initial response: ask for the client-first-message.
@@ -942,10 +943,7 @@ func scramFakeCredentials(cfg *ServerConfig, h scramHash, base, user string) SCR
 	}
 	msg := make([]byte, 0, 16+len(base)+len(user))
 	msg = append(append(append(msg, base...), 0), user...)
-	iter := cfg.SCRAMIterations
-	if iter <= 0 {
-		iter = scramDefaultIterations
-	}
+	iter := cfg.scramFakeIterations()
 	salt := scramSHA256.hmac(secret, append(msg, "salt"...))[:scramSaltBytes]
 	return SCRAMCredentials{
 		Salt:       salt,
@@ -953,6 +951,15 @@ func scramFakeCredentials(cfg *ServerConfig, h scramHash, base, user string) SCR
 		StoredKey:  h.hmac(secret, append(msg, "StoredKey"...)),
 		ServerKey:  h.hmac(secret, append(msg, "ServerKey"...)),
 	}
+}
+
+// scramFakeIterations is the iteration count given to users the store
+// does not hold: ServerConfig.SCRAMIterations, or 4096 if that is 0.
+func (cfg *ServerConfig) scramFakeIterations() int {
+	if cfg.SCRAMIterations <= 0 {
+		return scramDefaultIterations
+	}
+	return min(cfg.SCRAMIterations, scramMaxStoredIterations)
 }
 
 // scramProcessSecret keys the fake salts when ServerConfig.SCRAMSecret is

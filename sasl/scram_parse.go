@@ -290,10 +290,12 @@ func scramParseIter(b []byte, min, max int) (int, error) {
 		if c < '0' || c > '9' {
 			return 0, scramMalformed("bad iteration count")
 		}
-		n = n*10 + int(c-'0')
-		if n > max {
+		// Checked before multiplying: with a max near MaxInt, n*10 would
+		// wrap around and a 20-digit count could come out small.
+		if d := int(c - '0'); n > (max-d)/10 {
 			return 0, fmt.Errorf("%w: SCRAM server demands more than %d iterations", ErrTooLarge, max)
 		}
+		n = n*10 + int(c-'0')
 	}
 	if n < min {
 		return 0, fmt.Errorf("%w: SCRAM server offers %d iterations, fewer than %d", ErrAuthFailed, n, min)

@@ -187,6 +187,14 @@ func ParseSCRAMCredentials(s string) (mech string, c SCRAMCredentials, err error
 // error wrapping ErrAuthFailed, the latter after a PBKDF2 of the default
 // cost; any other lookup error is returned unchanged.
 func scramVerifyPassword(ctx context.Context, lookup SCRAMLookup, username, password string) error {
+	return scramVerifyPasswordFake(ctx, lookup, username, password, scramDefaultIterations)
+}
+
+// scramVerifyPasswordFake is scramVerifyPassword with the iteration count
+// of the PBKDF2 done for a user with no keys: ServerConfig.SCRAMIterations,
+// the count real users have, so that an unknown user costs what a wrong
+// password costs.
+func scramVerifyPasswordFake(ctx context.Context, lookup SCRAMLookup, username, password string, fakeIter int) error {
 	for _, mech := range [...]string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1} {
 		var c SCRAMCredentials
 		var err error
@@ -213,7 +221,7 @@ func scramVerifyPassword(ctx context.Context, lookup SCRAMLookup, username, pass
 	// No keys at all: do the work a typical user costs, so the answer
 	// takes as long as for a wrong password.
 	var salt [scramSaltBytes]byte
-	scramPBKDF2(scramSHA256, password, salt[:], scramDefaultIterations)
+	scramPBKDF2(scramSHA256, password, salt[:], fakeIter)
 	return fmt.Errorf("%w: password does not match", ErrAuthFailed)
 }
 

@@ -276,7 +276,7 @@ func (c Config) Open(path string) (*DB, error) {
 // and bounds). It returns a *ParseError for the first bad line.
 func (c Config) Parse(r io.Reader) (*DB, error) {
 	if c.DefaultScheme != "" {
-		if _, ok := schemeAliases[strings.ToUpper(c.DefaultScheme)]; !ok {
+		if _, ok := schemeCanon(strings.ToUpper(c.DefaultScheme)); !ok {
 			return nil, &ParseError{Err: fmt.Errorf("%w: Config.DefaultScheme", ErrUnknownScheme)}
 		}
 	}
@@ -632,12 +632,17 @@ var (
 )
 
 // NewReloader reads the file at path with cfg and returns a Reloader for
-// it, or the error of [Config.Open]. Set cfg.SCRAMSecret, or a reload
-// changes the salts derived for PLAIN users.
+// it, or the error of [Config.Open]. If cfg.SCRAMSecret is nil, the random
+// key of the first read is kept for every reload, so the salts derived for
+// PLAIN users do not change: salts that change at a reload while the fake
+// salts of unknown users stay would tell the two apart.
 func NewReloader(path string, cfg Config) (*Reloader, error) {
 	db, err := cfg.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SCRAMSecret == nil {
+		cfg.SCRAMSecret = db.scramKey // cfg is our copy
 	}
 	r := &Reloader{path: path, cfg: cfg}
 	r.db.Store(db)

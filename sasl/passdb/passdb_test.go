@@ -424,3 +424,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestReviewReloadKeepsDerivedSalts: without Config.SCRAMSecret, a reload
+// must not change the SCRAM salt derived for a PLAIN user, while the fake
+// salt of an unknown user stays: the change would tell who exists.
+func TestReviewReloadKeepsDerivedSalts(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "users")
+	require.NoError(t, os.WriteFile(path, []byte("u:{PLAIN}one\n"), 0o600))
+	r, err := NewReloader(path, Config{})
+	require.NoError(t, err)
+	before, err := r.LookupSCRAM(ctx, sasl.SCRAMSHA256, "u")
+	require.NoError(t, err)
+	require.NoError(t, r.Reload())
+	after, err := r.LookupSCRAM(ctx, sasl.SCRAMSHA256, "u")
+	require.NoError(t, err)
+	assert.Equal(t, before.Salt, after.Salt)
+	assert.Equal(t, before.StoredKey, after.StoredKey)
+}

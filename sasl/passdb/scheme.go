@@ -58,27 +58,78 @@ const (
 	SchemeDESCrypt    = "DES-CRYPT"
 )
 
-// schemeAliases maps the names Dovecot accepts to the canonical one, and
-// lists every scheme this package parses.
-var schemeAliases = map[string]string{
-	"PLAIN": SchemePlain, "CLEAR": SchemePlain, "CLEARTEXT": SchemePlain,
-	"CRAM-MD5": SchemeCRAMMD5, "HMAC-MD5": SchemeCRAMMD5,
-	"DIGEST-MD5":  SchemeDigestMD5,
-	"SCRAM-SHA-1": SchemeSCRAMSHA1, "SCRAM-SHA-256": SchemeSCRAMSHA256, "SCRAM-SHA-512": SchemeSCRAMSHA512,
-	"SHA": SchemeSHA, "SHA1": SchemeSHA, "SSHA": SchemeSSHA,
-	"SHA256": SchemeSHA256, "SSHA256": SchemeSSHA256,
-	"SHA512": SchemeSHA512, "SSHA512": SchemeSSHA512,
-	"PLAIN-MD5": SchemePlainMD5, "LDAP-MD5": SchemeLDAPMD5, "SMD5": SchemeSMD5,
-	"PLAIN-MD4": SchemePlainMD4, "NTLM": SchemeNTLM,
-	"BLF-CRYPT": SchemeBLFCrypt, "ARGON2I": SchemeArgon2I, "ARGON2ID": SchemeArgon2ID,
-	"PBKDF2": SchemePBKDF2, "CRYPT": SchemeCrypt,
-	// Known, parsed, but not verifiable: no implementation in the
-	// standard library or golang.org/x/crypto, and we do not hand-roll
-	// crypto primitives.
-	"MD5": SchemeMD5Crypt, "MD5-CRYPT": SchemeMD5Crypt,
-	"SHA256-CRYPT": SchemeSHA256Crypt, "SHA512-CRYPT": SchemeSHA512Crypt,
-	"DES-CRYPT":   SchemeDESCrypt,
-	"PLAIN-TRUNC": "PLAIN-TRUNC", "LANMAN": "LANMAN", "RPA": "RPA", "OTP": "OTP", "SKEY": "SKEY",
+// schemeCanon maps a scheme name Dovecot accepts (upper case) to the
+// canonical one; it lists every scheme this package parses. A switch, not
+// a package-level map: no table that code could change at run time.
+// The crypt(3) families, PLAIN-TRUNC, LANMAN, RPA, OTP and SKEY are known
+// and parsed but not verifiable: no implementation in the standard library
+// or golang.org/x/crypto, and we do not hand-roll crypto primitives.
+func schemeCanon(name string) (string, bool) {
+	switch name {
+	case "PLAIN", "CLEAR", "CLEARTEXT":
+		return SchemePlain, true
+	case "CRAM-MD5", "HMAC-MD5":
+		return SchemeCRAMMD5, true
+	case "DIGEST-MD5":
+		return SchemeDigestMD5, true
+	case "SCRAM-SHA-1":
+		return SchemeSCRAMSHA1, true
+	case "SCRAM-SHA-256":
+		return SchemeSCRAMSHA256, true
+	case "SCRAM-SHA-512":
+		return SchemeSCRAMSHA512, true
+	case "SHA", "SHA1":
+		return SchemeSHA, true
+	case "SSHA":
+		return SchemeSSHA, true
+	case "SHA256":
+		return SchemeSHA256, true
+	case "SSHA256":
+		return SchemeSSHA256, true
+	case "SHA512":
+		return SchemeSHA512, true
+	case "SSHA512":
+		return SchemeSSHA512, true
+	case "PLAIN-MD5":
+		return SchemePlainMD5, true
+	case "LDAP-MD5":
+		return SchemeLDAPMD5, true
+	case "SMD5":
+		return SchemeSMD5, true
+	case "PLAIN-MD4":
+		return SchemePlainMD4, true
+	case "NTLM":
+		return SchemeNTLM, true
+	case "BLF-CRYPT":
+		return SchemeBLFCrypt, true
+	case "ARGON2I":
+		return SchemeArgon2I, true
+	case "ARGON2ID":
+		return SchemeArgon2ID, true
+	case "PBKDF2":
+		return SchemePBKDF2, true
+	case "CRYPT":
+		return SchemeCrypt, true
+	case "MD5", "MD5-CRYPT":
+		return SchemeMD5Crypt, true
+	case "SHA256-CRYPT":
+		return SchemeSHA256Crypt, true
+	case "SHA512-CRYPT":
+		return SchemeSHA512Crypt, true
+	case "DES-CRYPT":
+		return SchemeDESCrypt, true
+	case "PLAIN-TRUNC":
+		return "PLAIN-TRUNC", true
+	case "LANMAN":
+		return "LANMAN", true
+	case "RPA":
+		return "RPA", true
+	case "OTP":
+		return "OTP", true
+	case "SKEY":
+		return "SKEY", true
+	}
+	return "", false
 }
 
 // Bounds on the parameters of a stored hash. The file is the operator's,
@@ -182,7 +233,7 @@ func ParsePassword(field, defaultScheme string) (*Password, error) {
 	}
 	name = strings.ToUpper(name)
 	base, enc, _ := strings.Cut(name, ".")
-	canon, ok := schemeAliases[base]
+	canon, ok := schemeCanon(base)
 	if !ok {
 		return nil, fmt.Errorf("%w: the scheme name is not one Dovecot knows", ErrUnknownScheme)
 	}
@@ -633,7 +684,8 @@ var errDigestNeedsUser = errors.New("passdb: {DIGEST-MD5} hashes the user name a
 // `doveadm pw -s DIGEST-MD5 -u user@realm` writes it. Other schemes ignore
 // username.
 func HashUser(scheme, username, password string) (string, error) {
-	return passdbHash(scheme, username, password, &passdbDefaultCost)
+	cost := passdbCost{HashBcryptCost, HashArgon2Time, HashArgon2Memory, HashArgon2Lanes}
+	return passdbHash(scheme, username, password, &cost)
 }
 
 // passdbCost holds Hash's work parameters; tests use cheaper ones.
@@ -643,10 +695,8 @@ type passdbCost struct {
 	argonLanes          uint8
 }
 
-var passdbDefaultCost = passdbCost{HashBcryptCost, HashArgon2Time, HashArgon2Memory, HashArgon2Lanes}
-
 func passdbHash(scheme, username, password string, cost *passdbCost) (string, error) {
-	canon, ok := schemeAliases[strings.ToUpper(scheme)]
+	canon, ok := schemeCanon(strings.ToUpper(scheme))
 	if !ok {
 		return "", fmt.Errorf("%w: {%s}", ErrUnknownScheme, passdbTruncate(scheme, 32))
 	}
