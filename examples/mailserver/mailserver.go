@@ -22,8 +22,9 @@
 //     (CVE-2011-0411); after TLS every pre-TLS state is discarded and the
 //     [sasl.ServerSet] is made anew from the TLS connection state, with the
 //     served leaf certificate for tls-server-end-point.
-//   - Lines, literals, messages, recipients, failed logins and idle time
-//     are bounded (the consts below and [Config]).
+//   - Lines, literals, messages, recipients, failed logins, idle time,
+//     TLS handshakes and concurrent sessions are bounded (the consts below
+//     and [Config]).
 package mailserver
 
 import (
