@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,25 +204,51 @@ func TestListenerClose(t *testing.T) {
 }
 
 // TestListenerMaxPending: with one handshake slot held by a stalled client,
-// the next client waits until the slot frees (at the timeout), then gets
-// through.
+// the next client waits until the slot frees (when the stalled handshake
+// times out), then gets through. Ordering, not wall time, is checked, so a
+// loaded machine cannot make it flaky.
 func TestListenerMaxPending(t *testing.T) {
 	pki := tlsSrvNewPKI(t, nil)
-	const timeout = 150 * time.Millisecond
-	l := tlsSrvListen(t, pki.server, &ListenerOptions{HandshakeTimeout: timeout, MaxPendingHandshakes: 1})
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	accepted := make(chan struct{}, 4)
+	var stalledFailed atomic.Bool
+	l := NewListener(&tlsSrvNotifyListener{Listener: inner, accepted: accepted}, pki.server, &ListenerOptions{
+		HandshakeTimeout:     300 * time.Millisecond,
+		MaxPendingHandshakes: 1,
+		OnHandshakeError:     func(net.Addr, error) { stalledFailed.Store(true) },
+	})
+	t.Cleanup(func() { _ = l.Close() })
 	acc := tlsSrvAccept(l)
 	stalled, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)
 	defer stalled.Close()
-	time.Sleep(20 * time.Millisecond) // the stalled client takes the slot
-	start := time.Now()
+	select {
+	case <-accepted: // the stalled client holds the only slot
+	case <-time.After(tlsSrvWait):
+		t.Fatal("stalled client was not accepted")
+	}
 	cc, err := tls.Dial("tcp", l.Addr().String(), pki.client)
 	require.NoError(t, err)
 	defer cc.Close()
 	conn := <-acc
 	require.NotNil(t, conn)
 	defer conn.Close()
-	assert.GreaterOrEqual(t, time.Since(start), timeout/2)
+	assert.True(t, stalledFailed.Load(), "the second handshake ran before the stalled one gave up its slot")
+}
+
+// tlsSrvNotifyListener signals each connection its Accept returns.
+type tlsSrvNotifyListener struct {
+	net.Listener
+	accepted chan<- struct{}
+}
+
+func (l *tlsSrvNotifyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return c, err
 }
 
 // tlsSrvErrListener is a net.Listener whose Accept fails with err once.

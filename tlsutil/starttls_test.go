@@ -504,8 +504,9 @@ func TestS9StalledHandshake(t *testing.T) {
 			_, err := br.ReadString('\n')
 			require.NoError(t, err)
 			if sent != "" {
-				_, err = io.WriteString(cli, sent)
-				require.NoError(t, err)
+				// On a loaded machine the deadline may already have closed
+				// the pipe; the check below is what matters.
+				_, _ = io.WriteString(cli, sent)
 			}
 			select {
 			case err := <-errc:

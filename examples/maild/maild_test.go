@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/sasl/passdb"
 )
 
 // TestDemo runs the demo in-process: every mechanism that both sides
 // implement logs in over every protocol, and nothing fails.
 func TestDemo(t *testing.T) {
-	d, err := startDemo(nil)
+	d, err := startDemo(nil, nil)
 	require.NoError(t, err)
 	defer d.Close()
 	var out bytes.Buffer
@@ -44,7 +45,7 @@ func TestDemo(t *testing.T) {
 // TestDemoWrongPassword: the same servers refuse a wrong password, so
 // the demo's "ok" means something.
 func TestDemoWrongPassword(t *testing.T) {
-	d, err := startDemo(nil)
+	d, err := startDemo(nil, nil)
 	require.NoError(t, err)
 	defer d.Close()
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
@@ -52,4 +53,22 @@ func TestDemoWrongPassword(t *testing.T) {
 		assert.Equal(t, cellFail, cell, p)
 		assert.ErrorIs(t, err, sasl.ErrAuthFailed, p)
 	}
+}
+
+// TestDemoPasswdFile: with a Dovecot passwd-file (package sasl/passdb),
+// every login works against the file's entry for the demo user, stored as
+// {PLAIN}, from which passdb derives what each mechanism needs.
+func TestDemoPasswdFile(t *testing.T) {
+	users, err := passdb.Parse(strings.NewReader(demoUser + ":{PLAIN}" + demoPassword + "\n"))
+	require.NoError(t, err)
+	d, err := startDemo(nil, users)
+	require.NoError(t, err)
+	defer d.Close()
+	var out bytes.Buffer
+	failures := d.Run(&out)
+	t.Log("\n" + out.String())
+	require.Zero(t, failures, out.String())
+	cell, err := d.loginAs(sasl.IMAP, sasl.Plain, false, demoUser, "not-the-password")
+	assert.Equal(t, cellFail, cell)
+	assert.ErrorIs(t, err, sasl.ErrAuthFailed)
 }

@@ -8,6 +8,7 @@
 //	go run ./examples/maild          # the demo
 //	go run ./examples/maild -serve   # keep serving; prints addresses and users
 //	go run ./examples/maild -serve -cert /tmp/maild.pem   # and write the certificate
+//	go run ./examples/maild -serve -passwd /etc/dovecot/users   # serve a Dovecot passwd-file
 //
 // It needs nothing installed and binds only 127.0.0.1 on random ports.
 package main
@@ -34,6 +35,7 @@ import (
 	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/examples/mailserver"
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/sasl/passdb"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
@@ -51,13 +53,26 @@ const (
 func main() {
 	serve := flag.Bool("serve", false, "keep serving after the demo; print the addresses")
 	verbose := flag.Bool("v", false, "log server events to stderr")
+	passwd := flag.String("passwd", "", "with -serve: authenticate the users of this Dovecot passwd-file `file` (package sasl/passdb) instead of the demo user")
 	certFile := flag.String("cert", "", "write the server's self-signed certificate (PEM) to this `file`, for clients to trust")
 	flag.Parse()
 	var logger *slog.Logger
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	d, err := startDemo(logger)
+	var users *passdb.DB
+	if *passwd != "" {
+		if !*serve {
+			fmt.Fprintln(os.Stderr, "maild: -passwd needs -serve (the demo logs in as its own user)")
+			os.Exit(2)
+		}
+		var err error
+		if users, err = passdb.Open(*passwd); err != nil {
+			fmt.Fprintln(os.Stderr, "maild:", err)
+			os.Exit(1)
+		}
+	}
+	d, err := startDemo(logger, users)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maild:", err)
 		os.Exit(1)
@@ -69,7 +84,12 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	failures := d.Run(os.Stdout)
+	failures := 0
+	if users == nil {
+		failures = d.Run(os.Stdout)
+	} else {
+		fmt.Printf("%d users from %s\n", users.Len(), *passwd)
+	}
 	if *serve {
 		d.PrintAddresses(os.Stdout)
 		sig := make(chan os.Signal, 1)
@@ -92,11 +112,15 @@ type demo struct {
 	servers       []*mailserver.Server
 	plain         map[sasl.Protocol]string // STARTTLS listeners
 	implicit      map[sasl.Protocol]string // implicit-TLS listeners
+	passwdFile    bool                     // passwords come from a passwd-file
 }
 
 // startDemo makes the certificates and the store and starts the three
 // servers, each on a STARTTLS and an implicit-TLS listener on 127.0.0.1.
-func startDemo(logger *slog.Logger) (*demo, error) {
+// If users is not nil, passwords are checked against it (a Dovecot
+// passwd-file) instead of the demo store; tokens, certificates and
+// ANONYMOUS stay the demo's.
+func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 	serverKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		return nil, err
@@ -155,6 +179,19 @@ func startDemo(logger *slog.Logger) (*demo, error) {
 		APOP: func() (mailserver.APOPServer, error) {
 			return apop.NewServer(&apop.ServerConfig{Passwords: d.store, Hostname: "localhost"})
 		},
+	}
+	if users != nil {
+		d.passwdFile = true
+		// Each lookup serves the users whose stored scheme allows it
+		// (e.g. SCRAM only for {SCRAM-SHA-256} or {PLAIN} entries).
+		cfg.SASL.Passwords = users
+		cfg.SASL.Plaintext = users
+		cfg.SASL.CRAMMD5 = users
+		cfg.SASL.DigestMD5 = users
+		cfg.SASL.SCRAM = users
+		cfg.APOP = func() (mailserver.APOPServer, error) {
+			return apop.NewServer(&apop.ServerConfig{Passwords: users, Hostname: "localhost"})
+		}
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
 		srv := mailserver.New(p, cfg)
@@ -360,7 +397,11 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 
 // PrintAddresses prints where the servers listen and how to log in.
 func (d *demo) PrintAddresses(w io.Writer) {
-	fmt.Fprintf(w, "\nserving (Ctrl-C to stop); user %q password %q, bearer token %q\n", demoUser, demoPassword, demoToken)
+	if d.passwdFile {
+		fmt.Fprintf(w, "\nserving (Ctrl-C to stop) the passwd-file's users; bearer token %q is %q's\n", demoToken, demoUser)
+	} else {
+		fmt.Fprintf(w, "\nserving (Ctrl-C to stop); user %q password %q, bearer token %q\n", demoUser, demoPassword, demoToken)
+	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
 		fmt.Fprintf(w, "  %-4s  STARTTLS %s   implicit TLS %s\n", p, d.plain[p], d.implicit[p])
 	}
