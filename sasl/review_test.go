@@ -460,3 +460,71 @@ func TestReviewNilClientConfig(t *testing.T) {
 		assert.ErrorIs(t, err, ErrNoMechanism)
 	})
 }
+
+// reviewStandalone makes the Server of mech with its standalone
+// constructor, which for PLAIN (plainOwnedServer) is another code path
+// than a ServerSet's.
+func reviewStandalone(t *testing.T, cfg *ServerConfig, mech string) Server {
+	ctx := context.Background()
+	switch mech {
+	case Plain:
+		return NewPlainServer(ctx, cfg)
+	case Login:
+		return NewLoginServer(ctx, cfg)
+	case CRAMMD5:
+		return NewCRAMMD5Server(ctx, cfg)
+	case DigestMD5:
+		return NewDigestMD5Server(ctx, cfg)
+	case OAuthBearer:
+		return NewOAuthBearerServer(ctx, cfg)
+	case XOAuth2:
+		return NewXOAuth2Server(ctx, cfg)
+	case External:
+		return NewExternalServer(ctx, cfg, nil)
+	case Anonymous:
+		return NewAnonymousServer(ctx, cfg)
+	}
+	s, err := NewSCRAMServer(ctx, cfg, mech, nil)
+	require.NoError(t, err)
+	return s
+}
+
+// TestReviewStandaloneServers repeats the unknown-user and the
+// caller-error checks with the standalone constructors.
+func TestReviewStandaloneServers(t *testing.T) {
+	want := &reviewErr{452}
+	for cname, cfg := range reviewServerConfigs(&reviewStore{}) {
+		for i := range mechTable {
+			m := &mechTable[i]
+			if m.sec.ChannelBinding || !m.serverOK(cfg) {
+				continue
+			}
+			t.Run(cname+"/"+m.name, func(t *testing.T) {
+				run := func(cfg *ServerConfig, user, pass string) (error, error) {
+					ccfg := &ClientConfig{Username: user, Password: pass, Token: pass, External: true,
+						Anonymous: true, Mechanisms: []string{m.name}, InsecureAuth: true}
+					c, err := ccfg.NewClient([]string{m.name}, nil)
+					require.NoError(t, err)
+					s := reviewStandalone(t, cfg, m.name)
+					cerr, serr := runExchange(t, c, s)
+					if cerr != nil && serr == nil {
+						_, _, serr = s.Next([]byte{0x01}) // the answer to an error challenge
+					}
+					return cerr, serr
+				}
+				cerr, serr := run(cfg, reviewUser, reviewPass)
+				require.NoError(t, cerr)
+				require.NoError(t, serr)
+				if m.name != External && m.name != Anonymous {
+					_, wrong := run(cfg, reviewUser, "wrong-password")
+					_, unknown := run(cfg, "mallory", "wrong-password")
+					require.ErrorIs(t, wrong, ErrAuthFailed)
+					assert.Equal(t, wrong.Error(), unknown.Error())
+				}
+				bad := reviewServerConfigs(&reviewStore{err: want})[cname]
+				_, serr = run(bad, reviewUser, reviewPass)
+				assert.Same(t, want, serr, "%v", serr)
+			})
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-mailauth/mailauth/sasl"
@@ -77,4 +79,35 @@ func ExampleHash() {
 	// user:{NTLM}878d8014606cda29677a44efa1353fc7
 	// alice@example.org:{DIGEST-MD5}543e1aec5d3614f03141652d6ada51b2
 	// {SSHA512} <nil>
+}
+
+// A Reloader serves logins from a passwd-file that an operator edits:
+// call Reload on SIGHUP. A file that does not parse keeps the old users.
+func ExampleNewReloader() {
+	dir, err := os.MkdirTemp("", "passdb-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "users")
+	if err := os.WriteFile(path, []byte("alice:{PLAIN}one\n"), 0o600); err != nil {
+		panic(err)
+	}
+	r, err := passdb.NewReloader(path, passdb.Config{})
+	if err != nil {
+		panic(err)
+	}
+	cfg := &sasl.ServerConfig{Passwords: r} // r serves the current file
+	ctx := context.Background()
+	fmt.Println(cfg.Passwords.VerifyPassword(ctx, "alice", "one"))
+
+	os.WriteFile(path, []byte("alice:{PLAIN}two\n"), 0o600)
+	fmt.Println(r.Reload(), cfg.Passwords.VerifyPassword(ctx, "alice", "two"))
+
+	os.WriteFile(path, []byte("alice:{NOSUCH}x\n"), 0o600)
+	fmt.Println(r.Reload() != nil, cfg.Passwords.VerifyPassword(ctx, "alice", "two"))
+	// Output:
+	// <nil>
+	// <nil> <nil>
+	// true <nil>
 }
