@@ -85,6 +85,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
@@ -713,28 +714,14 @@ func Login(tp *textproto.Conn, conn *sasl.ConnState, greeting, username, passwor
 // apopReadLine reads one line of at most maxLineLen octets including the
 // line end and returns it without CRLF.
 func apopReadLine(r *bufio.Reader) (string, error) {
-	var line []byte
-	for {
-		frag, err := r.ReadSlice('\n')
-		if len(line)+len(frag) > maxLineLen {
-			return "", fmt.Errorf("apop: reply longer than %d octets: %w", maxLineLen, sasl.ErrTooLarge)
+	line, err := textline.ReadLine(r, maxLineLen, sasl.ErrTooLarge)
+	if err != nil {
+		if errors.Is(err, io.EOF) { // a reply was due
+			err = io.ErrUnexpectedEOF
 		}
-		line = append(line, frag...)
-		if err == nil {
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return "", fmt.Errorf("apop: reading the reply to APOP: %w", err)
-		}
+		return "", fmt.Errorf("apop: reading the reply to APOP: %w", err)
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return string(line), nil
+	return line, nil
 }
 
 // apopReplyText makes the server's text safe to quote in an error: printable

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
@@ -203,35 +204,10 @@ func xchgEncode(b []byte) string {
 }
 
 // xchgReadLine reads one line of at most max bytes (CRLF included) from r
-// and returns it without its line ending. It never buffers more than max
-// bytes: a longer line is an error wrapping ErrTooLarge, and the rest of
-// that line stays unread, so the caller must end the connection. A bare
-// LF is accepted as a line ending, as textproto does.
+// and returns it without its line ending; a longer line is an error
+// wrapping ErrTooLarge, and the caller must end the connection.
 func xchgReadLine(r *bufio.Reader, max int) (string, error) {
-	var buf []byte
-	for {
-		frag, err := r.ReadSlice('\n')
-		if len(buf)+len(frag) > max {
-			return "", fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, max)
-		}
-		if err == nil {
-			if buf == nil {
-				buf = frag
-			} else {
-				buf = append(buf, frag...)
-			}
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			return "", err
-		}
-		buf = append(buf, frag...)
-	}
-	line := buf[:len(buf)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return string(line), nil
+	return textline.ReadLine(r, max, ErrTooLarge)
 }
 
 func (x *Exchange) readLine(conn *textproto.Conn) (string, error) {

@@ -349,7 +349,7 @@ func TestExchangeReadLineBound(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "b", got)
 	_, err = xchgReadLine(r, 100)
-	require.ErrorIs(t, err, io.EOF, "an unterminated line is not a line")
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "an unterminated line is not a line")
 }
 
 func TestExchangeServeTooManyRounds(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/go-mailauth/mailauth/internal/textline"
 )
 
 // Bounds on what a server can make the client read. textproto.Reader.ReadLine
@@ -36,36 +38,7 @@ const (
 // cliReadLine reads one line of at most cliMaxLineLength octets and returns
 // it without its line ending (CRLF, or a bare LF as textproto accepts).
 func cliReadLine(r *bufio.Reader) (string, error) {
-	var long []byte
-	for {
-		frag, err := r.ReadSlice('\n')
-		switch {
-		case err == nil:
-			line := frag
-			if long != nil {
-				long = append(long, frag...)
-				line = long
-			}
-			if len(line) > cliMaxLineLength {
-				return "", fmt.Errorf("%w: line longer than %d octets", ErrMalformedResponse, cliMaxLineLength)
-			}
-			line = line[:len(line)-1]
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
-			}
-			return string(line), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			long = append(long, frag...)
-			if len(long) > cliMaxLineLength {
-				return "", fmt.Errorf("%w: line longer than %d octets", ErrMalformedResponse, cliMaxLineLength)
-			}
-		default:
-			if errors.Is(err, io.EOF) && len(long)+len(frag) > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
-	}
+	return textline.ReadLine(r, cliMaxLineLength, ErrMalformedResponse)
 }
 
 // ---- IMAP (RFC 9051, Section 7; RFC 3501, Section 7) ----

@@ -13,7 +13,6 @@
 package mailclient
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-mailauth/mailauth/apop"
+	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
@@ -213,22 +213,7 @@ func (c *client) quit() error {
 // readLine reads one line of at most maxLine bytes: a server cannot make
 // the client buffer without limit (textproto's ReadLine has no bound).
 func (c *client) readLine() (string, error) {
-	r := c.cc.Text.R
-	var buf []byte
-	for {
-		frag, err := r.ReadSlice('\n')
-		if len(buf)+len(frag) > maxLine {
-			return "", fmt.Errorf("%w: server line longer than %d bytes", sasl.ErrTooLarge, maxLine)
-		}
-		buf = append(buf, frag...)
-		if err == nil {
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			return "", err
-		}
-	}
-	return strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r"), nil
+	return textline.ReadLine(c.cc.Text.R, maxLine, sasl.ErrTooLarge)
 }
 
 func trunc(s string) string {

@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
@@ -465,7 +466,7 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 	if err != nil {
 		c.log.Info("authentication failed", "mech", mech, "err", err)
 		var ne net.Error
-		if errors.Is(err, sasl.ErrTooLarge) || errors.Is(err, io.EOF) || errors.As(err, &ne) {
+		if errors.Is(err, sasl.ErrTooLarge) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
 			return true
 		}
 		if errors.Is(err, sasl.ErrCanceled) || errors.Is(err, sasl.ErrUnsupportedMechanism) || errors.Is(err, sasl.ErrNeedsTLS) {
@@ -525,23 +526,5 @@ func (c *conn) startTLS(goAhead string) error {
 // its line ending, never buffering more than max bytes. A longer line is
 // an error wrapping sasl.ErrTooLarge; the connection is then out of step.
 func readLine(r *bufio.Reader, max int) (string, error) {
-	var buf []byte
-	for {
-		frag, err := r.ReadSlice('\n')
-		if len(buf)+len(frag) > max {
-			return "", fmt.Errorf("%w: line longer than %d bytes", sasl.ErrTooLarge, max)
-		}
-		buf = append(buf, frag...)
-		if err == nil {
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			return "", err
-		}
-	}
-	line := buf[:len(buf)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return string(line), nil
+	return textline.ReadLine(r, max, sasl.ErrTooLarge)
 }
