@@ -98,6 +98,7 @@ func (c *digestMD5Client) Start() (string, []byte, error) {
 	return DigestMD5, nil, nil
 }
 
+// Next answers the digest-challenge, then checks rspauth (RFC 2831, Section 2.1).
 func (c *digestMD5Client) Next(challenge []byte) ([]byte, error) {
 	switch c.state {
 	case 1:
@@ -346,6 +347,7 @@ const (
 
 var _ IdentityServer = (*digestMD5Server)(nil)
 
+// Next sends the digest-challenge, verifies the digest-response, and ends on the empty reply to rspauth (RFC 2831, Section 2.1).
 func (s *digestMD5Server) Next(response []byte) ([]byte, bool, error) {
 	switch s.state {
 	case digestStart:

@@ -21,7 +21,10 @@ type mechInfo struct {
 	newClient func(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error)
 }
 
-func (m *mechInfo) Name() string       { return m.name }
+// Name returns the IANA mechanism name.
+func (m *mechInfo) Name() string { return m.name }
+
+// Security returns the mechanism's properties.
 func (m *mechInfo) Security() Security { return m.sec }
 
 func hasPassword(cfg *ClientConfig) bool { return cfg.Username != "" && cfg.Password != "" }

@@ -239,6 +239,7 @@ const (
 
 var _ IdentityServer = (*oauthServer)(nil)
 
+// Next receives the client response (RFC 7628, Section 3.1) and ends the exchange after an error challenge on the next reply, whatever it is.
 func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 	switch s.state {
 	case oauthStart:

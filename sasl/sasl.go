@@ -113,7 +113,10 @@ type staticMechanism struct {
 	sec  Security
 }
 
-func (m staticMechanism) Name() string       { return m.name }
+// Name returns the mechanism name.
+func (m staticMechanism) Name() string { return m.name }
+
+// Security returns the mechanism's properties.
 func (m staticMechanism) Security() Security { return m.sec }
 
 // randomBytes returns n bytes from crypto/rand, the only source of

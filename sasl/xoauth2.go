@@ -46,6 +46,7 @@ type xoauth2Client struct {
 
 var _ Client = (*xoauth2Client)(nil)
 
+// Start returns the whole XOAUTH2 message as the initial response.
 func (c *xoauth2Client) Start() (string, []byte, error) {
 	if c.state != 0 {
 		return "", nil, fmt.Errorf("%w: XOAUTH2 client already started", ErrUnexpectedServerChallenge)

@@ -160,6 +160,7 @@ type server struct {
 	set  *sasl.ServerSet
 }
 
+// Next runs the wrapped mechanism and records its outcome.
 func (a *server) Next(resp []byte) ([]byte, bool, error) {
 	chal, done, err := a.srv.Next(resp)
 	if err != nil {

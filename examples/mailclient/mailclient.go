@@ -155,6 +155,7 @@ type recordingClient struct {
 	mech string
 }
 
+// Start starts the wrapped client and records the mechanism it chose.
 func (r *recordingClient) Start() (string, []byte, error) {
 	mech, ir, err := r.Client.Start()
 	r.mech = mech

@@ -436,6 +436,7 @@ func newStore(passwords, tokens map[string]string) (*store, error) {
 	return s, nil
 }
 
+// LookupCRAMMD5 implements sasl.CRAMMD5Lookup.
 func (s *store) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD5Secret, error) {
 	c, ok := s.cram[username]
 	if !ok {
@@ -444,6 +445,7 @@ func (s *store) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD
 	return c, nil
 }
 
+// VerifyPassword implements sasl.PasswordVerifier.
 func (s *store) VerifyPassword(ctx context.Context, username, password string) error {
 	want, ok := s.passwords[username]
 	// Constant time on fixed-size digests: a byte-wise compare would tell
@@ -455,6 +457,7 @@ func (s *store) VerifyPassword(ctx context.Context, username, password string) e
 	return nil
 }
 
+// LookupPassword implements sasl.PlaintextLookup.
 func (s *store) LookupPassword(ctx context.Context, username string) (string, error) {
 	p, ok := s.passwords[username]
 	if !ok {
@@ -463,6 +466,7 @@ func (s *store) LookupPassword(ctx context.Context, username string) (string, er
 	return p, nil
 }
 
+// LookupSCRAM implements sasl.SCRAMLookup.
 func (s *store) LookupSCRAM(ctx context.Context, mech, username string) (sasl.SCRAMCredentials, error) {
 	c, ok := s.scram[mech+"\x00"+username]
 	if !ok {
@@ -471,6 +475,7 @@ func (s *store) LookupSCRAM(ctx context.Context, mech, username string) (sasl.SC
 	return c, nil
 }
 
+// VerifyToken implements sasl.TokenVerifier.
 func (s *store) VerifyToken(ctx context.Context, username, token string) (string, error) {
 	user, ok := s.tokens[token]
 	if !ok || (username != "" && username != user) {
@@ -479,6 +484,7 @@ func (s *store) VerifyToken(ctx context.Context, username, token string) (string
 	return user, nil
 }
 
+// VerifyExternal implements sasl.ExternalVerifier.
 func (s *store) VerifyExternal(ctx context.Context, conn *sasl.ConnState, authzid string) (string, error) {
 	if conn == nil || conn.TLS == nil || len(conn.TLS.PeerCertificates) == 0 {
 		return "", sasl.ErrAuthFailed
