@@ -111,16 +111,7 @@ func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, confi
 	// our check land in the socket, where the handshake reads them as a
 	// (failing) TLS record. Buffered bytes are the only ones that could be
 	// mistaken for commands.
-	n := tc.R.Buffered()
-	for _, l := range layers {
-		n += l.Buffered()
-	}
-	if b, ok := raw.(Buffered); ok {
-		// raw itself reads ahead (a bufio-backed conn wrapper): what it
-		// holds would otherwise become the start of the handshake input.
-		n += b.Buffered()
-	}
-	if n > 0 {
+	if n := bufferedOctets(tc, raw, layers); n > 0 {
 		return nil, nil, fmt.Errorf("%w (%d bytes)", ErrPlaintextAfterStartTLS, n)
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -148,4 +139,20 @@ func StartTLSServer(ctx context.Context, tc *textproto.Conn, raw net.Conn, confi
 		return nil, nil, fmt.Errorf("tlsutil: STARTTLS handshake: %w", err)
 	}
 	return conn, textproto.NewConn(conn), nil
+}
+
+// bufferedOctets returns the octets read ahead on every layer under a
+// textproto session, on either side of STARTTLS: tp's bufio.Reader, raw
+// when it reads ahead itself (a bufio-backed conn wrapper, whose bytes would
+// otherwise become the start of the handshake input), and layers. Any of
+// them is plaintext that must not be taken as if it came inside TLS.
+func bufferedOctets(tp *textproto.Conn, raw net.Conn, layers []Buffered) int {
+	n := tp.R.Buffered()
+	if b, ok := raw.(Buffered); ok {
+		n += b.Buffered()
+	}
+	for _, l := range layers {
+		n += l.Buffered()
+	}
+	return n
 }

@@ -103,7 +103,7 @@ func cliStartTLS(ctx context.Context, tp *textproto.Conn, conn net.Conn, proto P
 	// buffered behind it was sent in plaintext by whoever is on the path;
 	// refuse it rather than feed it to the handshake or, worse, read it
 	// later as a TLS-protected response.
-	if n := cliBuffered(tp, conn, layers); n > 0 {
+	if n := bufferedOctets(tp, conn, layers); n > 0 {
 		return nil, nil, fmt.Errorf("%w: %d octets", ErrResponseInjection, n)
 	}
 	// tls.Client reads from conn, below tp's buffer: bytes arriving from now
@@ -113,19 +113,6 @@ func cliStartTLS(ctx context.Context, tp *textproto.Conn, conn net.Conn, proto P
 		return nil, nil, fmt.Errorf("%w: %w", ErrHandshakeFailed, err)
 	}
 	return tc, textproto.NewConn(tc), nil
-}
-
-// cliBuffered returns the octets buffered on the reader layers the client
-// can see: tp's bufio.Reader, conn when it buffers too, and layers.
-func cliBuffered(tp *textproto.Conn, conn net.Conn, layers []Buffered) int {
-	n := tp.R.Buffered()
-	if b, ok := conn.(Buffered); ok {
-		n += b.Buffered()
-	}
-	for _, l := range layers {
-		n += l.Buffered()
-	}
-	return n
 }
 
 // cliIMAPGoAhead reads the reply to "tag STARTTLS" up to the tagged OK (RFC
