@@ -278,9 +278,9 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		defer conn.Close()
 		implicit = true
 	}
-	mode := tlsutil.RequireSTARTTLS
+	mode := sasl.RequireSTARTTLS
 	if implicit {
-		mode = tlsutil.ImplicitTLS
+		mode = sasl.ImplicitTLS
 	}
 	res, err := mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol: proto,
@@ -381,7 +381,7 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 	_, err = mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol: p,
 		TLS:      d.clientTLS,
-		Mode:     tlsutil.ImplicitTLS,
+		Mode:     sasl.ImplicitTLS,
 		SASL:     &sasl.ClientConfig{Username: demoUser, Password: demoPassword},
 	})
 	if err != nil {
