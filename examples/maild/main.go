@@ -177,7 +177,7 @@ func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 		Logger:   logger,
 		// POP3 APOP needs the plaintext password (RFC 1939, Section 13).
 		APOP: func() (mailserver.APOPServer, error) {
-			return apop.NewServer(&apop.ServerConfig{Passwords: d.store, Hostname: "localhost"})
+			return apop.NewServer(&apop.ServerConfig{Plaintext: d.store, Hostname: "localhost"})
 		},
 	}
 	if users != nil {
@@ -190,7 +190,7 @@ func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 		cfg.SASL.DigestMD5 = users
 		cfg.SASL.SCRAM = users
 		cfg.APOP = func() (mailserver.APOPServer, error) {
-			return apop.NewServer(&apop.ServerConfig{Passwords: users, Hostname: "localhost"})
+			return apop.NewServer(&apop.ServerConfig{Plaintext: users, Hostname: "localhost"})
 		}
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
