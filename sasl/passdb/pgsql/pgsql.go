@@ -169,11 +169,11 @@ type Config struct {
 // sasl.DigestMD5Lookup, sasl.SCRAMLookup and an NT-hash lookup
 // (LookupNTHash), like passdb.DB.
 type Store struct {
-	pool    *pgxpool.Pool
-	core    *storecore.Core
-	desc    atomic.Pointer[pgconn.StatementDescription] // the first connection's
-	pwCol   int
-	cols    []string
+	pool  *pgxpool.Pool
+	core  *storecore.Core
+	desc  atomic.Pointer[pgconn.StatementDescription] // the first connection's
+	pwCol int
+	cols  []string
 }
 
 var (
