@@ -179,30 +179,48 @@ func ParseSCRAMCredentials(s string) (mech string, c SCRAMCredentials, err error
 }
 
 // scramVerifyPassword checks a plaintext password, as PLAIN and LOGIN
-// receive it, against the user's stored SCRAM keys: the strongest hash the
-// store holds (SHA-512, then SHA-256, then SHA-1), PBKDF2 over the
-// SASLprep'd password (the raw one if SASLprep refuses it, as stores that
-// skip SASLprep, like Dovecot's, hashed that), and StoredKey compared in
-// constant time. A wrong password and a user with no keys both return an
-// error wrapping ErrAuthFailed, the latter after a PBKDF2 of the default
-// cost; any other lookup error is returned unchanged.
+// receive it, against the user's stored SCRAM keys, with the default cost
+// for a user without keys; see scramVerifyPasswordFake.
 func scramVerifyPassword(ctx context.Context, lookup SCRAMLookup, username, password string) error {
 	return scramVerifyPasswordFake(ctx, lookup, username, password, scramDefaultIterations)
 }
 
-// scramVerifyPasswordFake is scramVerifyPassword with the iteration count
-// of the PBKDF2 done for a user with no keys: ServerConfig.SCRAMIterations,
-// the count real users have, so that an unknown user costs what a wrong
-// password costs.
+// scramHolds is the method of a store that can say which forms of
+// credential it holds (CredentialReporter).
+type scramHolds interface {
+	HoldsCredentials(mech string) bool
+}
+
+// scramVerifyPasswordFake checks a plaintext password, as PLAIN and LOGIN
+// receive it, against the user's stored SCRAM keys. It asks the store for
+// the user's keys of SHA-512, then SHA-256, then SHA-1, and uses the first
+// it finds: PBKDF2 over the SASLprep'd password (the raw one if SASLprep
+// refuses it, as stores that skip SASLprep, like Dovecot's, hashed that),
+// and StoredKey compared in constant time.
+//
+// A store that reports the hashes it holds (HoldsCredentials) is asked only
+// for those, so a store of SCRAM-SHA-256 keys, the common case, costs one
+// lookup per login instead of two; one that does not is asked for each
+// hash in turn until one answers (three round trips for a user with only
+// SHA-1 keys).
+//
+// A wrong password and a user with no keys both return an error wrapping
+// ErrAuthFailed, the latter after a PBKDF2 of fakeIter iterations
+// (ServerConfig.SCRAMIterations, the count real users have), so an unknown
+// user costs what a wrong password costs. Any other lookup error is
+// returned unchanged.
 func scramVerifyPasswordFake(ctx context.Context, lookup SCRAMLookup, username, password string, fakeIter int) error {
+	holds, _ := lookup.(scramHolds)
+	// Strongest hash first, so that a user whose keys were re-minted with
+	// a stronger hash is checked against those.
 	for _, mech := range [...]string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1} {
-		var c SCRAMCredentials
-		var err error
-		if lookup != nil {
-			c, err = lookup.LookupSCRAM(ctx, mech, username)
-		} else {
-			err = ErrUnknownUser
+		if lookup == nil {
+			break
 		}
+		if holds != nil && !holds.HoldsCredentials(mech) {
+			continue
+		}
+		c, err := lookup.LookupSCRAM(ctx, mech, username)
 		if errors.Is(err, ErrUnknownUser) {
 			continue
 		}
