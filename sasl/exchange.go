@@ -277,56 +277,14 @@ func (x *Exchange) Serve(conn *textproto.Conn, s Server, ir []byte) error {
 }
 
 // Reply returns the line a server sends to end an exchange (or to refuse
-// the command that would start one) whose outcome is err, without CRLF.
-// The text is fixed per outcome and never contains what the client sent or
-// what err says, so it cannot leak a username or a secret.
-//
-//	outcome                        IMAP (tag ...)              SMTP        POP3
-//	nil                            OK Authenticated            235 2.7.0   +OK
-//	ErrAuthFailed, ErrUnknownUser,
-//	  ErrChannelBinding            NO [AUTHENTICATIONFAILED]   535 5.7.8   -ERR [AUTH]
-//	ErrAuthzFailed                 NO [AUTHORIZATIONFAILED]    535 5.7.8   -ERR [AUTH]
-//	ErrCanceled                    BAD                         501 5.0.0   -ERR
-//	ErrMalformed,
-//	  ErrUnexpectedClientResponse  BAD                         501 5.5.2   -ERR
-//	ErrTooLarge                    BAD                         500 5.5.6   -ERR
-//	ErrUnsupportedMechanism        NO [CANNOT]                 504 5.5.4   -ERR
-//	ErrNeedsTLS                    NO [PRIVACYREQUIRED]        538 5.7.11  -ERR [AUTH]
-//	anything else                  NO [UNAVAILABLE]            454 4.7.0   -ERR [SYS/TEMP]
-//
-// IMAP codes are from RFC 5530, SMTP codes from RFC 4954 Section 6, POP3
-// codes from RFC 3206. A caller with its own error types (go-smtp's
-// *SMTPError) should write their replies itself and use Reply for the rest.
+// the command that would start one) whose outcome is err, without CRLF:
+// [ReplyFor](err) written for x.Protocol with x's tag. The text is fixed per
+// outcome and never contains what the client sent or what err says, so it
+// cannot leak a username or a secret. A caller with its own error types
+// (go-smtp's *SMTPError) should write their replies itself and use Reply for
+// the rest.
 func (x *Exchange) Reply(err error) string {
-	var imap, smtp, pop string
-	switch {
-	case err == nil:
-		imap, smtp, pop = "OK Authenticated", "235 2.7.0 Authentication successful", "+OK Authenticated"
-	case errors.Is(err, ErrCanceled):
-		imap, smtp, pop = "BAD Authentication cancelled", "501 5.0.0 Authentication cancelled", "-ERR Authentication cancelled"
-	case errors.Is(err, ErrTooLarge):
-		imap, smtp, pop = "BAD Authentication exchange too long", "500 5.5.6 Authentication exchange too long", "-ERR Authentication exchange too long"
-	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnexpectedClientResponse):
-		imap, smtp, pop = "BAD Malformed authentication exchange", "501 5.5.2 Cannot decode authentication exchange", "-ERR Malformed authentication exchange"
-	case errors.Is(err, ErrAuthzFailed):
-		imap, smtp, pop = "NO [AUTHORIZATIONFAILED] Authorization failed", "535 5.7.8 Authentication credentials invalid", "-ERR [AUTH] Authorization failed"
-	case errors.Is(err, ErrAuthFailed), errors.Is(err, ErrChannelBinding), errors.Is(err, ErrUnknownUser):
-		imap, smtp, pop = "NO [AUTHENTICATIONFAILED] Authentication failed", "535 5.7.8 Authentication credentials invalid", "-ERR [AUTH] Authentication failed"
-	case errors.Is(err, ErrNeedsTLS):
-		imap, smtp, pop = "NO [PRIVACYREQUIRED] Mechanism requires TLS", "538 5.7.11 Encryption required for requested authentication mechanism", "-ERR [AUTH] Mechanism requires TLS"
-	case errors.Is(err, ErrUnsupportedMechanism):
-		imap, smtp, pop = "NO [CANNOT] Unsupported authentication mechanism", "504 5.5.4 Unrecognized authentication type", "-ERR Unsupported authentication mechanism"
-	default:
-		imap, smtp, pop = "NO [UNAVAILABLE] Temporary authentication failure", "454 4.7.0 Temporary authentication failure", "-ERR [SYS/TEMP] Temporary authentication failure"
-	}
-	switch x.Protocol {
-	case IMAP:
-		return x.tag() + " " + imap
-	case SMTP:
-		return smtp
-	default:
-		return pop
-	}
+	return ReplyFor(err).Line(x.Protocol, x.tag())
 }
 
 // WriteResult writes [Exchange.Reply] for err to conn and flushes it: the
