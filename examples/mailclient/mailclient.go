@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/go-mailauth/mailauth/apop"
-	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
@@ -125,7 +124,7 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 		if opts.Mode != sasl.ImplicitTLS || cc.Greeting == "" {
 			return res, ErrAPOPNeedsImplicitTLS
 		}
-		if err := apop.Login(cc.Text, &state, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
+		if err := apop.Login(ctx, cc.Text, cc.Conn, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
 			return res, err
 		}
 		return res, c.quit()
@@ -140,7 +139,7 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 		Tag:      cc.NextTag(),
 		SASLIR:   opts.Protocol == sasl.IMAP && cc.Capabilities.Has("SASL-IR"),
 	}
-	err = x.Authenticate(cc.Text, rec)
+	err = x.Authenticate(ctx, cc.Text, cc.Conn, rec)
 	res.Mechanism = rec.mech
 	if err != nil {
 		return res, err
@@ -213,7 +212,7 @@ func (c *client) quit() error {
 // readLine reads one line of at most maxLine bytes: a server cannot make
 // the client buffer without limit (textproto's ReadLine has no bound).
 func (c *client) readLine() (string, error) {
-	return textline.ReadLine(c.cc.Text.R, maxLine, sasl.ErrTooLarge)
+	return sasl.ReadLine(c.cc.Text.R, maxLine)
 }
 
 func trunc(s string) string {
