@@ -139,7 +139,7 @@ func Exchange(c sasl.Client, s sasl.Server) (clientErr, serverErr error) {
 // first).
 func Login(ctx context.Context, cfg *sasl.ServerConfig, mech, user, password string) (sasl.Identity, error) {
 	if mech == "APOP" {
-		srv, err := apop.NewServer(&apop.ServerConfig{Passwords: cfg.Plaintext, Hostname: Realm, InsecureAuth: true})
+		srv, err := apop.NewServer(&apop.ServerConfig{Plaintext: cfg.Plaintext, Hostname: Realm, InsecureAuth: true})
 		if err != nil {
 			return sasl.Identity{}, err
 		}
