@@ -17,4 +17,5 @@ require (
 	github.com/emersion/go-message v0.18.2 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
 )
