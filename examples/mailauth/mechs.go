@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/go-mailauth/mailauth/apop"
@@ -27,6 +26,5 @@ func addExtraMechanisms(cfg *sasl.ClientConfig, o *loginOpts, cr credentials) er
 	case "GSSAPI", "NTLM":
 		return usagef("-mech %s: not in this build of mailauth yet", strings.ToUpper(o.mech))
 	}
-	_ = fmt.Sprint
 	return nil
 }
