@@ -177,7 +177,7 @@ func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 		Logger:   logger,
 		// POP3 APOP needs the plaintext password (RFC 1939, Section 13).
 		APOP: func() (mailserver.APOPServer, error) {
-			return apop.NewServer(&apop.ServerConfig{Passwords: d.store, Hostname: "localhost"})
+			return apop.NewServer(&apop.ServerConfig{Plaintext: d.store, Hostname: "localhost"})
 		},
 	}
 	if users != nil {
@@ -190,7 +190,7 @@ func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 		cfg.SASL.DigestMD5 = users
 		cfg.SASL.SCRAM = users
 		cfg.APOP = func() (mailserver.APOPServer, error) {
-			return apop.NewServer(&apop.ServerConfig{Passwords: users, Hostname: "localhost"})
+			return apop.NewServer(&apop.ServerConfig{Plaintext: users, Hostname: "localhost"})
 		}
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
@@ -278,9 +278,9 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		defer conn.Close()
 		implicit = true
 	}
-	mode := tlsutil.RequireSTARTTLS
+	mode := sasl.RequireSTARTTLS
 	if implicit {
-		mode = tlsutil.ImplicitTLS
+		mode = sasl.ImplicitTLS
 	}
 	res, err := mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol: proto,
@@ -381,7 +381,7 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 	_, err = mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol: p,
 		TLS:      d.clientTLS,
-		Mode:     tlsutil.ImplicitTLS,
+		Mode:     sasl.ImplicitTLS,
 		SASL:     &sasl.ClientConfig{Username: demoUser, Password: demoPassword},
 	})
 	if err != nil {
