@@ -83,9 +83,9 @@ func exitCode(err error) int {
 		return exitTLS
 	// TLS and certificates, and STARTTLS that could not be had: without
 	// it nothing is sent, so these are TLS failures, not protocol ones.
-	case errors.Is(err, tlsutil.ErrHandshakeFailed), errors.Is(err, tlsutil.ErrStartTLSUnavailable),
-		errors.Is(err, tlsutil.ErrStartTLSRefused), errors.Is(err, tlsutil.ErrResponseInjection),
-		errors.Is(err, tlsutil.ErrPreAuth), errors.Is(err, tlsutil.ErrCertificateExpired),
+	case errors.Is(err, tlsutil.ErrHandshakeFailed), errors.Is(err, sasl.ErrStartTLSUnavailable),
+		errors.Is(err, sasl.ErrStartTLSRefused), errors.Is(err, tlsutil.ErrResponseInjection),
+		errors.Is(err, sasl.ErrPreAuth), errors.Is(err, tlsutil.ErrCertificateExpired),
 		errors.Is(err, tlsutil.ErrChannelBindingUnavailable), errors.Is(err, sasl.ErrChannelBinding),
 		errors.As(err, &certInvalid), errors.As(err, &hostErr), errors.As(err, &unknownAuth),
 		errors.As(err, &alert), errors.As(err, &recHdr), errors.As(err, &verifyErr):
@@ -99,8 +99,8 @@ func exitCode(err error) int {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, net.ErrClosed), errors.As(err, &ne):
 		return exitNetwork
-	case errors.Is(err, tlsutil.ErrBadGreeting), errors.Is(err, tlsutil.ErrMalformedResponse),
-		errors.Is(err, tlsutil.ErrCommandFailed), errors.Is(err, sasl.ErrMalformed), errors.Is(err, sasl.ErrTooLarge),
+	case errors.Is(err, sasl.ErrBadGreeting),
+		errors.Is(err, sasl.ErrCommandFailed), errors.Is(err, sasl.ErrMalformed), errors.Is(err, sasl.ErrTooLarge),
 		errors.Is(err, sasl.ErrNoMechanism), errors.Is(err, sasl.ErrUnsupportedMechanism),
 		errors.Is(err, sasl.ErrNeedsTLS), errors.Is(err, sasl.ErrTemporaryFailure), errors.Is(err, sasl.ErrCanceled),
 		errors.Is(err, sasl.ErrUnexpectedServerChallenge), errors.Is(err, apop.ErrNoTimestamp),

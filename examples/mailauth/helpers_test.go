@@ -80,7 +80,7 @@ func (p *testPKI) serverTLS() *tls.Config {
 // testServer is one examples/mailserver protocol on a STARTTLS and an
 // implicit-TLS listener.
 type testServer struct {
-	pki               *testPKI
+	pki                *testPKI
 	starttls, implicit string // host:port
 	scheme             string // "imap", "pop3", "smtp"
 }

@@ -255,22 +255,22 @@ func (s *session) login(ctx context.Context, trace io.Writer) (res *loginResult,
 	conn := tr.wrapPlain(raw)
 
 	t1 := time.Now()
-	opts := tlsutil.ClientOptions{Protocol: t.proto, Mode: t.mode(), TLSConfig: s.tlsCfg}
+	opts := sasl.ClientOptions{Protocol: t.proto, Mode: t.mode(), TLSConfig: s.tlsCfg}
 	step = "STARTTLS"
 	if t.implicit {
 		// The handshake first and on its own, so that bench can tell its
 		// cost from the SASL exchange's; NegotiateClient takes the
 		// *tls.Conn as it is (its config verified the server).
 		step = "TLS handshake"
-		tc := tls.Client(raw, s.tlsCfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return res, fmt.Errorf("%w: %w", tlsutil.ErrHandshakeFailed, err)
+		tc, err := tlsutil.ClientHandshake(ctx, raw, s.tlsCfg)
+		if err != nil {
+			return res, err
 		}
 		res.Handshake = time.Since(t1)
 		conn = tc
 		step = "greeting"
 	}
-	cc, err := tlsutil.NegotiateClient(ctx, conn, opts)
+	cc, err := sasl.NegotiateClient(ctx, conn, opts)
 	if err != nil {
 		return res, err
 	}

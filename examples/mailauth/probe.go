@@ -19,7 +19,6 @@ import (
 
 	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/sasl"
-	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 const probeExample = `  mailauth probe imap://mail.example.org          # STARTTLS on 143
@@ -231,7 +230,7 @@ func probePreTLS(ctx context.Context, t target, o *probeOpts, rep *probeReport, 
 	}
 	// Plaintext on purpose: this is the view of anyone on the path. The
 	// probe sends no credential on it.
-	cc, err := tlsutil.NegotiateClient(cctx, conn, tlsutil.ClientOptions{Protocol: t.proto, Mode: tlsutil.InsecurePlaintext, Hostname: probeEHLO})
+	cc, err := sasl.NegotiateClient(cctx, conn, sasl.ClientOptions{Protocol: t.proto, Mode: sasl.InsecurePlaintext, Hostname: probeEHLO})
 	if err != nil {
 		conn.Close()
 		pre.Error = err.Error()
@@ -326,7 +325,7 @@ func isTimeout(err error) bool {
 
 // checkPlaintextExposure rates what the plaintext capabilities let a
 // client send in clear (checklist S7).
-func checkPlaintextExposure(p sasl.Protocol, caps tlsutil.Capabilities, greeting string, mechs []mechReport, rep *probeReport) {
+func checkPlaintextExposure(p sasl.Protocol, caps sasl.Capabilities, greeting string, mechs []mechReport, rep *probeReport) {
 	exposed := false
 	ref := "RFC 2595 §2.3; RFC 8314 §4.1"
 	if p == sasl.SMTP {
@@ -425,7 +424,7 @@ func lookupMechanism(name string) (sasl.Mechanism, bool) {
 	return nil, false
 }
 
-// probePostTLS brings TLS up the library's way (tlsutil.NegotiateClient,
+// probePostTLS brings TLS up the library's way (sasl.NegotiateClient,
 // with verification left to checkChain) and reads the capabilities inside
 // it, then tries STARTTLS again.
 func probePostTLS(ctx context.Context, t target, o *probeOpts, rep *probeReport, inspect *tls.Config) (*tls.ConnectionState, error) {
@@ -439,7 +438,7 @@ func probePostTLS(ctx context.Context, t target, o *probeOpts, rep *probeReport,
 		return nil, err
 	}
 	defer conn.Close()
-	cc, err := tlsutil.NegotiateClient(cctx, conn, tlsutil.ClientOptions{Protocol: t.proto, Mode: t.mode(), TLSConfig: inspect, Hostname: probeEHLO})
+	cc, err := sasl.NegotiateClient(cctx, conn, sasl.ClientOptions{Protocol: t.proto, Mode: t.mode(), TLSConfig: inspect, Hostname: probeEHLO})
 	if err != nil {
 		post.Error = err.Error()
 		rep.add(sevFail, "tls", "RFC 8314 §3; RFC 8997", "no TLS session with TLS 1.2 or later: %v", oneLine(err.Error()))

@@ -102,11 +102,11 @@ func (t target) service() string {
 }
 
 // mode is how NegotiateClient secures the connection: never plaintext.
-func (t target) mode() tlsutil.ClientMode {
+func (t target) mode() sasl.ClientMode {
 	if t.implicit {
-		return tlsutil.ImplicitTLS
+		return sasl.ImplicitTLS
 	}
-	return tlsutil.RequireSTARTTLS
+	return sasl.RequireSTARTTLS
 }
 
 // tlsFlags are the TLS settings login, probe and bench share.

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/go-mailauth/mailauth/sasl"
-	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // tracer prints login -v's transcript: "C: " for what the client sends,
@@ -77,7 +76,7 @@ func (c *traceConn) Write(p []byte) (int, error) {
 }
 
 // tlsUp notes that TLS is up and what NegotiateClient read inside it.
-func (t *tracer) tlsUp(r *loginResult, cc *tlsutil.ClientConn) {
+func (t *tracer) tlsUp(r *loginResult, cc *sasl.ClientSession) {
 	if t == nil {
 		return
 	}
