@@ -257,6 +257,10 @@ type DB struct {
 	scramIter  int
 	plain      int // users stored in PLAIN, whose lookups derive credentials
 	defaultSch string
+	// testPBKDF2, if not nil, is called before each SCRAM derivation of
+	// a lookup with its scheme and count: tests count the work of each
+	// path with it.
+	testPBKDF2 func(scheme string, iter int)
 }
 
 var (
@@ -601,6 +605,7 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 	switch {
 	case !ok || e.pw == nil:
 	case e.pw.scheme == SchemePlain:
+		db.notePBKDF2(mech)
 		return passdbNewSCRAM(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
 	case e.pw.scheme == mech:
 		stored = &e.pw.scram
@@ -610,6 +615,7 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 		// a keyed salt); so must everyone else, a stored SCRAM user
 		// included, or the time of the lookup tells PLAIN users from the
 		// others (issue 8, defect 5).
+		db.notePBKDF2(mech)
 		passdbSCRAMKeys(mech, "", db.scramSalt(mech, username), db.scramIter)
 	}
 	if stored != nil {
@@ -623,6 +629,12 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 		return sasl.SCRAMCredentials{}, errNotInFile
 	}
 	return sasl.SCRAMCredentials{}, cannot("SCRAM credentials for this hash")
+}
+
+func (db *DB) notePBKDF2(mech string) {
+	if db.testPBKDF2 != nil {
+		db.testPBKDF2(mech, db.scramIter)
+	}
 }
 
 // scramSalt is the salt of credentials derived from a plaintext: sasl's

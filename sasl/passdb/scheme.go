@@ -659,9 +659,6 @@ func passdbSCRAMKeys(scheme, password string, salt []byte, iter int) (stored, se
 	if prepped, err := sasl.SASLprep(password); err == nil {
 		password = prepped
 	}
-	if passdbTestHookPBKDF2 != nil {
-		passdbTestHookPBKDF2(scheme, iter)
-	}
 	h := passdbSCRAMHash(scheme)
 	salted, err := pbkdf2.Key(h, password, salt, iter, h().Size())
 	if err != nil {
@@ -675,11 +672,6 @@ func passdbSCRAMKeys(scheme, password string, salt []byte, iter int) (stored, se
 	mac.Write([]byte("Server Key"))
 	return d.Sum(nil), mac.Sum(nil), nil
 }
-
-// passdbTestHookPBKDF2, if not nil, is called before each SCRAM key
-// derivation with its scheme and count; tests count the work of the
-// lookup paths with it. Nil outside tests.
-var passdbTestHookPBKDF2 func(scheme string, iter int)
 
 // passdbNewSCRAM returns SCRAM credentials for password with salt and iter.
 func passdbNewSCRAM(scheme, password string, salt []byte, iter int) (sasl.SCRAMCredentials, error) {
