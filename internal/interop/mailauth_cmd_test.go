@@ -281,10 +281,10 @@ func startDovecotNoPlaintext(t *testing.T) *Dovecot {
 // probeReport is the part of mailauth probe -json the tests read.
 type probeReport struct {
 	StartTLS *struct {
-		Offered     bool `json:"offered"`
+		Offered     bool                      `json:"offered"`
 		InjectOne   *struct{ Outcome string } `json:"injection_single_write"`
 		InjectSplit *struct{ Outcome string } `json:"injection_split_write"`
-		Again       string `json:"starttls_inside_tls"`
+		Again       string                    `json:"starttls_inside_tls"`
 	} `json:"starttls"`
 	TLS *struct {
 		Verify   string `json:"verify"`
