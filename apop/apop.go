@@ -74,7 +74,6 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding"
 	"errors"
 	"fmt"
@@ -470,7 +469,7 @@ func apopDigest(timestamp, password string) string {
 }
 
 func apopIsTLS(conn *sasl.ConnState) bool {
-	return conn != nil && conn.TLS != nil && conn.TLS.HandshakeComplete
+	return conn.TLS() != nil
 }
 
 // ClientConfig is a POP3 client's APOP policy. The zero value (or nil)
@@ -690,12 +689,7 @@ func Command(conn *sasl.ConnState, greeting, username, password string, cfg *Cli
 // error and ctx done mid-login give errors wrapping sasl.ErrOutOfStep:
 // close the connection. Login never falls back to USER/PASS.
 func Login(ctx context.Context, tp *textproto.Conn, raw net.Conn, greeting, username, password string, cfg *ClientConfig) (err error) {
-	var conn *sasl.ConnState
-	if tc, ok := raw.(*tls.Conn); ok {
-		cs := tc.ConnectionState()
-		conn = &sasl.ConnState{TLS: &cs}
-	}
-	cmd, err := Command(conn, greeting, username, password, cfg)
+	cmd, err := Command(sasl.ClientConn(raw), greeting, username, password, cfg)
 	if err != nil {
 		return err
 	}

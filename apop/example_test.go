@@ -63,7 +63,7 @@ func Example() {
 			return
 		}
 		state := serverConn.ConnectionState()
-		id, err := srv.Verify(context.Background(), &sasl.ConnState{TLS: &state}, args)
+		id, err := srv.Verify(context.Background(), sasl.ServerConnState(&state, nil, nil), args)
 		if err != nil {
 			tp.PrintfLine("-ERR [AUTH] authentication failed")
 			return

@@ -548,7 +548,11 @@ func (x *Exchange) contReply(data string) xchgReply {
 // the server's first, empty challenge. An empty continuation response is
 // sent as an empty line, which every server accepts (Dovecot refuses "=").
 //
-// It returns nil when the server accepted the exchange. If c.Start fails,
+// It returns nil when the server accepted the exchange and c has finished
+// its side: for a mutual mechanism, verified the server ([FinishedClient]).
+// A success reply before that is an error wrapping ErrServerNotVerified,
+// after which the connection must be closed: the peer may be an impostor
+// that now holds a proof it can attack offline. If c.Start fails,
 // nothing is sent and its error is returned unchanged. If c.Next fails,
 // or a challenge is not base64, or there are more than MaxRounds
 // challenges, the client cancels with "*", reads the server's reply and
@@ -607,14 +611,9 @@ func (x *Exchange) authenticate(conn *textproto.Conn, c Client) error {
 		r := x.readReply(conn)
 		if !r.cont {
 			if r.ok {
-				// A server's success proves nothing by itself: a client
-				// of a mutual mechanism must have verified the server
-				// (SCRAM v=, DIGEST-MD5 rspauth). The server now thinks
-				// the session authenticated; the client does not.
-				if err := xchgFinished(c); err != nil {
-					return outOfStep(err)
-				}
-				return nil
+				// The server now thinks the session authenticated; if
+				// the client does not, the two are out of step.
+				return outOfStep(clientFinished(mech, c))
 			}
 			return r.err
 		}
@@ -644,6 +643,20 @@ func (x *Exchange) authenticate(conn *textproto.Conn, c Client) error {
 	}
 }
 
+// clientFinished holds the mutual-authentication invariant at the seam
+// between the framing and the mechanism: a server's success counts only
+// once the client has verified the server (SCRAM v=, DIGEST-MD5 rspauth),
+// since a fake server that knows no password can still say OK.
+func clientFinished(mech string, c Client) error {
+	if fc, ok := c.(FinishedClient); ok {
+		return fc.Finished()
+	}
+	if m := lookupMech(mech); m != nil && m.sec.Mutual {
+		return fmt.Errorf("%w: the %s client cannot say whether it verified the server", ErrServerNotVerified, m.name)
+	}
+	return nil
+}
+
 // cancel sends "*", reads the server's final reply, and returns cause, out
 // of step if no final reply came.
 func (x *Exchange) cancel(conn *textproto.Conn, cause error) error {
@@ -666,13 +679,4 @@ func (x *Exchange) cancel(conn *textproto.Conn, cause error) error {
 		}
 	}
 	return outOfStep(cause)
-}
-
-// xchgFinished returns c.Finished() when c has that method (every mutual
-// client of this package), and nil otherwise.
-func xchgFinished(c Client) error {
-	if fc, ok := c.(interface{ Finished() error }); ok {
-		return fc.Finished()
-	}
-	return nil
 }

@@ -185,12 +185,6 @@ func scramVerifyPassword(ctx context.Context, lookup SCRAMLookup, username, pass
 	return scramVerifyPasswordFake(ctx, lookup, username, password, scramDefaultIterations)
 }
 
-// scramHolds is the method of a store that can say which forms of
-// credential it holds (CredentialReporter).
-type scramHolds interface {
-	HoldsCredentials(mech string) bool
-}
-
 // scramVerifyPasswordFake checks a plaintext password, as PLAIN and LOGIN
 // receive it, against the user's stored SCRAM keys. It asks the store for
 // the user's keys of SHA-512, then SHA-256, then SHA-1, and uses the first
@@ -198,8 +192,8 @@ type scramHolds interface {
 // refuses it, as stores that skip SASLprep, like Dovecot's, hashed that),
 // and StoredKey compared in constant time.
 //
-// A store that reports the hashes it holds (HoldsCredentials) is asked only
-// for those, so a store of SCRAM-SHA-256 keys, the common case, costs one
+// A store that reports the hashes it holds (CredentialReporter) is asked
+// only for those, so a store of SCRAM-SHA-256 keys, the common case, costs one
 // lookup per login instead of two; one that does not is asked for each
 // hash in turn until one answers (three round trips for a user with only
 // SHA-1 keys).
@@ -210,7 +204,8 @@ type scramHolds interface {
 // user costs what a wrong password costs. Any other lookup error is
 // returned unchanged.
 func scramVerifyPasswordFake(ctx context.Context, lookup SCRAMLookup, username, password string, fakeIter int) error {
-	holds, _ := lookup.(scramHolds)
+	holds, _ := lookup.(CredentialReporter)
+	noKeys := false // the store holds the user, without SCRAM keys
 	// Strongest hash first, so that a user whose keys were re-minted with
 	// a stronger hash is checked against those.
 	for _, mech := range [...]string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1} {
@@ -221,6 +216,10 @@ func scramVerifyPasswordFake(ctx context.Context, lookup SCRAMLookup, username, 
 			continue
 		}
 		c, err := lookup.LookupSCRAM(ctx, mech, username)
+		if errors.Is(err, ErrNoCredentials) {
+			noKeys = true
+			continue
+		}
 		if errors.Is(err, ErrUnknownUser) {
 			continue
 		}
@@ -240,6 +239,10 @@ func scramVerifyPasswordFake(ctx context.Context, lookup SCRAMLookup, username, 
 	// takes as long as for a wrong password.
 	var salt [scramSaltBytes]byte
 	scramPBKDF2(scramSHA256, password, salt[:], fakeIter)
+	if noKeys {
+		// For the operator's log; the peer gets the same reply.
+		return fmt.Errorf("%w: no SCRAM keys for this user", ErrAuthFailed)
+	}
 	return fmt.Errorf("%w: password does not match", ErrAuthFailed)
 }
 
