@@ -363,7 +363,7 @@ func (e *serverEnv) verifyPassword(username, password string) error {
 	case cfg.Plaintext != nil:
 		err = plainVerifyPlaintext(e.ctx, cfg.Plaintext, username, password)
 	case cfg.SCRAM != nil:
-		err = scramVerifyPasswordFake(e.ctx, cfg.SCRAM, username, password, cfg.scramFakeIterations())
+		err = scramVerifyPasswordFake(e.ctx, cfg, username, password)
 	default:
 		return fmt.Errorf("%w: no password verifier configured", ErrUnsupportedMechanism)
 	}
