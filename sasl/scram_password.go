@@ -189,23 +189,26 @@ func ParseSCRAMCredentials(s string) (mech string, c SCRAMCredentials, err error
 // ErrAuthFailed, the latter after a PBKDF2 of the default cost; any other
 // lookup error is returned unchanged.
 func scramVerifyPassword(ctx context.Context, lookup SCRAMLookup, username, password string) error {
-	return scramVerifyPasswordWith(ctx, lookup, username, password, scramDummyHash(lookup, nil), scramDefaultIterations, scramDeriveKeys)
+	_, err := scramVerifyPasswordWith(ctx, lookup, username, password, scramDummyHash(lookup, nil), scramDefaultIterations, scramDeriveKeys)
+	return err
 }
 
 // scramVerifyPasswordFake is scramVerifyPassword for a server
 // configuration: the PBKDF2 done for a user with no keys uses the
 // strongest hash real users have (scramDummyHash) and
 // ServerConfig.SCRAMIterations, the count real users have, so that an
-// unknown user costs what a wrong password costs (issue 8, defect 6).
-func scramVerifyPasswordFake(ctx context.Context, cfg *ServerConfig, username, password string) error {
+// unknown user costs what a wrong password costs (issue 8, defect 6). It
+// returns the prepared name, whose keys were checked.
+func scramVerifyPasswordFake(ctx context.Context, cfg *ServerConfig, username, password string) (string, error) {
 	return scramVerifyPasswordWith(ctx, cfg.SCRAM, username, password, scramDummyHash(cfg.SCRAM, cfg.Mechanisms),
 		cfg.scramFakeIterations(), scramDeriveKeys)
 }
 
 // scramVerifyPasswordWith is the verification with the dummy's hash and
-// count, and the key derivation (tests count its calls).
+// count, and the key derivation (tests count its calls). It returns the
+// prepared name whose keys were looked up.
 func scramVerifyPasswordWith(ctx context.Context, lookup SCRAMLookup, username, password string,
-	dummyHash scramHash, dummyIter int, derive func(scramHash, string, []byte, int) (scramKeys, error)) error {
+	dummyHash scramHash, dummyIter int, derive func(scramHash, string, []byte, int) (scramKeys, error)) (string, error) {
 	if prepped, err := saslprepQuery(username); err == nil && prepped != "" {
 		username = prepped
 	}
@@ -225,35 +228,35 @@ func scramVerifyPasswordWith(ctx context.Context, lookup SCRAMLookup, username, 
 			continue
 		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		_, h, _, _, _ := scramMechanism(mech)
 		if len(c.StoredKey) != h.size() || len(c.Salt) == 0 || c.Iterations < 1 || c.Iterations > scramMaxStoredIterations {
-			return fmt.Errorf("sasl: stored %s credentials are invalid", mech)
+			return "", fmt.Errorf("sasl: stored %s credentials are invalid", mech)
 		}
 		k, err := derive(h, prepped, c.Salt, c.Iterations)
 		// Constant time: StoredKey is secret, and an early exit would
 		// tell an attacker how close H(ClientKey) of a guess came.
 		if err == nil && hmac.Equal(k.storedKey[:h.size()], c.StoredKey) {
-			return nil
+			return username, nil
 		}
-		return fmt.Errorf("%w: password does not match", ErrAuthFailed)
+		return "", fmt.Errorf("%w: password does not match", ErrAuthFailed)
 	}
 	// No keys at all: do the work a typical user costs (the same
 	// derivation, hash and count), so the answer takes as long as for a
 	// wrong password.
 	var salt [scramSaltBytes]byte
 	derive(dummyHash, prepped, salt[:], dummyIter)
-	return fmt.Errorf("%w: password does not match", ErrAuthFailed)
+	return "", fmt.Errorf("%w: password does not match", ErrAuthFailed)
 }
 
 // scramDummyHash is the hash of the PBKDF2 done for a user without keys:
 // the strongest one real users have. A store that reports what it holds
-// (HoldsCredentials, see sasl/passdb) says it; otherwise SHA-512 if the
+// ([CredentialReporter], as sasl/passdb does) says it; otherwise SHA-512 if the
 // configuration offers SCRAM-SHA-512 (which it does only when told, for
 // stores that hold such keys), else SHA-256.
 func scramDummyHash(lookup SCRAMLookup, mechs []string) scramHash {
-	if r, ok := lookup.(interface{ HoldsCredentials(mech string) bool }); ok {
+	if r, ok := lookup.(CredentialReporter); ok {
 		for _, m := range [...]struct {
 			name string
 			h    scramHash

@@ -50,7 +50,7 @@ func TestPasswordFromSCRAMSameWork(t *testing.T) {
 			want := []call{{scramSHA512, 5000}}
 			for _, tt := range []struct{ user, pw string }{{"user", "pencil"}, {"user", "wrong"}, {"nobody", "pencil"}} {
 				calls = nil
-				err := scramVerifyPasswordWith(ctx, cfg.SCRAM, tt.user, tt.pw, scramDummyHash(cfg.SCRAM, cfg.Mechanisms),
+				_, err := scramVerifyPasswordWith(ctx, cfg.SCRAM, tt.user, tt.pw, scramDummyHash(cfg.SCRAM, cfg.Mechanisms),
 					cfg.scramFakeIterations(), count)
 				if tt.user == "user" && tt.pw == "pencil" {
 					require.NoError(t, err)
@@ -75,6 +75,27 @@ func TestPasswordFromSCRAMPrepsTheName(t *testing.T) {
 	st := scramOneUser(SCRAMSHA256, "user", c)
 	require.NoError(t, scramVerifyPassword(context.Background(), st, "\uff55ser", "pencil"))
 	require.NoError(t, scramVerifyPassword(context.Background(), st, "user", "pencil"))
+	// PLAIN and LOGIN report the entry whose keys were checked, not the
+	// name as typed.
+	cfg := &ServerConfig{SCRAM: st, InsecureAuth: true, Legacy: true}
+	for _, mech := range []string{Plain, Login} {
+		set := NewServerSet(cfg, nil)
+		srv, err := set.NewServer(context.Background(), mech)
+		require.NoError(t, err)
+		resp := [][]byte{[]byte("\x00\uff55ser\x00pencil")}
+		if mech == Login {
+			resp = [][]byte{nil, []byte("\uff55ser"), []byte("pencil")}
+		}
+		var done bool
+		for _, r := range resp {
+			_, done, err = srv.Next(r)
+			require.NoError(t, err, mech)
+		}
+		require.True(t, done, mech)
+		id, ok := set.Identity()
+		require.True(t, ok)
+		assert.Equal(t, "user", id.Username, mech)
+	}
 }
 
 // scramWelch returns Welch's t statistic of two samples.

@@ -204,6 +204,7 @@ func TestDirectoryHangs(t *testing.T) {
 		s.resume()
 		_, err = storetest.Login(ctx, scfg, "PLAIN", "bind-ssha", storetest.Password)
 		require.NoError(t, err, "recovered")
+		assertReleased(t, sb)
 	}
 }
 
@@ -234,6 +235,7 @@ func TestServerStopped(t *testing.T) {
 		require.NoError(t, err, "reconnected")
 		_, err = storetest.Login(ctx, scfg, "SCRAM-SHA-256", "scram256", storetest.Password)
 		require.NoError(t, err, "reconnected")
+		assertReleased(t, st)
 	}
 }
 
@@ -258,4 +260,12 @@ func TestExpandFilter(t *testing.T) {
 		expandFilter("(&(uid=%n)(mail=x@%d)(dom=%d)(pct=%%))", "a*()\\\x00@d"))
 	assert.Equal(t, `(uid=o'brien@\2a)`, expandFilter("(uid=%u)", "o'brien@*"))
 	assert.Equal(t, `(uid=x)(y=%q%`, expandFilter("(uid=%u)(y=%q%", "x"))
+}
+
+// assertReleased checks that every connection a lookup took was given
+// back or closed: no pool slot is held.
+func assertReleased(t *testing.T, st *Store) {
+	t.Helper()
+	assert.Zero(t, len(st.search.tokens), "search connections held")
+	assert.Zero(t, len(st.binds.tokens), "bind connections held")
 }

@@ -138,7 +138,7 @@ func startLDAP(t testing.TB) (*ldapServer, string, error) {
 		"key.pem":             string(kp.KeyPEM),
 		"authpassword.schema": authPasswordSchema,
 		"slapd.conf":          s.config(),
-		"data.ldif":           ldapData(ldapUsers(t)),
+		"data.ldif":           ldapData(append(ldapUsers(t), ldapBenchUsers()...)),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
