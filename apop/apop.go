@@ -169,12 +169,12 @@ var errAuthFailed = fmt.Errorf("apop: name or digest not accepted: %w", sasl.Err
 // value turns APOP off. A ServerConfig may be shared by many connections
 // and must not be modified after first use.
 type ServerConfig struct {
-	// Passwords returns a user's plaintext password, which APOP needs
+	// Plaintext returns a user's plaintext password, which APOP needs
 	// (RFC 1939, Section 13): no stored derivative can verify a digest. A
 	// user it does not hold is an error wrapping sasl.ErrUnknownUser; any
 	// other error is returned by Verify unchanged. If nil, APOP is off and
 	// Verify fails with sasl.ErrUnsupportedMechanism.
-	Passwords sasl.PlaintextLookup
+	Plaintext sasl.PlaintextLookup
 	// Hostname is the right-hand side of the timestamps: the server's
 	// host name, an RFC 5322 dot-atom. If "", "localhost" is used.
 	Hostname string
@@ -286,7 +286,7 @@ func (s *Server) Timestamp() string { return s.timestamp }
 // empty and a wrong digest all take the same MD5 and compare and return the
 // same error, wrapping sasl.ErrAuthFailed.
 //
-// Other errors: sasl.ErrUnsupportedMechanism if cfg.Passwords is nil;
+// Other errors: sasl.ErrUnsupportedMechanism if cfg.Plaintext is nil;
 // sasl.ErrNeedsTLS without TLS unless cfg.InsecureAuth; sasl.ErrMalformed
 // or sasl.ErrTooLarge for bad arguments (the reply is "-ERR", and the
 // attempt counts); ErrTooManyAttempts once maxServerAttempts commands were
@@ -296,7 +296,7 @@ func (s *Server) Verify(ctx context.Context, conn *sasl.ConnState, args string) 
 	switch {
 	case s.done:
 		return sasl.Identity{}, fmt.Errorf("apop: already authenticated: %w", sasl.ErrUnexpectedClientResponse)
-	case s.cfg.Passwords == nil:
+	case s.cfg.Plaintext == nil:
 		return sasl.Identity{}, fmt.Errorf("apop: no password lookup configured: %w", sasl.ErrUnsupportedMechanism)
 	case !apopIsTLS(conn) && !s.cfg.InsecureAuth:
 		// Refused before any lookup: on a connection without TLS the
@@ -324,7 +324,7 @@ func (s *Server) verify(ctx context.Context, args string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	secret, err := s.cfg.Passwords.LookupPassword(ctx, name)
+	secret, err := s.cfg.Plaintext.LookupPassword(ctx, name)
 	known := true
 	if err != nil {
 		if !errors.Is(err, sasl.ErrUnknownUser) {

@@ -95,7 +95,7 @@ func TestVectors(t *testing.T) {
 			assert.Equal(t, "APOP "+v.Username+" "+v.Digest, cmd)
 
 			lookup := &apopTestLookup{users: map[string]string{v.Username: v.Password}}
-			srv := apopTestServer(&ServerConfig{Passwords: lookup}, v.Timestamp)
+			srv := apopTestServer(&ServerConfig{Plaintext: lookup}, v.Timestamp)
 			id, err := srv.Verify(context.Background(), apopTLS, v.Username+" "+v.Digest)
 			require.NoError(t, err)
 			assert.Equal(t, sasl.Identity{Mechanism: "APOP", Username: v.Username}, id)
@@ -335,7 +335,7 @@ func TestVerify(t *testing.T) {
 			if tt.conn != nil || strings.Contains(tt.name, "nil conn") {
 				conn = tt.conn
 			}
-			srv := apopTestServer(&ServerConfig{Passwords: lookup, InsecureAuth: tt.insecure}, ts)
+			srv := apopTestServer(&ServerConfig{Plaintext: lookup, InsecureAuth: tt.insecure}, ts)
 			id, err := srv.Verify(context.Background(), conn, tt.args)
 			if strings.HasPrefix(tt.name, "ok") || tt.name == "longest name" {
 				require.NoError(t, err)
@@ -377,7 +377,7 @@ func TestVerifyUnknownUserSameWork(t *testing.T) {
 	const ts = "<1.2@h>"
 	lookup := &apopTestLookup{users: map[string]string{"known": "pw", "nopass": ""}}
 	for _, name := range []string{"known", "unknown", "nopass"} {
-		srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: lookup}, ts)
 		before := lookup.calls
 		_, err := srv.Verify(context.Background(), apopTLS, name+" "+apopRefDigest(ts, "wrong"))
 		assert.Same(t, errAuthFailed, err)
@@ -387,7 +387,7 @@ func TestVerifyUnknownUserSameWork(t *testing.T) {
 	// decide for an unknown user.
 	var d [16]byte
 	require.True(t, apopDecodeHex(&d, apopRefDigest(ts, apopDummySecret)))
-	srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+	srv := apopTestServer(&ServerConfig{Plaintext: lookup}, ts)
 	assert.True(t, srv.check(apopDummySecret, &d))
 	_, err := srv.Verify(context.Background(), apopTLS, "unknown "+apopRefDigest(ts, apopDummySecret))
 	assert.Same(t, errAuthFailed, err)
@@ -400,7 +400,7 @@ func TestVerifyState(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("retry after failure", func(t *testing.T) {
-		srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: lookup}, ts)
 		_, err := srv.Verify(ctx, apopTLS, "u "+apopRefDigest(ts, "bad"))
 		require.ErrorIs(t, err, sasl.ErrAuthFailed)
 		_, err = srv.Verify(ctx, apopTLS, "u")
@@ -412,7 +412,7 @@ func TestVerifyState(t *testing.T) {
 		assert.ErrorIs(t, err, sasl.ErrUnexpectedClientResponse)
 	})
 	t.Run("attempts are bounded", func(t *testing.T) {
-		srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: lookup}, ts)
 		for range maxServerAttempts {
 			_, err := srv.Verify(ctx, apopTLS, "u "+apopRefDigest(ts, "bad"))
 			require.ErrorIs(t, err, sasl.ErrAuthFailed)
@@ -421,7 +421,7 @@ func TestVerifyState(t *testing.T) {
 		assert.ErrorIs(t, err, ErrTooManyAttempts)
 	})
 	t.Run("refused without TLS does not count", func(t *testing.T) {
-		srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: lookup}, ts)
 		for range 2 * maxServerAttempts {
 			_, err := srv.Verify(ctx, nil, good)
 			require.ErrorIs(t, err, sasl.ErrNeedsTLS)
@@ -437,7 +437,7 @@ func TestVerifyState(t *testing.T) {
 			got = ctx.Value(key{})
 			return "pw", nil
 		})
-		srv := apopTestServer(&ServerConfig{Passwords: l}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: l}, ts)
 		_, err := srv.Verify(context.WithValue(ctx, key{}, "v"), apopTLS, good)
 		require.NoError(t, err)
 		assert.Equal(t, "v", got)
@@ -512,7 +512,7 @@ func apopServeOne(c net.Conn, srv *Server, conn *sasl.ConnState, errc chan<- err
 
 func TestLoginRoundTrip(t *testing.T) {
 	lookup := &apopTestLookup{users: map[string]string{"mrose": "tanstaaf"}}
-	cfg := &ServerConfig{Passwords: lookup, Hostname: "pop.example.org"}
+	cfg := &ServerConfig{Plaintext: lookup, Hostname: "pop.example.org"}
 	for _, tt := range []struct {
 		name, password string
 		want           error
@@ -710,7 +710,7 @@ func FuzzTimestamp(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := apopTestServer(&ServerConfig{Passwords: &apopTestLookup{users: map[string]string{"u": "pw"}}}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: &apopTestLookup{users: map[string]string{"u": "pw"}}}, ts)
 		if _, err := srv.Verify(context.Background(), apopTLS, strings.TrimPrefix(cmd, "APOP ")); err != nil {
 			t.Fatal(err)
 		}
@@ -729,7 +729,7 @@ func FuzzAPOPCommand(f *testing.F) {
 	lookup := &apopTestLookup{users: map[string]string{"mrose": "tanstaaf"}}
 	want := apopRefDigest(ts, "tanstaaf")
 	f.Fuzz(func(t *testing.T, args string) {
-		srv := apopTestServer(&ServerConfig{Passwords: lookup}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: lookup}, ts)
 		id, err := srv.Verify(context.Background(), apopTLS, args)
 		if err == nil {
 			if args != "mrose "+want && !strings.EqualFold(args, "mrose "+want) || id.Username != "mrose" {
@@ -786,7 +786,7 @@ func BenchmarkAPOP(b *testing.B) {
 		}
 	})
 	b.Run("side=server-command", func(b *testing.B) {
-		srv := apopTestServer(&ServerConfig{Passwords: &apopTestLookup{users: map[string]string{"mrose": secret}}}, ts)
+		srv := apopTestServer(&ServerConfig{Plaintext: &apopTestLookup{users: map[string]string{"mrose": secret}}}, ts)
 		args := "mrose " + digestHex
 		ctx := context.Background()
 		b.ReportAllocs()
@@ -799,7 +799,7 @@ func BenchmarkAPOP(b *testing.B) {
 	b.Run("side=server-command-unknown", func(b *testing.B) {
 		// The same path for a name the store does not hold: compare with
 		// side=server-command.
-		srv := apopTestServer(&ServerConfig{Passwords: apopLookupFunc(func(context.Context, string) (string, error) {
+		srv := apopTestServer(&ServerConfig{Plaintext: apopLookupFunc(func(context.Context, string) (string, error) {
 			return "", sasl.ErrUnknownUser
 		})}, ts)
 		args := "nobody " + digestHex

@@ -43,7 +43,7 @@ func Example() {
 		defer close(done)
 		defer serverConn.Close()
 		cfg := &apop.ServerConfig{
-			Passwords: passwords{"mrose": "tanstaaf"},
+			Plaintext: passwords{"mrose": "tanstaaf"},
 			Hostname:  "pop.example.org",
 		}
 		srv, err := apop.NewServer(cfg)
@@ -104,7 +104,7 @@ func Example() {
 // read from the client, and conn describes its TLS state.
 func ExampleNewServer() {
 	cfg := &apop.ServerConfig{
-		Passwords: passwords{"mrose": "tanstaaf"},
+		Plaintext: passwords{"mrose": "tanstaaf"},
 		Hostname:  "pop.example.org",
 		// Only for this example, which has no connection: accept APOP
 		// without TLS.

@@ -1,7 +1,8 @@
 // Package sasl implements SASL (RFC 4422) for mail sessions: the client and
 // server sides of the password, token and external mechanisms, the choice of
-// mechanism under a security policy, and the exchange over IMAP, POP3 and
-// SMTP command lines.
+// mechanism under a security policy, the exchange over IMAP, POP3 and SMTP
+// command lines, and the mail-protocol side of a client connection:
+// greeting, capabilities and STARTTLS.
 //
 // For most servers: describe where credentials come from in one
 // [ServerConfig] per listener, make a [ServerSet] per connection with
@@ -20,6 +21,26 @@
 // mech [ir]" and "AUTH mech [ir]", [Exchange.Serve] and
 // [Exchange.WriteResult] run the server side and send the reply the outcome
 // calls for, and [Exchange.Authenticate] runs the client side.
+//
+// # Client connections
+//
+// A client secures a freshly dialed connection with [NegotiateClient]: it
+// starts TLS as [ClientOptions] asks, reads the greeting, and reads the
+// capabilities inside TLS, whose [Capabilities.AuthMechanisms] are what
+// [ClientConfig.NewClient] chooses from. Prefer [ImplicitTLS] (993, 995,
+// 465; RFC 8314, Section 3): there is no plaintext phase for an attacker to
+// strip, inject into or tamper with. [RequireSTARTTLS], the zero
+// [ClientMode], is for servers that offer nothing else; it never falls back
+// to plaintext and discards everything learned before TLS. [StartTLSClient]
+// is the single upgrade step, and [IMAPCapabilities], [POP3Capabilities]
+// and [SMTPEhlo] the capability commands, for callers that drive the
+// protocol themselves. The client side's NO STARTTLS defences (Poddebniak
+// et al., USENIX Security 2021: stripping, refusals, PREAUTH, response
+// injection, capability reset; checklist C1–C14) are listed in their docs
+// and errors ([ErrStartTLSUnavailable], [ErrStartTLSRefused], [ErrPreAuth],
+// [ErrBadGreeting], tlsutil.ErrResponseInjection). The TLS itself (configs,
+// the handshake, the plaintext checks at the boundary, channel-binding data)
+// is package tlsutil's.
 //
 // # Mechanisms
 //

@@ -10,23 +10,6 @@ import (
 	"strings"
 
 	"github.com/go-mailauth/mailauth/internal/textline"
-	"github.com/go-mailauth/mailauth/tlsutil"
-)
-
-// Protocol names the mail protocol an Exchange frames SASL for. It is
-// tlsutil's type, so one value describes a connection to both packages.
-type Protocol = tlsutil.Protocol
-
-// The protocols an Exchange speaks.
-const (
-	// IMAP is AUTHENTICATE (RFC 3501 and RFC 9051, Section 6.2.2) with the
-	// SASL-IR extension (RFC 4959).
-	IMAP = tlsutil.IMAP
-	// POP3 is AUTH (RFC 5034), with RFC 3206 response codes.
-	POP3 = tlsutil.POP3
-	// SMTP is AUTH in SMTP submission (RFC 4954), with RFC 3463 enhanced
-	// status codes.
-	SMTP = tlsutil.SMTP
 )
 
 const (

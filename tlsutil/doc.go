@@ -1,9 +1,11 @@
 // Package tlsutil holds the TLS pieces a mail server or client needs around
 // authentication: hardened configs, certificates that reload without a
-// restart, implicit-TLS listeners, the server side of STARTTLS/STLS on a
-// net/textproto session with the NO STARTTLS defences, and channel-binding
-// data for SASL -PLUS mechanisms. It imports only the standard library and
-// knows nothing of SASL.
+// restart, implicit-TLS listeners, the TLS step of STARTTLS/STLS on a
+// net/textproto session, on both sides, with the NO STARTTLS defences at the
+// plaintext boundary, and channel-binding data for SASL -PLUS mechanisms. It
+// imports only the standard library and knows nothing of SASL or of the
+// mail protocols' commands: the greeting, capability and STARTTLS command
+// exchanges of IMAP, POP3 and SMTP are package sasl's (sasl.NegotiateClient).
 //
 // For most servers: load the certificate with [NewCertReloader], build the
 // config with [NewServerConfig], and either listen for implicit TLS (993,
@@ -14,15 +16,11 @@
 //
 // For most clients: build the config with [NewClientConfig] and the host
 // name the user configured, and secure a freshly dialed connection with
-// [NegotiateClient]. Prefer [ImplicitTLS] (993, 995, 465; RFC 8314, Section
-// 3): there is no plaintext phase for an attacker to strip, inject into or
-// tamper with. [RequireSTARTTLS], the zero [ClientMode], is for servers
-// that offer nothing else; it never falls back to plaintext and discards
-// everything learned before TLS. [StartTLSClient] is the single upgrade
-// step for callers that drive the protocol themselves. The client side's NO STARTTLS
-// defences (stripping, refusals, PREAUTH, response injection, capability
-// reset) are listed in their docs and errors ([ErrResponseInjection],
-// [ErrStartTLSRefused], [ErrStartTLSUnavailable], [ErrPreAuth]).
+// sasl.NegotiateClient, which sends the protocol's commands and calls
+// [ClientHandshake] (implicit TLS) or [StartTLSClient] (after the STARTTLS
+// go-ahead) here. [StartTLSClient] refuses plaintext buffered behind the
+// go-ahead ([ErrResponseInjection]); a failed handshake or certificate
+// check is [ErrHandshakeFailed].
 //
 // # NO STARTTLS checklist (server side)
 //
@@ -92,12 +90,10 @@
 //
 // Errors are sentinel values for errors.Is. Server side:
 // [ErrPlaintextAfterStartTLS], [ErrNotTLS], [ErrTLSActive],
-// [ErrStartTLSAfterAuth]. Client side: [ErrStartTLSUnavailable],
-// [ErrStartTLSRefused], [ErrResponseInjection], [ErrBadGreeting],
-// [ErrPreAuth], [ErrMalformedResponse], [ErrCommandFailed],
-// [ErrHandshakeFailed], [ErrInvalidClientOption]. Both:
-// [ErrCertificateExpired], [ErrChannelBindingUnavailable]. A handshake or
-// negotiation that runs into its deadline wraps context.DeadlineExceeded.
+// [ErrStartTLSAfterAuth]. Client side: [ErrResponseInjection],
+// [ErrHandshakeFailed], [ErrInvalidConfig]. Both: [ErrCertificateExpired],
+// [ErrChannelBindingUnavailable]. A handshake that runs into its deadline
+// wraps context.DeadlineExceeded.
 //
 // [RFC 8314]: https://www.rfc-editor.org/rfc/rfc8314
 // [RFC 8997]: https://www.rfc-editor.org/rfc/rfc8997

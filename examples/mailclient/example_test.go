@@ -56,7 +56,7 @@ func Example() {
 	defer cancel()
 	res, err := mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol: sasl.IMAP,
-		Mode:     tlsutil.ImplicitTLS,
+		Mode:     sasl.ImplicitTLS,
 		TLS:      tlsutil.NewClientConfig("localhost", pool),
 		SASL:     &sasl.ClientConfig{Username: "alice", Password: "secret"},
 	})

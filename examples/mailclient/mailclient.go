@@ -1,12 +1,12 @@
 // Package mailclient logs in to an IMAP, POP3 or SMTP-submission server
-// with mailauth: [tlsutil.NegotiateClient] secures the connection (implicit
+// with mailauth: [sasl.NegotiateClient] secures the connection (implicit
 // TLS or required STARTTLS), reads the greeting and reads the capabilities
 // inside TLS; [sasl.ClientConfig.NewClient] chooses the mechanism from what
 // the server offers there; [sasl.Exchange.Authenticate] runs it. It is the
 // client half of the demo in examples/maild and of tests against
 // examples/mailserver.
 //
-// Everything on the STARTTLS client checklist is tlsutil's: no credential
+// Everything on the STARTTLS client checklist is sasl.NegotiateClient's: no credential
 // before TLS, no fallback when STARTTLS is missing or refused, no bytes
 // accepted between the go-ahead and the handshake, no capability kept from
 // before TLS.
@@ -24,7 +24,6 @@ import (
 	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
-	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 const (
@@ -48,20 +47,20 @@ type Options struct {
 	Protocol sasl.Protocol
 	// TLS is the client TLS configuration (ServerName, RootCAs, client
 	// certificates for EXTERNAL). Required unless Mode is
-	// tlsutil.InsecurePlaintext.
+	// sasl.InsecurePlaintext.
 	TLS *tls.Config
 	// Mode says how the connection is secured. The zero value is
-	// tlsutil.RequireSTARTTLS, which fails (tlsutil.ErrStartTLSUnavailable,
+	// sasl.RequireSTARTTLS, which fails (sasl.ErrStartTLSUnavailable,
 	// ErrStartTLSRefused, ErrResponseInjection, ...) rather than go on
-	// without TLS; tlsutil.ImplicitTLS is for ports 993, 995 and 465 and is
-	// preferred (RFC 8314); tlsutil.InsecurePlaintext is an explicit
+	// without TLS; sasl.ImplicitTLS is for ports 993, 995 and 465 and is
+	// preferred (RFC 8314); sasl.InsecurePlaintext is an explicit
 	// opt-out.
-	Mode tlsutil.ClientMode
+	Mode sasl.ClientMode
 	// SASL holds the credentials and the mechanism policy.
 	SASL *sasl.ClientConfig
 	// APOP, for POP3, logs in with APOP (RFC 1939, Section 7; package
 	// apop) using SASL.Username and SASL.Password instead of AUTH. It
-	// needs Mode tlsutil.ImplicitTLS.
+	// needs Mode sasl.ImplicitTLS.
 	APOP bool
 }
 
@@ -75,7 +74,7 @@ type Result struct {
 
 // Login runs a session on conn: TLS as opts says, greeting, capabilities,
 // authentication, and a polite LOGOUT/QUIT. It returns the mechanism used
-// and the error of the first step that failed: tlsutil's errors for the
+// and the error of the first step that failed: sasl's and tlsutil's errors for the
 // TLS negotiation (then conn is closed), an error wrapping
 // sasl.ErrNoMechanism if nothing fits, a *sasl.ReplyError wrapping
 // sasl.ErrAuthFailed if the server rejected the credentials. ctx bounds
@@ -90,7 +89,7 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 		ctx, cancel = context.WithTimeout(ctx, DefaultSessionTimeout)
 		defer cancel()
 	}
-	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
+	cc, err := sasl.NegotiateClient(ctx, conn, sasl.ClientOptions{
 		Protocol:  opts.Protocol,
 		Mode:      opts.Mode,
 		TLSConfig: opts.TLS,
@@ -123,7 +122,7 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 	}
 	if opts.APOP && opts.Protocol == sasl.POP3 {
 		res.Mechanism = "APOP"
-		if opts.Mode != tlsutil.ImplicitTLS || cc.Greeting == "" {
+		if opts.Mode != sasl.ImplicitTLS || cc.Greeting == "" {
 			return res, ErrAPOPNeedsImplicitTLS
 		}
 		if err := apop.Login(cc.Text, &state, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
@@ -164,7 +163,7 @@ func (r *recordingClient) Start() (string, []byte, error) {
 
 type client struct {
 	proto sasl.Protocol
-	cc    *tlsutil.ClientConn
+	cc    *sasl.ClientSession
 }
 
 func (c *client) quit() error {

@@ -66,13 +66,13 @@ func TestStartTLSStripped(t *testing.T) {
 	// credential is sent.
 	err := mcScript(t, mcOpts(sasl.IMAP), []string{
 		"S:* OK ready", "C:a1 CAPABILITY", "S:* CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN|a1 OK"})
-	require.ErrorIs(t, err, tlsutil.ErrStartTLSUnavailable)
+	require.ErrorIs(t, err, sasl.ErrStartTLSUnavailable)
 	err = mcScript(t, mcOpts(sasl.POP3), []string{
 		"S:+OK ready", "C:CAPA", "S:+OK|SASL PLAIN|USER|."})
-	require.ErrorIs(t, err, tlsutil.ErrStartTLSUnavailable)
+	require.ErrorIs(t, err, sasl.ErrStartTLSUnavailable)
 	err = mcScript(t, mcOpts(sasl.SMTP), []string{
 		"S:220 ready", "C:EHLO localhost", "S:250-x|250 AUTH PLAIN LOGIN"})
-	require.ErrorIs(t, err, tlsutil.ErrStartTLSUnavailable)
+	require.ErrorIs(t, err, sasl.ErrStartTLSUnavailable)
 }
 
 func TestStartTLSRefusedReply(t *testing.T) {
@@ -80,13 +80,13 @@ func TestStartTLSRefusedReply(t *testing.T) {
 	err := mcScript(t, mcOpts(sasl.IMAP), []string{
 		"S:* OK ready", "C:a1 CAPABILITY", "S:* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN|a1 OK",
 		"C:a2 STARTTLS", "S:a2 NO not now"})
-	require.ErrorIs(t, err, tlsutil.ErrStartTLSRefused)
+	require.ErrorIs(t, err, sasl.ErrStartTLSRefused)
 	err = mcScript(t, mcOpts(sasl.SMTP), []string{
 		"S:220 ready", "C:EHLO localhost", "S:250-x|250 STARTTLS", "C:STARTTLS", "S:454 4.7.0 later"})
-	require.ErrorIs(t, err, tlsutil.ErrStartTLSRefused)
+	require.ErrorIs(t, err, sasl.ErrStartTLSRefused)
 	err = mcScript(t, mcOpts(sasl.POP3), []string{
 		"S:+OK ready", "C:CAPA", "S:+OK|STLS|.", "C:STLS", "S:-ERR no"})
-	require.ErrorIs(t, err, tlsutil.ErrStartTLSRefused)
+	require.ErrorIs(t, err, sasl.ErrStartTLSRefused)
 }
 
 func TestResponseInjection(t *testing.T) {
@@ -119,7 +119,7 @@ func TestNoMechanismWithoutTLS(t *testing.T) {
 	// Without TLS and without InsecureAuth, PLAIN is never chosen even if
 	// offered.
 	o := mcOpts(sasl.SMTP)
-	o.Mode = tlsutil.InsecurePlaintext
+	o.Mode = sasl.InsecurePlaintext
 	err := mcScript(t, o, []string{"S:220 ready", "C:EHLO localhost", "S:250-x|250 AUTH PLAIN LOGIN"})
 	require.ErrorIs(t, err, sasl.ErrNoMechanism)
 }
@@ -138,7 +138,7 @@ func TestLoginCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	opts := mcOpts(sasl.POP3)
-	opts.Mode = tlsutil.InsecurePlaintext
+	opts.Mode = sasl.InsecurePlaintext
 	opts.SASL.InsecureAuth = true
 	done := make(chan error, 1)
 	go func() {

@@ -9,6 +9,8 @@
 //	go run ./examples/maild -serve   # keep serving; prints addresses and users
 //	go run ./examples/maild -serve -cert /tmp/maild.pem   # and write the certificate
 //	go run ./examples/maild -serve -passwd /etc/dovecot/users   # serve a Dovecot passwd-file
+//	go run ./examples/maild -serve -passdb postgres://mail@db/mail   # serve users from PostgreSQL
+//	go run ./examples/maild -serve -passdb 'ldaps://ldap/ou=people,dc=example,dc=org?binddn=cn=mailauth,dc=example,dc=org'
 //
 // It needs nothing installed and binds only 127.0.0.1 on random ports.
 package main
@@ -35,7 +37,7 @@ import (
 	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/examples/mailserver"
 	"github.com/go-mailauth/mailauth/sasl"
-	"github.com/go-mailauth/mailauth/sasl/passdb"
+	"github.com/go-mailauth/mailauth/sasl/passdb/pgsql"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
@@ -54,24 +56,24 @@ func main() {
 	serve := flag.Bool("serve", false, "keep serving after the demo; print the addresses")
 	verbose := flag.Bool("v", false, "log server events to stderr")
 	passwd := flag.String("passwd", "", "with -serve: authenticate the users of this Dovecot passwd-file `file` (package sasl/passdb) instead of the demo user")
+	passdbURL := flag.String("passdb", "", "with -serve: authenticate the users of this PostgreSQL (postgres://…) or LDAP (ldap://…, ldaps://…) `URL` (packages sasl/passdb/pgsql, sasl/passdb/ldap)")
+	query := flag.String("passdb-query", "", "with -passdb postgres://…: the password `query`, $1 the user name (default \""+pgsql.DefaultQuery+"\")")
 	certFile := flag.String("cert", "", "write the server's self-signed certificate (PEM) to this `file`, for clients to trust")
 	flag.Parse()
 	var logger *slog.Logger
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	var users *passdb.DB
-	if *passwd != "" {
-		if !*serve {
-			fmt.Fprintln(os.Stderr, "maild: -passwd needs -serve (the demo logs in as its own user)")
-			os.Exit(2)
-		}
-		var err error
-		if users, err = passdb.Open(*passwd); err != nil {
-			fmt.Fprintln(os.Stderr, "maild:", err)
-			os.Exit(1)
-		}
+	if (*passwd != "" || *passdbURL != "") && !*serve {
+		fmt.Fprintln(os.Stderr, "maild: -passwd and -passdb need -serve (the demo logs in as its own user)")
+		os.Exit(2)
 	}
+	users, usersFrom, closeUsers, err := openStore(*passwd, *passdbURL, *query, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maild:", err)
+		os.Exit(1)
+	}
+	defer closeUsers()
 	d, err := startDemo(logger, users)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maild:", err)
@@ -88,7 +90,7 @@ func main() {
 	if users == nil {
 		failures = d.Run(os.Stdout)
 	} else {
-		fmt.Printf("%d users from %s\n", users.Len(), *passwd)
+		fmt.Println(usersFrom)
 	}
 	if *serve {
 		d.PrintAddresses(os.Stdout)
@@ -120,7 +122,7 @@ type demo struct {
 // If users is not nil, passwords are checked against it (a Dovecot
 // passwd-file) instead of the demo store; tokens, certificates and
 // ANONYMOUS stay the demo's.
-func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
+func startDemo(logger *slog.Logger, users userStore) (*demo, error) {
 	serverKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		return nil, err
@@ -177,7 +179,7 @@ func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 		Logger:   logger,
 		// POP3 APOP needs the plaintext password (RFC 1939, Section 13).
 		APOP: func() (mailserver.APOPServer, error) {
-			return apop.NewServer(&apop.ServerConfig{Passwords: d.store, Hostname: "localhost"})
+			return apop.NewServer(&apop.ServerConfig{Plaintext: d.store, Hostname: "localhost"})
 		},
 	}
 	if users != nil {
@@ -190,7 +192,7 @@ func startDemo(logger *slog.Logger, users *passdb.DB) (*demo, error) {
 		cfg.SASL.DigestMD5 = users
 		cfg.SASL.SCRAM = users
 		cfg.APOP = func() (mailserver.APOPServer, error) {
-			return apop.NewServer(&apop.ServerConfig{Passwords: users, Hostname: "localhost"})
+			return apop.NewServer(&apop.ServerConfig{Plaintext: users, Hostname: "localhost"})
 		}
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
@@ -278,9 +280,9 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		defer conn.Close()
 		implicit = true
 	}
-	mode := tlsutil.RequireSTARTTLS
+	mode := sasl.RequireSTARTTLS
 	if implicit {
-		mode = tlsutil.ImplicitTLS
+		mode = sasl.ImplicitTLS
 	}
 	res, err := mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol: proto,
@@ -381,7 +383,7 @@ func (d *demo) implicitLogin(p sasl.Protocol) (outcome, error) {
 	_, err = mailclient.Login(ctx, conn, &mailclient.Options{
 		Protocol: p,
 		TLS:      d.clientTLS,
-		Mode:     tlsutil.ImplicitTLS,
+		Mode:     sasl.ImplicitTLS,
 		SASL:     &sasl.ClientConfig{Username: demoUser, Password: demoPassword},
 	})
 	if err != nil {

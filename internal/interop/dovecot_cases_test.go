@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/sasl"
-	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 const peerDovecot = "Dovecot 2.3"
@@ -25,52 +24,41 @@ const sessionTimeout = 30 * time.Second
 // mailTransport is one way to reach a mail service: protocol and TLS mode.
 type mailTransport struct {
 	name  string
-	proto tlsutil.Protocol
-	mode  tlsutil.ClientMode
+	proto sasl.Protocol
+	mode  sasl.ClientMode
 }
 
 var dcTransports = []mailTransport{
-	{"IMAPS", tlsutil.IMAP, tlsutil.ImplicitTLS},
-	{"IMAP+STARTTLS", tlsutil.IMAP, tlsutil.RequireSTARTTLS},
-	{"POP3S", tlsutil.POP3, tlsutil.ImplicitTLS},
-	{"POP3+STLS", tlsutil.POP3, tlsutil.RequireSTARTTLS},
-	{"submissions", tlsutil.SMTP, tlsutil.ImplicitTLS},
-	{"submission+STARTTLS", tlsutil.SMTP, tlsutil.RequireSTARTTLS},
+	{"IMAPS", sasl.IMAP, sasl.ImplicitTLS},
+	{"IMAP+STARTTLS", sasl.IMAP, sasl.RequireSTARTTLS},
+	{"POP3S", sasl.POP3, sasl.ImplicitTLS},
+	{"POP3+STLS", sasl.POP3, sasl.RequireSTARTTLS},
+	{"submissions", sasl.SMTP, sasl.ImplicitTLS},
+	{"submission+STARTTLS", sasl.SMTP, sasl.RequireSTARTTLS},
 }
 
 func (d *Dovecot) port(tr mailTransport) int {
 	switch {
-	case tr.proto == tlsutil.IMAP && tr.mode == tlsutil.ImplicitTLS:
+	case tr.proto == sasl.IMAP && tr.mode == sasl.ImplicitTLS:
 		return d.IMAPS
-	case tr.proto == tlsutil.IMAP:
+	case tr.proto == sasl.IMAP:
 		return d.IMAP
-	case tr.proto == tlsutil.POP3 && tr.mode == tlsutil.ImplicitTLS:
+	case tr.proto == sasl.POP3 && tr.mode == sasl.ImplicitTLS:
 		return d.POP3S
-	case tr.proto == tlsutil.POP3:
+	case tr.proto == sasl.POP3:
 		return d.POP3
-	case tr.proto == tlsutil.SMTP && tr.mode == tlsutil.ImplicitTLS:
+	case tr.proto == sasl.SMTP && tr.mode == sasl.ImplicitTLS:
 		return d.Submissions
 	default:
 		return d.Submission
 	}
 }
 
-func saslProto(p tlsutil.Protocol) sasl.Protocol {
+func serviceName(p sasl.Protocol) string {
 	switch p {
-	case tlsutil.IMAP:
-		return sasl.IMAP
-	case tlsutil.POP3:
-		return sasl.POP3
-	default:
-		return sasl.SMTP
-	}
-}
-
-func serviceName(p tlsutil.Protocol) string {
-	switch p {
-	case tlsutil.IMAP:
+	case sasl.IMAP:
 		return "imap"
-	case tlsutil.POP3:
+	case sasl.POP3:
 		return "pop"
 	default:
 		return "smtp"
@@ -79,8 +67,8 @@ func serviceName(p tlsutil.Protocol) string {
 
 // mailSession is a negotiated client session (TLS up, capabilities read).
 type mailSession struct {
-	cc    *tlsutil.ClientConn
-	proto tlsutil.Protocol
+	cc    *sasl.ClientSession
+	proto sasl.Protocol
 	conn  *sasl.ConnState
 }
 
@@ -93,7 +81,7 @@ func dialMail(t *testing.T, addr string, tr mailTransport, tlsCfg *tls.Config) (
 	if err != nil {
 		return nil, err
 	}
-	cc, err := tlsutil.NegotiateClient(ctx, raw, tlsutil.ClientOptions{
+	cc, err := sasl.NegotiateClient(ctx, raw, sasl.ClientOptions{
 		Protocol: tr.proto, Mode: tr.mode, TLSConfig: tlsCfg, Hostname: "localhost",
 	})
 	if err != nil {
@@ -118,8 +106,8 @@ func (s *mailSession) authenticate(cfg sasl.ClientConfig, mech string) error {
 	if err != nil {
 		return fmt.Errorf("choose %s from %v: %w", mech, offered, err)
 	}
-	x := &sasl.Exchange{Protocol: saslProto(s.proto), SASLIR: s.cc.Capabilities.Has("SASL-IR")}
-	if s.proto == tlsutil.IMAP {
+	x := &sasl.Exchange{Protocol: s.proto, SASLIR: s.cc.Capabilities.Has("SASL-IR")}
+	if s.proto == sasl.IMAP {
 		x.Tag = s.cc.NextTag()
 	}
 	if err := x.Authenticate(s.cc.Text, cl); err != nil {
@@ -137,7 +125,7 @@ func (s *mailSession) authenticate(cfg sasl.ClientConfig, mech string) error {
 func (s *mailSession) afterAuth(user string) error {
 	tp := s.cc.Text
 	switch s.proto {
-	case tlsutil.IMAP:
+	case sasl.IMAP:
 		tag := s.cc.NextTag()
 		if err := tp.PrintfLine("%s SELECT INBOX", tag); err != nil {
 			return err
@@ -154,7 +142,7 @@ func (s *mailSession) afterAuth(user string) error {
 				return nil
 			}
 		}
-	case tlsutil.POP3:
+	case sasl.POP3:
 		if err := tp.PrintfLine("STAT"); err != nil {
 			return err
 		}
@@ -211,10 +199,10 @@ func dovecotCases(d *Dovecot) []dcCase {
 	wrong := func(user string) sasl.ClientConfig {
 		return sasl.ClientConfig{Username: user, Password: "wrong-" + d.Passwords[user], Host: "localhost"}
 	}
-	implicit := func(tr mailTransport) bool { return tr.mode == tlsutil.ImplicitTLS }
+	implicit := func(tr mailTransport) bool { return tr.mode == sasl.ImplicitTLS }
 	imaps := func(tr mailTransport) bool { return tr.name == "IMAPS" }
-	isSMTP := func(tr mailTransport) bool { return tr.proto == tlsutil.SMTP }
-	notSMTP := func(tr mailTransport) bool { return tr.proto != tlsutil.SMTP }
+	isSMTP := func(tr mailTransport) bool { return tr.proto == sasl.SMTP }
+	notSMTP := func(tr mailTransport) bool { return tr.proto != sasl.SMTP }
 	client := &d.PKI.Client
 	rogue := &d.PKI.Rogue
 	token := d.OAuthToken(d.OAuthUser, time.Hour)

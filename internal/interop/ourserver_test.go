@@ -80,7 +80,7 @@ func startOurMail(t *testing.T) *ourMail {
 			Anonymous: func(context.Context, string) error { return nil },
 			Hostname:  "localhost",
 		}
-		apopCfg := &apop.ServerConfig{Passwords: st, Hostname: "localhost"}
+		apopCfg := &apop.ServerConfig{Plaintext: st, Hostname: "localhost"}
 		cfg := &mailserver.Config{
 			SASL:     scfg,
 			TLS:      pki.serverTLS(0),

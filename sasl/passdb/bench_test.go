@@ -67,9 +67,26 @@ func BenchmarkVerifyPassword(b *testing.B) {
 		"ARGON2ID": func(p *Password) {
 			argon2.IDKey(pw, p.salt, p.iter, p.mem, uint8(p.lanes), uint32(len(p.digest)))
 		},
+		// The crypt(3) constructions: their floor is the hash calls of
+		// the rounds, about rounds+4 one-block digests.
+		"SHA512-CRYPT": func(p *Password) {
+			for range p.sc.rounds {
+				sha512.Sum512(pw)
+			}
+		},
+		"SHA256-CRYPT": func(p *Password) {
+			for range p.sc.rounds {
+				sha256.Sum256(pw)
+			}
+		},
+		"MD5-CRYPT": func(p *Password) {
+			for range p.sc.rounds {
+				md5.Sum(pw)
+			}
+		},
 	}
 	for _, scheme := range []string{"PLAIN", "CRAM-MD5", "SHA", "SHA256", "SHA512", "SSHA512", "SMD5", "PLAIN-MD4",
-		"PBKDF2", "SCRAM-SHA-256", "BLF-CRYPT", "ARGON2ID"} {
+		"PBKDF2", "SCRAM-SHA-256", "BLF-CRYPT", "ARGON2ID", "SHA512-CRYPT", "SHA256-CRYPT", "MD5-CRYPT"} {
 		v, ok := vec[scheme]
 		require.True(b, ok, scheme)
 		db, err := Parse(strings.NewReader("u:" + v.Hash + "\n"))

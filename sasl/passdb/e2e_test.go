@@ -2,6 +2,8 @@ package passdb_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -91,8 +93,9 @@ func TestServerConfigEndToEnd(t *testing.T) {
 		// CRAM-MD5 from stored midstates or the plaintext.
 		{"CRAM-MD5", "cram", true}, {"CRAM-MD5", "plain", true},
 		{"CRAM-MD5", "bcrypt", false}, {"CRAM-MD5", "nobody", false}, {"CRAM-MD5", "locked", false},
-		// DIGEST-MD5: the hash of alice@example.org serves realm example.org.
-		{"DIGEST-MD5", "alice", true}, {"DIGEST-MD5", "plain", true},
+		// DIGEST-MD5 answers only from the entry the client names: the
+		// hash of alice@example.org never logs anyone in as "alice".
+		{"DIGEST-MD5", "alice", false}, {"DIGEST-MD5", "plain", true},
 		{"DIGEST-MD5", "ssha", false}, {"DIGEST-MD5", "nobody", false},
 		// SCRAM-SHA-256 from stored keys or derived from the plaintext.
 		{"SCRAM-SHA-256", "scram", true}, {"SCRAM-SHA-256", "plain", true}, {"SCRAM-SHA-1", "plain", true},
@@ -115,6 +118,54 @@ func TestServerConfigEndToEnd(t *testing.T) {
 			assert.ErrorIs(t, serr, sasl.ErrAuthFailed)
 		})
 	}
+}
+
+// TestDigestMD5ReportsTheEntryVerified (issue 8, defect 3): the identity
+// DIGEST-MD5 reports is exactly the entry whose credentials were verified.
+// Before the fix LookupDigestMD5("alice", "example.org") answered from the
+// entry "alice@example.org" when "alice" could not serve, and the server
+// reported Username "alice": the password of alice@example.org opened
+// alice's account.
+func TestDigestMD5ReportsTheEntryVerified(t *testing.T) {
+	bcrypt, err := passdb.Hash("BLF-CRYPT", "alices-own")
+	require.NoError(t, err)
+	for name, file := range map[string]string{
+		"alice exists":   "alice@example.org:{PLAIN}other\nalice:" + bcrypt + "\n",
+		"alice absent":   "alice@example.org:{PLAIN}other\n",
+		"digest entry":   "alice@example.org:{DIGEST-MD5}" + md5Hex("alice:example.org:other") + "\nalice:" + bcrypt + "\n",
+		"digest, absent": "alice@example.org:{DIGEST-MD5}" + md5Hex("alice:example.org:other") + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			db, err := passdb.Parse(strings.NewReader(file))
+			require.NoError(t, err)
+			_, err = db.LookupDigestMD5(t.Context(), "alice", "example.org")
+			require.ErrorIs(t, err, sasl.ErrUnknownUser)
+			cfg := &sasl.ServerConfig{DigestMD5: db, Hostname: "example.org", InsecureAuth: true,
+				Mechanisms: []string{sasl.DigestMD5}}
+			set := sasl.NewServerSet(cfg, nil)
+			s, err := set.NewServer(t.Context(), sasl.DigestMD5)
+			require.NoError(t, err)
+			ccfg := &sasl.ClientConfig{Username: "alice", Password: "other", Mechanisms: []string{sasl.DigestMD5},
+				InsecureAuth: true, Host: "example.org"}
+			c, err := ccfg.NewClient([]string{sasl.DigestMD5}, nil)
+			require.NoError(t, err)
+			_, serr := passdbExchange(c, s)
+			require.ErrorIs(t, serr, sasl.ErrAuthFailed)
+			_, ok := set.Identity()
+			assert.False(t, ok, "logged in as alice with alice@example.org's password")
+		})
+	}
+	// The entry itself still works under its own name, from the plaintext.
+	db, err := passdb.Parse(strings.NewReader("alice@example.org:{PLAIN}other\n"))
+	require.NoError(t, err)
+	got, err := db.LookupDigestMD5(t.Context(), "alice@example.org", "example.org")
+	require.NoError(t, err)
+	assert.Equal(t, md5Hex("alice@example.org:example.org:other"), hex.EncodeToString(got[:]))
+}
+
+func md5Hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // passdbXDGClient adapts an xdg-go/scram client conversation to

@@ -54,18 +54,20 @@
 // VerifyPassword works for all of those and for SHA (SHA1), SSHA, SHA256,
 // SSHA256, SHA512, SSHA512, PLAIN-MD5, LDAP-MD5, SMD5, PLAIN-MD4, PBKDF2
 // (Dovecot's $1$salt$rounds$hex), BLF-CRYPT (bcrypt, $2a$/$2b$/$2y$),
-// ARGON2I, ARGON2ID (PHC strings, version 19) and CRYPT when the hash is
-// bcrypt or Argon2. It returns ErrUnsupportedScheme for MD5-CRYPT (MD5),
-// SHA256-CRYPT, SHA512-CRYPT, DES-CRYPT, CRYPT of those, LANMAN, RPA, OTP,
-// SKEY and PLAIN-TRUNC.
+// ARGON2I, ARGON2ID (PHC strings, version 19), SHA512-CRYPT ($6$),
+// SHA256-CRYPT ($5$), MD5-CRYPT (MD5, $1$), and CRYPT when the hash is one
+// of bcrypt, Argon2, $1$, $5$ or $6$. SHA-crypt follows Drepper's
+// specification (rounds= from 1000 up to 10,000,000 here; the spec's
+// larger counts are refused at parse time) and MD5-crypt FreeBSD's; both
+// are built on crypto/sha512, crypto/sha256 and crypto/md5.
 //
-// The crypt(3) families $1$, $5$, $6$ and DES have no implementation in the
-// Go standard library or golang.org/x/crypto and are not hand-rolled here:
-// their lines parse, [DB.Schemes] counts them so a tool can warn at load
-// time, and VerifyPassword returns an error wrapping ErrUnsupportedScheme,
-// which sasl's PLAIN and LOGIN servers pass on as a server failure. Rehash
-// those users (e.g. to BLF-CRYPT or ARGON2ID) on their next login with
-// Dovecot, or ask them for new passwords.
+// DES-CRYPT (and CRYPT of a DES hash), LANMAN, RPA, OTP, SKEY and
+// PLAIN-TRUNC parse, and [DB.Schemes] counts them so a tool can warn at
+// load time, but no password verifies against them: VerifyPassword does
+// the work of a typical user and returns an error wrapping both
+// sasl.ErrAuthFailed (so the peer sees a wrong password) and
+// ErrUnsupportedScheme (so the log says why). Rehash those users (e.g. to
+// SHA512-CRYPT or ARGON2ID) with Dovecot, or ask them for new passwords.
 //
 // The schemes that hold the plaintext and the hex/base64 digests take
 // Dovecot's ".HEX", ".B64" and ".BASE64" suffixes ({PLAIN.B64}...).
@@ -76,24 +78,38 @@
 // and realm are the passwd-file name split at its first '@'
 // (`doveadm pw -s DIGEST-MD5 -u user@realm`); the client hashes with the
 // realm it chose, so a stored hash serves only that realm. [DB.LookupDigestMD5]
-// (u, realm) therefore answers from the entry "u@realm" (or "u" for the
-// empty realm) when it holds {DIGEST-MD5}, and from the entry "u" or
-// "u@realm" for any realm when it holds the plaintext.
+// (u, realm) answers only from the entry named u: from its plaintext for
+// any realm, from a {DIGEST-MD5} hash only if that was made for (u, realm),
+// which for a name without '@' means the empty realm. The hash of an entry
+// "u@realm" serves no DIGEST-MD5 login: a client sending u would be logged
+// in as the entry "u", a different account.
 //
 // # Security
 //
-// Digests are compared in constant time. A user the file does not hold is
-// verified against the password of a typical user (the first user of the
-// most common scheme) and the result discarded, so an unknown user costs
-// what a wrong password costs; then the error wraps sasl.ErrUnknownUser.
-// A lookup the stored scheme cannot serve (LookupCRAMMD5 for a bcrypt
-// user) also wraps sasl.ErrUnknownUser, so that sasl's mechanisms take
-// their fake-work path and fail exactly like a wrong password. A wrong
-// password wraps sasl.ErrAuthFailed. When the file has PLAIN users, whose
-// lookups derive CRAM-MD5, DIGEST-MD5, SCRAM (a PBKDF2) and NT-hash
-// credentials, a failing lookup does the same derivation on a dummy, so
-// its time does not tell a PLAIN user from others. Error text never
-// contains user names or passwords.
+// Invariants (issue 8; each has a test):
+//   - A lookup answers only from the entry named exactly as asked, so the
+//     identity a mechanism reports is exactly the entry whose credentials
+//     were verified (DIGEST-MD5 never serves "alice" from "alice@realm").
+//   - Unknown user, wrong password, locked user and a stored scheme no
+//     mechanism can verify (DES-CRYPT) get the same error kind
+//     (sasl.ErrAuthFailed or sasl.ErrUnknownUser, which sasl answers
+//     alike) after the same work: the verification of the most common
+//     (scheme, cost) entry, which is a real user's work and never more
+//     than a typical user's, whatever one hostile entry's Argon2 or
+//     PBKDF2 cost.
+//   - When the file has PLAIN users, whose lookups derive credentials,
+//     every lookup of that kind does the same derivation (for SCRAM: one
+//     PBKDF2 of the asked hash with Config.SCRAMIterations), stored,
+//     other-scheme and unknown users included.
+//   - Set Config.SCRAMSecret (and sasl.ServerConfig.SCRAMSecret to the
+//     same value): without it the salts derived for PLAIN users are random
+//     per process, and a restart or a second replica changes them.
+//
+// Digests are compared in constant time. A lookup the stored scheme cannot
+// serve (LookupCRAMMD5 for a bcrypt user) wraps sasl.ErrUnknownUser, so
+// that sasl's mechanisms take their fake-work path and fail exactly like a
+// wrong password. A wrong password wraps sasl.ErrAuthFailed. Error text
+// never contains user names or passwords.
 //
 // # Concurrency
 //
@@ -150,8 +166,8 @@ var (
 	// does not have.
 	ErrUnknownScheme = errors.New("passdb: unknown password scheme")
 	// ErrUnsupportedScheme means the scheme is known but this package
-	// cannot verify or write it (the crypt(3) families $1$, $5$, $6$,
-	// DES).
+	// cannot verify it (DES-CRYPT, LANMAN, RPA, OTP, SKEY, PLAIN-TRUNC)
+	// or cannot write it ([Hash] of a crypt(3) scheme).
 	ErrUnsupportedScheme = errors.New("passdb: unsupported password scheme")
 )
 
@@ -241,6 +257,10 @@ type DB struct {
 	scramIter  int
 	plain      int // users stored in PLAIN, whose lookups derive credentials
 	defaultSch string
+	// testPBKDF2, if not nil, is called before each SCRAM derivation of
+	// a lookup with its scheme and count: tests count the work of each
+	// path with it.
+	testPBKDF2 func(scheme string, iter int)
 }
 
 var (
@@ -372,27 +392,39 @@ func (db *DB) parseLine(line string) (*passdbEntry, error) {
 }
 
 // pickDummy chooses the password an unknown user is verified against: a
-// user of the most common verifiable scheme (ties: the first scheme name
-// in order). Which user of that scheme does not matter much: users of one
-// scheme cost about the same.
+// user of the most common (scheme, cost) pair among the verifiable ones,
+// ties going to the cheaper pair, then to the first scheme name in order.
+// The model is thus a real user's work and never more than a typical
+// user's: one entry with a 1 GiB Argon2 or 10 M PBKDF2 rounds cannot make
+// every unknown-user login that expensive unless most users cost that.
 func (db *DB) pickDummy() {
-	count := make(map[string]int)
+	type key struct {
+		scheme string
+		cost   uint64
+	}
+	count := make(map[key]int)
+	first := make(map[key]*passdbEntry)
 	for _, e := range db.users {
 		if e.pw != nil && e.pw.Supported() {
-			count[e.Scheme]++
+			k := key{e.Scheme, e.pw.cost()}
+			count[k]++
+			if f := first[k]; f == nil || e.User < f.User {
+				first[k] = e // deterministic: the least name
+			}
 		}
 	}
-	best := ""
-	for s, n := range count {
-		if best == "" || n > count[best] || n == count[best] && s < best {
-			best = s
+	var best key
+	found := false
+	for k, n := range count {
+		switch {
+		case !found, n > count[best],
+			n == count[best] && k.cost < best.cost,
+			n == count[best] && k.cost == best.cost && k.scheme < best.scheme:
+			best, found = k, true
 		}
 	}
-	for _, e := range db.users {
-		if e.Scheme == best && e.pw != nil && e.pw.Supported() {
-			db.dummy = e
-			return
-		}
+	if found {
+		db.dummy = first[best]
 	}
 }
 
@@ -441,7 +473,8 @@ func (db *DB) unknown(password string) error {
 // it, against the user's stored scheme (sasl.PasswordVerifier). A wrong
 // password or a locked user is an error wrapping sasl.ErrAuthFailed; an
 // unknown user wraps sasl.ErrUnknownUser after the work of a typical
-// user; a scheme this package cannot verify wraps ErrUnsupportedScheme.
+// user; a scheme this package cannot verify wraps both sasl.ErrAuthFailed
+// and ErrUnsupportedScheme, after the same work.
 func (db *DB) VerifyPassword(_ context.Context, username, password string) error {
 	e, ok := db.users[username]
 	if !ok {
@@ -450,6 +483,14 @@ func (db *DB) VerifyPassword(_ context.Context, username, password string) error
 	if e.pw == nil {
 		_ = db.unknown(password)
 		return errLocked
+	}
+	if !e.pw.Supported() {
+		// Exactly like a wrong password: the same work (a typical
+		// user's) and an error wrapping sasl.ErrAuthFailed, so that the
+		// reply does not tell this user from others; the text says the
+		// cause for the operator's log.
+		_ = db.unknown(password)
+		return fmt.Errorf("%w: the stored scheme {%s} cannot be verified (%w)", sasl.ErrAuthFailed, e.pw.scheme, ErrUnsupportedScheme)
 	}
 	return e.pw.Verify(e.User, password)
 }
@@ -482,13 +523,16 @@ func (db *DB) LookupCRAMMD5(_ context.Context, username string) (sasl.CRAMMD5Sec
 	e, ok := db.users[username]
 	switch {
 	case !ok || e.pw == nil:
-	case e.pw.scheme == SchemeCRAMMD5:
-		return e.pw.cram, nil
 	case e.pw.scheme == SchemePlain:
 		return sasl.NewCRAMMD5Secret(e.pw.plain), nil
+	case e.pw.scheme == SchemeCRAMMD5:
+		if db.plain > 0 {
+			sasl.NewCRAMMD5Secret("") // what a PLAIN user costs; see timing in the package doc
+		}
+		return e.pw.cram, nil
 	}
 	if db.plain > 0 {
-		sasl.NewCRAMMD5Secret("") // what a PLAIN user costs; see timing in the package doc
+		sasl.NewCRAMMD5Secret("") // what a PLAIN user costs
 	}
 	if !ok {
 		return sasl.CRAMMD5Secret{}, errNotInFile
@@ -497,42 +541,40 @@ func (db *DB) LookupCRAMMD5(_ context.Context, username string) (sasl.CRAMMD5Sec
 }
 
 // LookupDigestMD5 returns MD5(username ":" realm ":" password)
-// (sasl.DigestMD5Lookup). A {DIGEST-MD5} entry serves it when its name,
-// split at the first '@', is (username, realm): the entry "alice@example.org"
-// for ("alice", "example.org"), the entry "alice" for ("alice", ""). A
-// PLAIN entry named username or username@realm serves any realm; the
-// strings are hashed in ISO 8859-1 where they fit it, as DIGEST-MD5
-// clients do with charset=utf-8 (RFC 2831, Section 2.1.2.1). Anything
-// else is an error wrapping sasl.ErrUnknownUser.
+// (sasl.DigestMD5Lookup) from the entry named exactly username, the
+// identity the DIGEST-MD5 server then reports: never from another entry,
+// so that the password of "alice@example.org" cannot open "alice". A
+// PLAIN entry serves any realm; the strings are hashed in ISO 8859-1
+// where they fit it, as DIGEST-MD5 clients do with charset=utf-8 (RFC
+// 2831, Section 2.1.2.1). A {DIGEST-MD5} entry serves the realm its hash
+// was made for: Dovecot hashes the name split at its first '@', so the
+// entry "alice" (`doveadm pw -s DIGEST-MD5 -u alice`) serves ("alice",
+// ""); an entry "alice@example.org" hashed as ("alice", "example.org")
+// serves no DIGEST-MD5 login here, because the client would name itself
+// "alice" and so another entry. Anything else is an error wrapping
+// sasl.ErrUnknownUser.
 func (db *DB) LookupDigestMD5(_ context.Context, username, realm string) ([16]byte, error) {
-	names := []string{username}
-	if realm != "" {
-		names = append(names, username+"@"+realm)
-	}
-	found := false
-	for _, name := range names {
-		e, ok := db.users[name]
-		if !ok {
-			continue
-		}
-		found = true
-		switch {
-		case e.pw == nil:
-		case e.pw.scheme == SchemePlain:
-			return passdbDigestURP(username, realm, e.pw.plain), nil
-		case e.pw.scheme == SchemeDigestMD5:
-			u, r, _ := strings.Cut(e.User, "@")
-			// Not secret: names. The hash was made with the entry's
-			// user and realm; it serves only those.
-			if u == username && r == realm {
-				return [16]byte(e.pw.digest), nil
+	e, ok := db.users[username]
+	switch {
+	case !ok || e.pw == nil:
+	case e.pw.scheme == SchemePlain:
+		return passdbDigestURP(username, realm, e.pw.plain), nil
+	case e.pw.scheme == SchemeDigestMD5:
+		u, r, _ := strings.Cut(e.User, "@")
+		// Not secret: names. The hash was made with the entry's
+		// user and realm; it serves only those, and only the entry
+		// named username (u == username means the name has no '@').
+		if u == username && r == realm {
+			if db.plain > 0 {
+				passdbDigestURP(username, realm, "") // what a PLAIN user costs
 			}
+			return [16]byte(e.pw.digest), nil
 		}
 	}
 	if db.plain > 0 {
 		passdbDigestURP(username, realm, "") // what a PLAIN user costs
 	}
-	if !found {
+	if !ok {
 		return [16]byte{}, errNotInFile
 	}
 	return [16]byte{}, cannot("a DIGEST-MD5 hash for this realm")
@@ -559,26 +601,40 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 		return sasl.SCRAMCredentials{}, fmt.Errorf("%w: not a SCRAM mechanism", sasl.ErrUnsupportedMechanism)
 	}
 	e, ok := db.users[username]
+	var stored *sasl.SCRAMCredentials
 	switch {
 	case !ok || e.pw == nil:
+	case e.pw.scheme == SchemePlain:
+		db.notePBKDF2(mech)
+		return passdbNewSCRAM(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
 	case e.pw.scheme == mech:
-		c := e.pw.scram
+		stored = &e.pw.scram
+	}
+	if db.plain > 0 {
+		// A PLAIN user costs a PBKDF2 here (mech's hash, SCRAMIterations,
+		// a keyed salt); so must everyone else, a stored SCRAM user
+		// included, or the time of the lookup tells PLAIN users from the
+		// others (issue 8, defect 5).
+		db.notePBKDF2(mech)
+		passdbSCRAMKeys(mech, "", db.scramSalt(mech, username), db.scramIter)
+	}
+	if stored != nil {
+		c := *stored
 		c.Salt = bytes.Clone(c.Salt)
 		c.StoredKey = bytes.Clone(c.StoredKey)
 		c.ServerKey = bytes.Clone(c.ServerKey)
 		return c, nil
-	case e.pw.scheme == SchemePlain:
-		return passdbNewSCRAM(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
-	}
-	if db.plain > 0 {
-		// A PLAIN user costs a PBKDF2 here; so must everyone else, or
-		// the time of the lookup tells PLAIN users from the others.
-		passdbSCRAMKeys(mech, "", db.scramSalt(mech, username), db.scramIter)
 	}
 	if !ok {
 		return sasl.SCRAMCredentials{}, errNotInFile
 	}
 	return sasl.SCRAMCredentials{}, cannot("SCRAM credentials for this hash")
+}
+
+func (db *DB) notePBKDF2(mech string) {
+	if db.testPBKDF2 != nil {
+		db.testPBKDF2(mech, db.scramIter)
+	}
 }
 
 // scramSalt is the salt of credentials derived from a plaintext: sasl's
@@ -599,10 +655,13 @@ func (db *DB) LookupNTHash(_ context.Context, username string) ([16]byte, error)
 	e, ok := db.users[username]
 	switch {
 	case !ok || e.pw == nil:
-	case e.pw.scheme == SchemeNTLM:
-		return [16]byte(e.pw.digest), nil
 	case e.pw.scheme == SchemePlain:
 		return NTHash(e.pw.plain), nil
+	case e.pw.scheme == SchemeNTLM:
+		if db.plain > 0 {
+			NTHash("") // what a PLAIN user costs
+		}
+		return [16]byte(e.pw.digest), nil
 	}
 	if db.plain > 0 {
 		NTHash("") // what a PLAIN user costs

@@ -255,11 +255,9 @@ func TestLookups(t *testing.T) {
 	})
 	t.Run("digest-md5", func(t *testing.T) {
 		for _, tt := range []struct{ user, realm, want string }{
-			{"alice", "example.org", "543e1aec5d3614f03141652d6ada51b2"},
 			{"bob", "", md5Hex("bob::secret")},
 			{"plain", "example.org", md5Hex("plain:example.org:secret")},
 			{"plain", "", md5Hex("plain::secret")},
-			{"carol", "example.org", md5Hex("carol:example.org:secret")},
 			{"carol@example.org", "", md5Hex("carol@example.org::secret")},
 			{"carol@example.org", "other.org", md5Hex("carol@example.org:other.org:secret")},
 		} {
@@ -268,6 +266,8 @@ func TestLookups(t *testing.T) {
 			assert.Equal(t, tt.want, fmt.Sprintf("%x", got), "%s %s", tt.user, tt.realm)
 		}
 		for _, tt := range []struct{ user, realm string }{
+			{"alice", "example.org"},       // only the entry named "alice" answers (issue 8, defect 3)
+			{"carol", "example.org"},       // likewise, from a PLAIN carol@example.org
 			{"alice", "other.org"},         // hash made for example.org
 			{"alice", ""},                  // no entry "alice"
 			{"alice@example.org", ""},      // hash is alice:example.org, not alice@example.org:
@@ -305,7 +305,7 @@ func TestUnknownUserWork(t *testing.T) {
 	require.NoError(t, err)
 	b2, err := passdbHash("BLF-CRYPT", "", "b", &passdbTestCost)
 	require.NoError(t, err)
-	db, err := Parse(strings.NewReader("x:{PLAIN}p\ny:" + b1 + "\nz:" + b2 + "\nw:{SHA512-CRYPT}$6$a$b\nv:{SHA512-CRYPT}$6$a$b\nu:{SHA512-CRYPT}$6$a$b\n"))
+	db, err := Parse(strings.NewReader("x:{PLAIN}p\ny:" + b1 + "\nz:" + b2 + "\nw:{DES-CRYPT}T1zyI3adnv8/s\nv:{DES-CRYPT}T1zyI3adnv8/s\nu:{DES-CRYPT}T1zyI3adnv8/s\n"))
 	require.NoError(t, err)
 	require.NotNil(t, db.dummy)
 	assert.Equal(t, SchemeBLFCrypt, db.dummy.Scheme, "unsupported schemes are never the dummy")
@@ -317,6 +317,69 @@ func TestUnknownUserWork(t *testing.T) {
 	_, err = zero.LookupCRAMMD5(context.Background(), "u")
 	assert.ErrorIs(t, err, sasl.ErrUnknownUser)
 	assert.Equal(t, 0, zero.Len())
+}
+
+// TestDummyNeverCostsMore (issue 8, "also check"): the model of an
+// unknown user is the most common (scheme, cost) pair, so one entry with
+// a huge Argon2 or PBKDF2 cost cannot make every unknown-user login that
+// expensive. Before the fix any user of the most common scheme could be
+// the model, and map order picked it.
+func TestDummyNeverCostsMore(t *testing.T) {
+	pb := func(rounds int) string {
+		return fmt.Sprintf("{PBKDF2}$1$salt$%d$%s", rounds, strings.Repeat("00", 20))
+	}
+	// Map order varies: parse several times so a lucky order cannot pass.
+	for range 20 {
+		text := "a:" + pb(1000) + "\nb:" + pb(1000) + "\nc:" + pb(1000) + "\n" +
+			"big1:" + pb(10_000_000) + "\nbig2:" + pb(9_000_000) + "\n" +
+			"argon:{ARGON2ID}$argon2id$v=19$m=1048576,t=64,p=1$c2FsdHNhbHQ$aGFzaGhhc2g\n"
+		db, err := Parse(strings.NewReader(text))
+		require.NoError(t, err)
+		require.NotNil(t, db.dummy)
+		require.Equal(t, uint64(1000), db.dummy.pw.cost(), "dummy is %s", db.dummy.User)
+	}
+	// Ties go to the cheaper cost.
+	db, err := Parse(strings.NewReader("a:" + pb(5000) + "\nb:" + pb(1000) + "\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "b", db.dummy.User)
+}
+
+// TestMixedFileSameSCRAMWork (issue 8, defect 5): in a passwd-file that
+// mixes {PLAIN} and {SCRAM-*} users, LookupSCRAM does the same PBKDF2 (same
+// hash, same count) for a PLAIN user, a stored-SCRAM user, a user of another
+// scheme and an unknown user. Before the fix a stored {SCRAM-SHA-256} user
+// answered without any PBKDF2 (under 1 µs against about 700 µs).
+func TestMixedFileSameSCRAMWork(t *testing.T) {
+	stored, err := Hash("SCRAM-SHA-256", "pw")
+	require.NoError(t, err)
+	db, err := Config{SCRAMIterations: 5000}.Parse(strings.NewReader("p:{PLAIN}pw\ns:" + stored + "\nm:{PLAIN-MD5}" + md5Hex("pw") + "\n"))
+	require.NoError(t, err)
+	type call struct {
+		scheme string
+		iter   int
+	}
+	var calls []call
+	db.testPBKDF2 = func(s string, i int) { calls = append(calls, call{s, i}) }
+	for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-1"} {
+		var want []call
+		for _, u := range []string{"p", "s", "m", "nobody"} {
+			calls = nil
+			_, _ = db.LookupSCRAM(t.Context(), mech, u)
+			if want == nil {
+				want = calls
+				require.Equal(t, []call{{mech, 5000}}, want)
+			}
+			assert.Equal(t, want, calls, "%s %s", mech, u)
+		}
+	}
+	// A file without PLAIN users derives nothing, and so fakes nothing.
+	db, err = Parse(strings.NewReader("s:" + stored + "\n"))
+	require.NoError(t, err)
+	db.testPBKDF2 = func(s string, i int) { calls = append(calls, call{s, i}) }
+	calls = nil
+	_, _ = db.LookupSCRAM(t.Context(), "SCRAM-SHA-256", "s")
+	_, _ = db.LookupSCRAM(t.Context(), "SCRAM-SHA-256", "nobody")
+	assert.Empty(t, calls)
 }
 
 func TestOpenAndReload(t *testing.T) {

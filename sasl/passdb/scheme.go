@@ -51,8 +51,8 @@ const (
 	SchemeArgon2I     = "ARGON2I"   // PHC string $argon2i$v=19$m=,t=,p=$salt$hash
 	SchemeArgon2ID    = "ARGON2ID"  // PHC string $argon2id$v=19$m=,t=,p=$salt$hash
 	SchemePBKDF2      = "PBKDF2"    // Dovecot's $1$salt$rounds$hex(PBKDF2-SHA1)
-	SchemeCrypt       = "CRYPT"     // crypt(3): served when the hash is bcrypt
-	SchemeMD5Crypt    = "MD5-CRYPT" // $1$: unsupported
+	SchemeCrypt       = "CRYPT"     // crypt(3): bcrypt, Argon2, $1$, $5$, $6$ served; DES not
+	SchemeMD5Crypt    = "MD5-CRYPT" // $1$, FreeBSD MD5-crypt
 	SchemeSHA256Crypt = "SHA256-CRYPT"
 	SchemeSHA512Crypt = "SHA512-CRYPT"
 	SchemeDESCrypt    = "DES-CRYPT"
@@ -61,9 +61,8 @@ const (
 // schemeCanon maps a scheme name Dovecot accepts (upper case) to the
 // canonical one; it lists every scheme this package parses. A switch, not
 // a package-level map: no table that code could change at run time.
-// The crypt(3) families, PLAIN-TRUNC, LANMAN, RPA, OTP and SKEY are known
-// and parsed but not verifiable: no implementation in the standard library
-// or golang.org/x/crypto, and we do not hand-roll crypto primitives.
+// DES-CRYPT, PLAIN-TRUNC, LANMAN, RPA, OTP and SKEY are known and parsed
+// but not verifiable.
 func schemeCanon(name string) (string, bool) {
 	switch name {
 	case "PLAIN", "CLEAR", "CLEARTEXT":
@@ -187,6 +186,7 @@ type Password struct {
 	// Argon2 parameters; PBKDF2 uses iter.
 	argonID           bool
 	iter, mem, lanes  uint32
+	sc                cryptHash // MD5-CRYPT, SHA256-CRYPT, SHA512-CRYPT, CRYPT of those; id 0 if none
 	unsupportedReason string
 }
 
@@ -202,6 +202,27 @@ func (p Password) String() string { return "{" + p.scheme + "}" }
 // GoString is String, for %#v.
 func (p Password) GoString() string { return p.String() }
 
+// cost estimates the work of verifying p, in arbitrary units that order
+// the parameters of one scheme: Argon2 m*t*p, PBKDF2 and SCRAM
+// iterations, SHA-crypt rounds, 2^bcrypt cost. Schemes without
+// parameters cost 1.
+func (p *Password) cost() uint64 {
+	switch {
+	case p.mem != 0:
+		return uint64(p.mem) * uint64(p.iter) * uint64(p.lanes)
+	case p.scheme == SchemePBKDF2:
+		return uint64(p.iter)
+	case p.crypt != "":
+		c, _ := bcrypt.Cost([]byte(p.crypt))
+		return 1 << uint(c)
+	case p.sc.id != 0:
+		return uint64(p.sc.rounds)
+	case p.scram.Iterations > 0:
+		return uint64(p.scram.Iterations)
+	}
+	return 1
+}
+
 // Supported reports whether p can be verified by this package.
 func (p *Password) Supported() bool { return p.scheme != "" && p.unsupportedReason == "" }
 
@@ -211,10 +232,9 @@ func (p *Password) Supported() bool { return p.scheme != "" && p.unsupportedReas
 // scheme is read with defaultScheme ("" means CRYPT, Dovecot's default).
 // The data is checked now: a digest of the wrong length, bad base64 or
 // hex, an Argon2 string outside the bounds, is an error wrapping
-// ErrSyntax. A scheme Dovecot knows but this package cannot verify (the
-// $1$, $5$, $6$ and DES crypt(3) families, LANMAN, RPA, OTP, SKEY,
-// PLAIN-TRUNC) parses, and its verification fails with
-// ErrUnsupportedScheme. Any other scheme name is an error wrapping
+// ErrSyntax. A scheme Dovecot knows but this package cannot verify
+// (DES-CRYPT, LANMAN, RPA, OTP, SKEY, PLAIN-TRUNC) parses, and its
+// verification fails with ErrUnsupportedScheme. Any other scheme name is an error wrapping
 // ErrUnknownScheme. Error text never contains the field.
 func ParsePassword(field, defaultScheme string) (*Password, error) {
 	if len(field) > MaxPasswordField {
@@ -319,19 +339,27 @@ func (p *Password) setString(data string) error {
 		return p.setArgon2(data)
 	case SchemePBKDF2:
 		return p.setPBKDF2(data)
+	case SchemeMD5Crypt:
+		return p.setCrypt(data, '1')
+	case SchemeSHA256Crypt:
+		return p.setCrypt(data, '5')
+	case SchemeSHA512Crypt:
+		return p.setCrypt(data, '6')
 	case SchemeCrypt:
 		switch {
 		case strings.HasPrefix(data, "$2"):
 			return p.setBcrypt(data)
 		case strings.HasPrefix(data, "$argon2"):
 			return p.setArgon2(data)
+		case strings.HasPrefix(data, "$1$"), strings.HasPrefix(data, "$5$"), strings.HasPrefix(data, "$6$"):
+			return p.setCrypt(data, data[1])
 		}
-		p.unsupportedReason = "crypt(3) hash other than bcrypt"
+		p.unsupportedReason = "crypt(3) hash other than bcrypt, Argon2, $1$, $5$ or $6$ (DES?)"
 		return nil
 	}
 	size, _ := passdbDigestSize(p.scheme)
 	if size == 0 {
-		p.unsupportedReason = "no implementation in Go's standard library or golang.org/x/crypto"
+		p.unsupportedReason = "scheme not verifiable by this package"
 		return nil
 	}
 	// Dovecot's password_decode: the hex form when the length fits it,
@@ -445,6 +473,19 @@ func (p *Password) setArgon2(data string) error {
 	return nil
 }
 
+// setCrypt parses a $1$, $5$ or $6$ crypt(3) hash whose id must be id.
+func (p *Password) setCrypt(data string, id byte) error {
+	h, err := parseCrypt(data)
+	if err != nil {
+		return fmt.Errorf("%w ({%s})", err, p.scheme)
+	}
+	if h.id != id {
+		return fmt.Errorf("%w: {%s} holds a crypt(3) hash of another kind", ErrSyntax, p.scheme)
+	}
+	p.sc = h
+	return nil
+}
+
 // setPBKDF2 parses Dovecot's PBKDF2 scheme: $1$salt$rounds$hex, where the
 // salt is used as the literal bytes between the dollars and the key is
 // PBKDF2-HMAC-SHA1 of 20 bytes (password-scheme-pbkdf2.c).
@@ -514,8 +555,12 @@ func (p *Password) verify(username, password string) bool {
 			return bcrypt.CompareHashAndPassword([]byte(p.crypt), []byte(password)) == nil
 		case p.mem != 0:
 			return p.verifyArgon2(password)
+		case p.sc.id != 0:
+			return p.sc.verify(password)
 		}
 		return false
+	case SchemeMD5Crypt, SchemeSHA256Crypt, SchemeSHA512Crypt:
+		return p.sc.verify(password)
 	case SchemeArgon2I, SchemeArgon2ID:
 		return p.verifyArgon2(password)
 	case SchemePBKDF2:

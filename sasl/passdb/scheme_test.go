@@ -243,6 +243,12 @@ func TestParsePasswordDefaults(t *testing.T) {
 	assert.NoError(t, p.Verify("", "secret"))
 	p, err = ParsePassword("$6$uf23LBRzZYbDZ/ml$FTAHVtRCm7Jrl8CDhkpBUW7lNq3J.6nOh7Zdkf9Jq2fsWtkLkr48B5JvuYwiCHrUkgXAWpjum.GhEIP2Cgurt/", "")
 	require.NoError(t, err)
+	assert.True(t, p.Supported())
+	assert.NoError(t, p.Verify("", "secret")) // glibc's crypt(3) of "secret"
+	assert.ErrorIs(t, p.Verify("", "wrong"), sasl.ErrAuthFailed)
+	// DES crypt(3) parses but is not verified.
+	p, err = ParsePassword("T1zyI3adnv8/s", "")
+	require.NoError(t, err)
 	assert.False(t, p.Supported())
 	assert.ErrorIs(t, p.Verify("", "secret"), ErrUnsupportedScheme)
 	// A configured default, case-insensitive names, aliases.

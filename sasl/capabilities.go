@@ -1,4 +1,4 @@
-package tlsutil
+package sasl
 
 import (
 	"fmt"
@@ -135,7 +135,7 @@ func (c Capabilities) List() []string {
 // 9051, Section 6.1.1). Untagged responses other than CAPABILITY are read
 // and dropped; an untagged BYE, a NO or BAD, or a tagged OK without
 // capability data gives an error wrapping ErrCommandFailed or
-// ErrMalformedResponse. tag must be a valid IMAP tag not in use.
+// ErrMalformed. tag must be a valid IMAP tag not in use.
 //
 // Call it only on a connection whose security is settled: inside TLS, or in
 // plaintext where nothing depends on the answer. It uses no deadline of its
@@ -172,9 +172,9 @@ func cliReadIMAPCapabilities(tp *textproto.Conn, tag string) (Capabilities, erro
 		case resp.tag == "*":
 			// Unsolicited data (EXISTS, [ALERT], ...) is not ours to keep.
 		case resp.tag == "+":
-			return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: unexpected continuation request", ErrMalformedResponse)
+			return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: unexpected continuation request", ErrMalformed)
 		case resp.tag != tag:
-			return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: reply with a foreign tag", ErrMalformedResponse)
+			return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: reply with a foreign tag", ErrMalformed)
 		case resp.kind != "OK":
 			return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: %s", ErrCommandFailed, resp.kind)
 		default:
@@ -182,12 +182,12 @@ func cliReadIMAPCapabilities(tp *textproto.Conn, tag string) (Capabilities, erro
 				data, seen = resp.args, true
 			}
 			if !seen {
-				return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: no capability data", ErrMalformedResponse)
+				return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: no capability data", ErrMalformed)
 			}
 			return cliNewCapabilities(IMAP, data), nil
 		}
 	}
-	return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: more than %d responses", ErrMalformedResponse, cliMaxResponseLines)
+	return Capabilities{}, fmt.Errorf("%w: IMAP CAPABILITY: more than %d responses", ErrTooLarge, cliMaxResponseLines)
 }
 
 // POP3Capabilities sends CAPA on tp and reads the list (RFC 2449, Section

@@ -1,4 +1,4 @@
-package tlsutil_test
+package sasl_test
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
@@ -32,9 +33,9 @@ func ExampleNegotiateClient() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
-		Protocol: tlsutil.IMAP,
-		Mode:     tlsutil.ImplicitTLS,
+	cc, err := sasl.NegotiateClient(ctx, conn, sasl.ClientOptions{
+		Protocol: sasl.IMAP,
+		Mode:     sasl.ImplicitTLS,
 		// The hardened config for the host the user configured; nil roots
 		// mean the system roots.
 		TLSConfig: tlsutil.NewClientConfig("imap.example.org", roots),
@@ -65,8 +66,8 @@ func ExampleNegotiateClient_requireSTARTTLS() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cc, err := tlsutil.NegotiateClient(ctx, conn, tlsutil.ClientOptions{
-		Protocol:  tlsutil.SMTP, // Mode: the zero value, RequireSTARTTLS
+	cc, err := sasl.NegotiateClient(ctx, conn, sasl.ClientOptions{
+		Protocol:  sasl.SMTP, // Mode: the zero value, RequireSTARTTLS
 		TLSConfig: tlsutil.NewClientConfig("smtp.example.org", roots),
 		Hostname:  "client.example.org",
 	})
@@ -91,9 +92,9 @@ func ExampleCapabilities() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cc, err := tlsutil.NegotiateClient(context.Background(), conn, tlsutil.ClientOptions{
-		Protocol:  tlsutil.IMAP,
-		Mode:      tlsutil.ImplicitTLS,
+	cc, err := sasl.NegotiateClient(context.Background(), conn, sasl.ClientOptions{
+		Protocol:  sasl.IMAP,
+		Mode:      sasl.ImplicitTLS,
 		TLSConfig: tlsutil.NewClientConfig("imap.example.org", roots),
 	})
 	if err != nil {

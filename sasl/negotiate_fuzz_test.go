@@ -1,4 +1,4 @@
-package tlsutil
+package sasl
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package tlsutil
+package sasl
 
 import (
 	"bufio"
@@ -38,7 +38,7 @@ const (
 // cliReadLine reads one line of at most cliMaxLineLength octets and returns
 // it without its line ending (CRLF, or a bare LF as textproto accepts).
 func cliReadLine(r *bufio.Reader) (string, error) {
-	return textline.ReadLine(r, cliMaxLineLength, ErrMalformedResponse)
+	return textline.ReadLine(r, cliMaxLineLength, ErrTooLarge)
 }
 
 // ---- IMAP (RFC 9051, Section 7; RFC 3501, Section 7) ----
@@ -94,22 +94,22 @@ func cliParseIMAPResponse(line string) (cliIMAPResp, error) {
 	case cliValidIMAPTag(tag):
 		r.tag = tag
 	default:
-		return r, fmt.Errorf("%w: IMAP response without a valid tag", ErrMalformedResponse)
+		return r, fmt.Errorf("%w: IMAP response without a valid tag", ErrMalformed)
 	}
 	word, rest, _ := strings.Cut(rest, " ")
 	if word == "" {
-		return r, fmt.Errorf("%w: empty IMAP response", ErrMalformedResponse)
+		return r, fmt.Errorf("%w: empty IMAP response", ErrMalformed)
 	}
 	if r.tag == "*" && cliIsDigits(word) {
 		// message-data: "* 54321 EXISTS", "* 1 FETCH (...)".
 		word, _, _ = strings.Cut(rest, " ")
 		if word == "" {
-			return r, fmt.Errorf("%w: IMAP message data without a name", ErrMalformedResponse)
+			return r, fmt.Errorf("%w: IMAP message data without a name", ErrMalformed)
 		}
 	}
 	r.kind = strings.ToUpper(word)
 	if r.tag != "*" && r.kind != "OK" && r.kind != "NO" && r.kind != "BAD" {
-		return r, fmt.Errorf("%w: tagged IMAP response is not OK, NO or BAD", ErrMalformedResponse)
+		return r, fmt.Errorf("%w: tagged IMAP response is not OK, NO or BAD", ErrMalformed)
 	}
 	switch {
 	case r.kind == "CAPABILITY" && r.tag == "*":
@@ -117,11 +117,11 @@ func cliParseIMAPResponse(line string) (cliIMAPResp, error) {
 	case r.status() && strings.HasPrefix(rest, "["):
 		end := strings.IndexByte(rest, ']')
 		if end < 0 {
-			return r, fmt.Errorf("%w: IMAP response code without ']'", ErrMalformedResponse)
+			return r, fmt.Errorf("%w: IMAP response code without ']'", ErrMalformed)
 		}
 		name, args, _ := strings.Cut(rest[1:end], " ")
 		if name == "" {
-			return r, fmt.Errorf("%w: empty IMAP response code", ErrMalformedResponse)
+			return r, fmt.Errorf("%w: empty IMAP response code", ErrMalformed)
 		}
 		r.code = strings.ToUpper(name)
 		if r.code == "CAPABILITY" {
@@ -159,11 +159,11 @@ func cliIMAPLiteral(line string) (int64, error) {
 		return -1, nil
 	}
 	if len(digits) > cliMaxLiteralDigits {
-		return 0, fmt.Errorf("%w: IMAP literal too long", ErrMalformedResponse)
+		return 0, fmt.Errorf("%w: IMAP literal length too long", ErrTooLarge)
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w: IMAP literal length", ErrMalformedResponse)
+		return 0, fmt.Errorf("%w: IMAP literal length", ErrMalformed)
 	}
 	return n, nil
 }
@@ -193,7 +193,7 @@ func cliReadIMAPResponse(r *bufio.Reader, skipped *int64) (cliIMAPResp, error) {
 			return resp, nil
 		}
 		if i >= cliMaxResponseLines || n > cliMaxLiteralSkip-*skipped {
-			return resp, fmt.Errorf("%w: IMAP literals exceed %d octets", ErrMalformedResponse, cliMaxLiteralSkip)
+			return resp, fmt.Errorf("%w: IMAP literals exceed %d octets", ErrTooLarge, cliMaxLiteralSkip)
 		}
 		*skipped += n
 		if _, err := io.CopyN(io.Discard, r, n); err != nil {
@@ -221,7 +221,7 @@ func cliEOF(err error) error {
 func cliParseSMTPLine(line string) (code int, more bool, text string, err error) {
 	if len(line) < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
 		line[2] < '0' || line[2] > '9' {
-		return 0, false, "", fmt.Errorf("%w: SMTP reply without a valid code", ErrMalformedResponse)
+		return 0, false, "", fmt.Errorf("%w: SMTP reply without a valid code", ErrMalformed)
 	}
 	code = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
 	if len(line) == 3 {
@@ -232,7 +232,7 @@ func cliParseSMTPLine(line string) (code int, more bool, text string, err error)
 		more = true
 	case ' ':
 	default:
-		return 0, false, "", fmt.Errorf("%w: SMTP reply code not followed by space or '-'", ErrMalformedResponse)
+		return 0, false, "", fmt.Errorf("%w: SMTP reply code not followed by space or '-'", ErrMalformed)
 	}
 	return code, more, line[4:], nil
 }
@@ -257,14 +257,14 @@ func cliReadSMTPReply(r *bufio.Reader) (int, []string, error) {
 		if first == 0 {
 			first = code
 		} else if code != first {
-			return 0, nil, fmt.Errorf("%w: SMTP reply lines with different codes", ErrMalformedResponse)
+			return 0, nil, fmt.Errorf("%w: SMTP reply lines with different codes", ErrMalformed)
 		}
 		lines = append(lines, text)
 		if !more {
 			return code, lines, nil
 		}
 		if len(lines) >= cliMaxResponseLines {
-			return 0, nil, fmt.Errorf("%w: SMTP reply longer than %d lines", ErrMalformedResponse, cliMaxResponseLines)
+			return 0, nil, fmt.Errorf("%w: SMTP reply longer than %d lines", ErrTooLarge, cliMaxResponseLines)
 		}
 	}
 }
@@ -280,7 +280,7 @@ func cliParsePOP3Status(line string) (ok bool, err error) {
 	case line == "-ERR" || strings.HasPrefix(line, "-ERR "):
 		return false, nil
 	}
-	return false, fmt.Errorf("%w: POP3 response is neither +OK nor -ERR", ErrMalformedResponse)
+	return false, fmt.Errorf("%w: POP3 response is neither +OK nor -ERR", ErrMalformed)
 }
 
 // cliReadPOP3Multi reads the body of a multi-line response (RFC 1939,
@@ -296,7 +296,7 @@ func cliReadPOP3Multi(r *bufio.Reader) ([]string, error) {
 			return lines, nil
 		}
 		if len(lines) >= cliMaxResponseLines {
-			return nil, fmt.Errorf("%w: POP3 response longer than %d lines", ErrMalformedResponse, cliMaxResponseLines)
+			return nil, fmt.Errorf("%w: POP3 response longer than %d lines", ErrTooLarge, cliMaxResponseLines)
 		}
 		lines = append(lines, strings.TrimPrefix(line, "."))
 	}

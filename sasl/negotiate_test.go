@@ -1,6 +1,8 @@
-package tlsutil
+package sasl
 
 import (
+	"github.com/go-mailauth/mailauth/tlsutil"
+
 	"bufio"
 	"context"
 	"crypto/tls"
@@ -459,7 +461,7 @@ func TestC10Certificates(t *testing.T) {
 						}
 					}
 					res := cliRun(t, pki, ClientOptions{Protocol: proto, Mode: mode}, script)
-					require.ErrorIs(t, res.err, ErrHandshakeFailed)
+					require.ErrorIs(t, res.err, tlsutil.ErrHandshakeFailed)
 					var cv *tls.CertificateVerificationError
 					assert.ErrorAs(t, res.err, &cv)
 					tt.check(t, res.err)
@@ -640,7 +642,7 @@ func TestClientModes(t *testing.T) {
 			s.send("+OK ready\r\n")
 			s.expect("CAPA")
 			s.send("+OK\r\nUSER\r\n.\r\n")
-		}, func(ctx context.Context, c net.Conn) (*ClientConn, error) {
+		}, func(ctx context.Context, c net.Conn) (*ClientSession, error) {
 			return NegotiateClient(ctx, tls.Client(c, pki.clientTLS()), ClientOptions{Protocol: POP3, Mode: ImplicitTLS, TLSConfig: pki.clientTLS()})
 		})
 		require.NoError(t, res.err)
@@ -676,7 +678,7 @@ func TestClientModes(t *testing.T) {
 		res := cliRun(t, pki, ClientOptions{Protocol: POP3, Mode: ImplicitTLS, TLSConfig: cfg}, func(s *cliServer) {
 			s.startTLS(s.pki.good)
 		})
-		require.ErrorIs(t, res.err, ErrHandshakeFailed)
+		require.ErrorIs(t, res.err, tlsutil.ErrHandshakeFailed)
 		assert.Equal(t, uint16(tls.VersionTLS10), cfg.MinVersion, "caller's config modified")
 	})
 }
@@ -700,7 +702,7 @@ func TestClientContext(t *testing.T) {
 			s.expect("STLS")
 			s.send("+OK\r\n")
 			cancel() // and never answer the ClientHello
-		}, func(ctx2 context.Context, c net.Conn) (*ClientConn, error) {
+		}, func(ctx2 context.Context, c net.Conn) (*ClientSession, error) {
 			return NegotiateClient(ctx, c, ClientOptions{Protocol: POP3, TLSConfig: pki.clientTLS()})
 		})
 		require.ErrorIs(t, res.err, context.Canceled)
@@ -743,7 +745,8 @@ func TestCapabilities(t *testing.T) {
 	assert.Empty(t, zero.List())
 }
 
-// TestClientBounds checks every named limit of the client's readers.
+// TestClientBounds checks every named limit of the client's readers: going
+// over one is ErrTooLarge.
 func TestClientBounds(t *testing.T) {
 	read := func(s string) (string, error) {
 		return cliReadLine(bufio.NewReader(strings.NewReader(s)))
@@ -754,12 +757,12 @@ func TestClientBounds(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, max, got)
 		_, err = read(max + "x\r\n")
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		_, err = read(strings.Repeat("x", 1<<20))
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		// A bigger bufio buffer does not lift the limit.
 		_, err = cliReadLine(bufio.NewReaderSize(strings.NewReader(max+"xx\r\n"), 1<<16))
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 	})
 	t.Run("line endings", func(t *testing.T) {
 		got, err := read("bare LF\n")
@@ -772,41 +775,41 @@ func TestClientBounds(t *testing.T) {
 	})
 	t.Run("SMTP lines", func(t *testing.T) {
 		_, _, err := cliReadSMTPReply(bufio.NewReader(strings.NewReader(strings.Repeat("250-x\r\n", cliMaxResponseLines+1) + "250 x\r\n")))
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		code, lines, err := cliReadSMTPReply(bufio.NewReader(strings.NewReader(strings.Repeat("250-x\r\n", cliMaxResponseLines-1) + "250 x\r\n")))
 		require.NoError(t, err)
 		assert.Equal(t, 250, code)
 		assert.Len(t, lines, cliMaxResponseLines)
 		_, _, err = cliReadSMTPReply(bufio.NewReader(strings.NewReader("250-x\r\n251 y\r\n")))
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrMalformed)
 		_, _, err = cliReadSMTPReply(bufio.NewReader(strings.NewReader("250-x\r\n")))
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	})
 	t.Run("POP3 lines", func(t *testing.T) {
 		_, err := POP3Capabilities(cliFuzzText([]byte("+OK\r\n" + strings.Repeat("X\r\n", cliMaxResponseLines+1) + ".\r\n")))
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		_, err = POP3Capabilities(cliFuzzText([]byte("+OK\r\nUSER\r\n")))
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	})
 	t.Run("IMAP untagged responses", func(t *testing.T) {
 		_, err := cliReadIMAPCapabilities(cliFuzzText([]byte(strings.Repeat("* 1 EXISTS\r\n", cliMaxResponseLines)+"a1 OK\r\n")), "a1")
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		err = cliIMAPGoAhead(cliFuzzText([]byte(strings.Repeat("* OK x\r\n", cliMaxResponseLines)+"a1 OK\r\n")), "a1")
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 	})
 	t.Run("IMAP literals", func(t *testing.T) {
 		var skipped int64
 		big := fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n", cliMaxLiteralSkip+1)
 		_, err := cliReadIMAPResponse(bufio.NewReader(strings.NewReader(big)), &skipped)
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		_, err = cliReadIMAPResponse(bufio.NewReader(strings.NewReader("* 1 FETCH (BODY[] {99999999999}\r\n")), &skipped)
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		_, err = cliReadIMAPResponse(bufio.NewReader(strings.NewReader("* 1 FETCH (BODY[] {10}\r\nshort")), &skipped)
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 		// Literals add up across responses of one exchange.
 		half := fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n%s)\r\n", cliMaxLiteralSkip/2+1, strings.Repeat("x", cliMaxLiteralSkip/2+1))
 		_, err = cliReadIMAPCapabilities(cliFuzzText([]byte(half+half+"a1 OK\r\n")), "a1")
-		require.ErrorIs(t, err, ErrMalformedResponse)
+		require.ErrorIs(t, err, ErrTooLarge)
 		// Within the bound the literal is skipped, fake tagged line and all.
 		caps, err := cliReadIMAPCapabilities(cliFuzzText([]byte("* 1 FETCH (BODY[] {7}\r\na1 OK\r\n)\r\n* CAPABILITY IMAP4rev1\r\na1 OK\r\n")), "a1")
 		require.NoError(t, err)
@@ -817,7 +820,7 @@ func TestClientBounds(t *testing.T) {
 		res := cliRun(t, pki, ClientOptions{Protocol: IMAP}, func(s *cliServer) {
 			s.send("* OK " + strings.Repeat("A", 1<<20) + "\r\n")
 		})
-		require.ErrorIs(t, res.err, ErrMalformedResponse)
+		require.ErrorIs(t, res.err, ErrTooLarge)
 	})
 }
 
@@ -848,7 +851,7 @@ func TestClientParsers(t *testing.T) {
 	for _, tt := range imap {
 		got, err := cliParseIMAPResponse(tt.line)
 		if tt.err {
-			assert.ErrorIs(t, err, ErrMalformedResponse, "%q", tt.line)
+			assert.ErrorIs(t, err, ErrMalformed, "%q", tt.line)
 			continue
 		}
 		if assert.NoError(t, err, "%q", tt.line) {
@@ -874,7 +877,7 @@ func TestClientParsers(t *testing.T) {
 	for _, tt := range smtp {
 		code, more, text, err := cliParseSMTPLine(tt.line)
 		if tt.err {
-			assert.ErrorIs(t, err, ErrMalformedResponse, "%q", tt.line)
+			assert.ErrorIs(t, err, ErrMalformed, "%q", tt.line)
 			continue
 		}
 		require.NoError(t, err, "%q", tt.line)
@@ -889,7 +892,7 @@ func TestClientParsers(t *testing.T) {
 	}
 	for _, line := range []string{"+OKAY", "-ERROR", "+ok", "", "OK"} {
 		_, err := cliParsePOP3Status(line)
-		assert.ErrorIs(t, err, ErrMalformedResponse, line)
+		assert.ErrorIs(t, err, ErrMalformed, line)
 	}
 	assert.Equal(t, "IMAP", IMAP.String())
 	assert.Equal(t, "Protocol(0)", Protocol(0).String())
@@ -898,7 +901,7 @@ func TestClientParsers(t *testing.T) {
 }
 
 // TestClientAgainstStartTLSServer runs NegotiateClient against this
-// package's own server side, StartTLSServer, over loopback TCP.
+// package's own server side, tlsutil.StartTLSServer, over loopback TCP.
 func TestClientAgainstStartTLSServer(t *testing.T) {
 	pki := cliNewTestPKI(t)
 	serverCfg := &tls.Config{Certificates: []tls.Certificate{pki.good}}
@@ -957,7 +960,7 @@ func TestClientAgainstStartTLSServer(t *testing.T) {
 					if err := expect(tp, tt.cmd); err != nil {
 						return err
 					}
-					_, tp2, err := StartTLSServer(context.Background(), tp, raw, serverCfg, tt.goAhead)
+					_, tp2, err := tlsutil.StartTLSServer(context.Background(), tp, raw, serverCfg, tt.goAhead)
 					if err != nil {
 						return err
 					}
@@ -976,7 +979,7 @@ func TestClientAgainstStartTLSServer(t *testing.T) {
 			}()
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			require.NoError(t, err)
-			cc, err := NegotiateClient(context.Background(), conn, ClientOptions{Protocol: tt.proto, TLSConfig: NewClientConfig(cliTestHost, pki.roots)})
+			cc, err := NegotiateClient(context.Background(), conn, ClientOptions{Protocol: tt.proto, TLSConfig: tlsutil.NewClientConfig(cliTestHost, pki.roots)})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, cc.Capabilities.AuthMechanisms())
 			cc.Conn.Close()

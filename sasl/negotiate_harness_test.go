@@ -1,4 +1,4 @@
-package tlsutil
+package sasl
 
 import (
 	"bufio"
@@ -206,7 +206,7 @@ func (s *cliServer) startTLS(cert tls.Certificate) {
 
 // cliResult is what one scripted run produced.
 type cliResult struct {
-	cc       *ClientConn
+	cc       *ClientSession
 	err      error  // NegotiateClient's
 	srvErr   error  // the script's
 	received []byte // every byte the client wrote, TLS records included
@@ -218,13 +218,13 @@ func cliRun(t *testing.T, pki *cliTestPKI, opts ClientOptions, script func(s *cl
 	if opts.TLSConfig == nil && opts.Mode != InsecurePlaintext {
 		opts.TLSConfig = pki.clientTLS()
 	}
-	return cliRunWith(t, pki, script, func(ctx context.Context, c net.Conn) (*ClientConn, error) {
+	return cliRunWith(t, pki, script, func(ctx context.Context, c net.Conn) (*ClientSession, error) {
 		return NegotiateClient(ctx, c, opts)
 	})
 }
 
 // cliRunWith runs client against script over net.Pipe.
-func cliRunWith(t *testing.T, pki *cliTestPKI, script func(s *cliServer), client func(context.Context, net.Conn) (*ClientConn, error)) cliResult {
+func cliRunWith(t *testing.T, pki *cliTestPKI, script func(s *cliServer), client func(context.Context, net.Conn) (*ClientSession, error)) cliResult {
 	t.Helper()
 	cconn, sconn := net.Pipe()
 	pump := cliNewPumpConn(sconn)

@@ -1,4 +1,4 @@
-package tlsutil
+package sasl
 
 import (
 	"context"
@@ -9,54 +9,46 @@ import (
 	"net/textproto"
 	"strconv"
 	"time"
+
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// Errors of the client side. Every error the client functions return wraps
-// one of them, or is an I/O error, a context error, or a crypto/tls or
-// crypto/x509 error wrapped together with ErrHandshakeFailed. Error texts
-// never quote server text: before TLS it is attacker-chosen (NO STARTTLS
-// "UI spoofing") and could be shown to users as if it were authentic.
+// Errors of NegotiateClient and the capability readers. Every error they
+// return wraps one of them, ErrMalformed (a reply that breaks the protocol's
+// syntax), ErrTooLarge (a reply over a bound of this package: line length,
+// lines per reply, literal octets), tlsutil.ErrResponseInjection,
+// tlsutil.ErrHandshakeFailed (wrapping a crypto/tls or crypto/x509 error),
+// or is an I/O or context error. Error texts never quote server text:
+// before TLS it is attacker-chosen (NO STARTTLS "UI spoofing") and could be
+// shown to users as if it were authentic.
 var (
 	// ErrStartTLSRefused means the server answered STARTTLS or STLS with
 	// anything but the go-ahead: IMAP NO, BAD, a continuation request or a
 	// BYE; POP3 -ERR; SMTP any code but 220 (RFC 2595; RFC 3207, Section 4).
 	// The connection is closed; never fall back to plaintext.
-	ErrStartTLSRefused = errors.New("tlsutil: server refused STARTTLS")
+	ErrStartTLSRefused = errors.New("sasl: server refused STARTTLS")
 	// ErrStartTLSUnavailable means the server did not announce STARTTLS
 	// (IMAP STARTTLS, SMTP STARTTLS, POP3 STLS), or the capability command
 	// itself failed, so required TLS cannot be had (an attacker may have
 	// stripped it). The connection is closed.
-	ErrStartTLSUnavailable = errors.New("tlsutil: STARTTLS not available")
-	// ErrResponseInjection means bytes arrived after the STARTTLS go-ahead
-	// line and before the TLS handshake (CVE-2011-0411 client side, NO
-	// STARTTLS "response injection"): a man in the middle is trying to
-	// have plaintext parsed as if it came inside TLS. The connection is
-	// closed without a handshake.
-	ErrResponseInjection = errors.New("tlsutil: plaintext injected after STARTTLS go-ahead")
+	ErrStartTLSUnavailable = errors.New("sasl: STARTTLS not available")
 	// ErrBadGreeting means the server greeting was malformed or a refusal:
 	// IMAP BYE, NO, a tagged or non-status greeting; SMTP any code but 220;
 	// POP3 anything but +OK (CVE-2020-28896).
-	ErrBadGreeting = errors.New("tlsutil: bad server greeting")
+	ErrBadGreeting = errors.New("sasl: bad server greeting")
 	// ErrPreAuth means an IMAP server greeted a connection that was to be
 	// upgraded with STARTTLS as PREAUTH: the session would be in the
 	// authenticated state, where STARTTLS is not allowed, so TLS can never
 	// start (RFC 9051, Section 6.2.1; CVE-2020-12398, CVE-2020-14093).
-	ErrPreAuth = errors.New("tlsutil: IMAP PREAUTH greeting on a connection that requires STARTTLS")
-	// ErrMalformedResponse means a server response broke the protocol
-	// syntax or a bound of this package (line length, lines per reply,
-	// literal octets).
-	ErrMalformedResponse = errors.New("tlsutil: malformed server response")
+	ErrPreAuth = errors.New("sasl: IMAP PREAUTH greeting on a connection that requires STARTTLS")
 	// ErrCommandFailed means the server rejected a capability command
 	// (IMAP CAPABILITY, SMTP EHLO, POP3 CAPA) or said BYE while answering.
-	ErrCommandFailed = errors.New("tlsutil: server rejected command")
-	// ErrHandshakeFailed wraps the crypto/tls error of a failed handshake,
-	// certificate verification included (RFC 8314, Section 3; RFC 7817).
-	ErrHandshakeFailed = errors.New("tlsutil: TLS handshake failed")
+	ErrCommandFailed = errors.New("sasl: server rejected command")
 	// ErrInvalidClientOption means the caller's arguments cannot give a
-	// secure session: no tls.Config, an empty ServerName without
-	// InsecureSkipVerify, an unknown protocol or mode, an invalid IMAP tag
-	// or EHLO hostname.
-	ErrInvalidClientOption = errors.New("tlsutil: invalid client option")
+	// secure session: an unknown protocol or mode, an invalid IMAP tag or
+	// EHLO hostname, or a tls.Config that cannot verify the server (then
+	// the error wraps tlsutil.ErrInvalidConfig too).
+	ErrInvalidClientOption = errors.New("sasl: invalid client option")
 )
 
 // ClientMode says how NegotiateClient secures a connection.
@@ -117,15 +109,15 @@ type ClientOptions struct {
 	Hostname string
 }
 
-// ClientConn is a mail session after NegotiateClient: secured as asked, its
-// greeting read and its capabilities read inside TLS. It is not
+// ClientSession is a mail session after NegotiateClient: secured as asked,
+// its greeting read and its capabilities read inside TLS. It is not
 // authenticated (RFC 2595, Sections 3.1 and 4). Not safe for concurrent use.
-type ClientConn struct {
+type ClientSession struct {
 	// Conn is the connection to use from now on: TLS, except in
 	// InsecurePlaintext mode, where it is the connection given.
 	Conn net.Conn
 	// TLS is the TLS connection, nil in InsecurePlaintext mode. Its
-	// ConnectionState gives channel-binding data (see ChannelBinding).
+	// ConnectionState gives channel-binding data (see tlsutil.ChannelBinding; or build the SASL ConnState with ClientConn).
 	TLS *tls.Conn
 	// Text reads and writes on Conn. Its reader may hold data the server
 	// sent unprompted; keep using Text, or check Text.R.Buffered() is 0
@@ -153,7 +145,7 @@ type ClientConn struct {
 
 // NextTag returns a fresh IMAP command tag ("a1", "a2", ...) that continues
 // the sequence NegotiateClient used.
-func (c *ClientConn) NextTag() string {
+func (c *ClientSession) NextTag() string {
 	c.tagN++
 	return "a" + strconv.Itoa(c.tagN)
 }
@@ -171,8 +163,8 @@ func (c *ClientConn) NextTag() string {
 // PREAUTH gives ErrPreAuth) and that STARTTLS/STLS is announced
 // (ErrStartTLSUnavailable), sends the command and nothing after it until the
 // handshake is done (RFC 2595, Section 3.1), requires the go-ahead
-// (ErrStartTLSRefused), refuses bytes that follow it (ErrResponseInjection),
-// verifies the certificate (ErrHandshakeFailed), and then discards every
+// (ErrStartTLSRefused), refuses bytes that follow it (tlsutil.ErrResponseInjection),
+// verifies the certificate (tlsutil.ErrHandshakeFailed), and then discards every
 // piece of pre-TLS state: the greeting, capabilities ([CAPABILITY] codes in
 // the greeting and in the STARTTLS reply included), untagged data, alerts
 // and referrals. It re-reads capabilities inside TLS: a new IMAP
@@ -182,8 +174,8 @@ func (c *ClientConn) NextTag() string {
 // with an error, so no credential can be sent before TLS. On any error it
 // closes conn: the caller must not authenticate, retry in plaintext or
 // reuse conn. IMAP tags are "a1", "a2", ...; continue with
-// ClientConn.NextTag.
-func NegotiateClient(ctx context.Context, conn net.Conn, opts ClientOptions) (cc *ClientConn, err error) {
+// ClientSession.NextTag.
+func NegotiateClient(ctx context.Context, conn net.Conn, opts ClientOptions) (cc *ClientSession, err error) {
 	if err := cliCheckOptions(&opts); err != nil {
 		conn.Close()
 		return nil, err
@@ -203,15 +195,12 @@ func NegotiateClient(ctx context.Context, conn net.Conn, opts ClientOptions) (cc
 			cc = nil
 		}
 	}()
-	cc = &ClientConn{}
+	cc = &ClientSession{}
 	switch opts.Mode {
 	case ImplicitTLS:
-		tc, ok := conn.(*tls.Conn)
-		if !ok {
-			tc = tls.Client(conn, cliTLSConfig(opts.TLSConfig))
-		}
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrHandshakeFailed, err)
+		tc, err := tlsutil.ClientHandshake(ctx, conn, opts.TLSConfig)
+		if err != nil {
+			return nil, err
 		}
 		cc.Conn, cc.TLS = tc, tc
 	case InsecurePlaintext:
@@ -249,7 +238,7 @@ func NegotiateClient(ctx context.Context, conn net.Conn, opts ClientOptions) (cc
 }
 
 // cliUpgrade runs the RequireSTARTTLS path of NegotiateClient and fills cc.
-func cliUpgrade(ctx context.Context, conn net.Conn, opts ClientOptions, cc *ClientConn) error {
+func cliUpgrade(ctx context.Context, conn net.Conn, opts ClientOptions, cc *ClientSession) error {
 	tp := textproto.NewConn(conn)
 	g, err := cliReadGreeting(tp, opts.Protocol)
 	if err != nil {
@@ -291,7 +280,7 @@ func cliUpgrade(ctx context.Context, conn net.Conn, opts ClientOptions, cc *Clie
 	}
 	// Inside TLS: forget pre, g and everything else, and ask again (RFC
 	// 2595, Section 3.1; RFC 3207, Section 4.2). The greeting is not
-	// resent, so ClientConn.Greeting stays empty.
+	// resent, so ClientSession.Greeting stays empty.
 	cc.Conn, cc.TLS, cc.Text = tc, tc, tp
 	switch opts.Protocol {
 	case IMAP:
@@ -347,25 +336,10 @@ func cliCheckOptions(opts *ClientOptions) error {
 
 // cliCheckTLSConfig insists on a config that verifies the server's name.
 func cliCheckTLSConfig(cfg *tls.Config) error {
-	if cfg == nil {
-		return fmt.Errorf("%w: no tls.Config", ErrInvalidClientOption)
-	}
-	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-		// RFC 7817, Section 3: the reference identity is the configured
-		// host; without it the certificate proves nothing about the peer.
-		return fmt.Errorf("%w: tls.Config.ServerName is empty", ErrInvalidClientOption)
+	if err := tlsutil.CheckClientConfig(cfg); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidClientOption, err)
 	}
 	return nil
-}
-
-// cliTLSConfig returns cfg, or a copy with MinVersion raised to TLS 1.2
-// (RFC 8997) when it allows older versions.
-func cliTLSConfig(cfg *tls.Config) *tls.Config {
-	if cfg.MinVersion != 0 && cfg.MinVersion < tls.VersionTLS12 {
-		cfg = cfg.Clone()
-		cfg.MinVersion = tls.VersionTLS12
-	}
-	return cfg
 }
 
 // DefaultNegotiationTimeout bounds NegotiateClient and StartTLSClient when
@@ -430,7 +404,7 @@ func cliReadGreeting(tp *textproto.Conn, p Protocol) (cliGreeting, error) {
 	case SMTP:
 		code, lines, err := cliReadSMTPReply(tp.R)
 		if err != nil {
-			if errors.Is(err, ErrMalformedResponse) {
+			if errors.Is(err, ErrMalformed) {
 				err = fmt.Errorf("%w: %w", ErrBadGreeting, err)
 			}
 			return g, err
@@ -451,4 +425,154 @@ func cliReadGreeting(tp *textproto.Conn, p Protocol) (cliGreeting, error) {
 		g.line = line
 	}
 	return g, nil
+}
+
+// StartTLSClient upgrades a plaintext mail session to TLS, the client-side
+// counterpart of tlsutil.StartTLSServer: it sends the STARTTLS command of proto on tp
+// (IMAP "tag STARTTLS", POP3 "STLS", SMTP "STARTTLS"), waits for the
+// go-ahead (the tagged IMAP OK, POP3 "+OK", SMTP 220), and runs the TLS
+// handshake on raw with config. It returns the TLS connection and a new
+// textproto.Conn on it. tag is used only for IMAP and must be a valid tag
+// not in use.
+//
+// tp must read from raw. Bytes buffered after the go-ahead line, in tp's
+// reader, in raw itself when it has a Buffered() int method, or in any of
+// layers (each read layer stacked between raw and tp), give
+// tlsutil.ErrResponseInjection (CVE-2011-0411, client side): they were sent in
+// plaintext but would be parsed as if they came inside TLS. Bytes that
+// arrive later reach the handshake, which fails. Nothing is written after
+// the command until the handshake is done (RFC 2595, Section 3.1).
+//
+// Untagged IMAP responses before the tagged OK are read and dropped
+// ([CAPABILITY] codes, [ALERT] texts, mailbox data); so is the text of the
+// go-ahead. Any other reply is ErrStartTLSRefused: IMAP NO, BAD, "+" or BYE;
+// POP3 -ERR; SMTP 454, 502, 354 or any code but 220. POP3 and SMTP data
+// waiting before the command is ErrMalformed. config.ServerName
+// must be set (see ClientOptions.TLSConfig); a failed handshake or
+// certificate check is tlsutil.ErrHandshakeFailed. ctx bounds the exchange through
+// raw's deadline, which is cleared before returning; without a ctx
+// deadline, DefaultNegotiationTimeout applies.
+//
+// The caller must discard everything it learned before TLS, capabilities
+// first, and read them again on the returned connection (RFC 2595, Section
+// 3.1; RFC 3207, Section 4.2); NegotiateClient does all of that. On error,
+// raw is closed: do not authenticate or fall back to plaintext.
+func StartTLSClient(ctx context.Context, tp *textproto.Conn, raw net.Conn, proto Protocol, tag string, config *tls.Config, layers ...tlsutil.Buffered) (tlsConn *tls.Conn, tlsText *textproto.Conn, err error) {
+	ctx, cancel := cliDefaultTimeout(ctx)
+	defer cancel()
+	stop := cliWatch(ctx, raw)
+	defer func() {
+		if stop() && err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+				err = fmt.Errorf("%w (%w)", err, ctxErr)
+			}
+			raw.Close()
+			tlsConn, tlsText = nil, nil
+		}
+	}()
+	return cliStartTLS(ctx, tp, raw, proto, tag, config, layers)
+}
+
+// cliStartTLS is StartTLSClient without the deadline handling, for callers
+// that already watch ctx.
+func cliStartTLS(ctx context.Context, tp *textproto.Conn, conn net.Conn, proto Protocol, tag string, config *tls.Config, layers []tlsutil.Buffered) (*tls.Conn, *textproto.Conn, error) {
+	if err := cliCheckTLSConfig(config); err != nil {
+		return nil, nil, err
+	}
+	var cmd string
+	switch proto {
+	case IMAP:
+		if !cliValidIMAPTag(tag) {
+			return nil, nil, fmt.Errorf("%w: invalid IMAP tag", ErrInvalidClientOption)
+		}
+		cmd = tag + " STARTTLS"
+	case POP3:
+		cmd = "STLS"
+	case SMTP:
+		cmd = "STARTTLS"
+	default:
+		return nil, nil, fmt.Errorf("%w: unknown protocol %v", ErrInvalidClientOption, proto)
+	}
+	if proto != IMAP && tp.R.Buffered() > 0 {
+		// POP3 and SMTP servers speak only when spoken to: data waiting
+		// before our command is either injected or would be taken for the
+		// go-ahead.
+		return nil, nil, fmt.Errorf("%w: unsolicited %v data before STARTTLS", ErrMalformed, proto)
+	}
+	if err := tp.PrintfLine("%s", cmd); err != nil {
+		return nil, nil, err
+	}
+	var err error
+	switch proto {
+	case IMAP:
+		err = cliIMAPGoAhead(tp, tag)
+	case POP3:
+		err = cliPOP3GoAhead(tp)
+	case SMTP:
+		err = cliSMTPGoAhead(tp)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// The go-ahead is the last plaintext byte we accept: tlsutil refuses
+	// anything buffered behind it (ErrResponseInjection) and hands the
+	// connection to the handshake.
+	return tlsutil.StartTLSClient(ctx, tp, conn, config, layers...)
+}
+
+// cliIMAPGoAhead reads the reply to "tag STARTTLS" up to the tagged OK (RFC
+// 2595, Section 3.1). Untagged responses before it are legal and dropped.
+func cliIMAPGoAhead(tp *textproto.Conn, tag string) error {
+	var skipped int64
+	for range cliMaxResponseLines {
+		resp, err := cliReadIMAPResponse(tp.R, &skipped)
+		if err != nil {
+			return err
+		}
+		switch {
+		case resp.tag == "*" && resp.kind == "BYE":
+			return fmt.Errorf("%w: IMAP BYE", ErrStartTLSRefused)
+		case resp.tag == "*":
+			// Dropped: [ALERT], [CAPABILITY], [REFERRAL], EXISTS, ...
+			// (NO STARTTLS classes T and U; RFC 2595, Section 3.1).
+		case resp.tag == "+":
+			return fmt.Errorf("%w: IMAP continuation request", ErrStartTLSRefused)
+		case resp.tag != tag:
+			return fmt.Errorf("%w: IMAP reply with a foreign tag", ErrStartTLSRefused)
+		case resp.kind != "OK":
+			return fmt.Errorf("%w: IMAP %s", ErrStartTLSRefused, resp.kind)
+		default:
+			// A [CAPABILITY] code here is plaintext too and is ignored
+			// (the go-imap v2 client gap, tls-security.md §1.3).
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: IMAP STARTTLS: more than %d responses", ErrTooLarge, cliMaxResponseLines)
+}
+
+// cliPOP3GoAhead reads the reply to STLS (RFC 2595, Section 4).
+func cliPOP3GoAhead(tp *textproto.Conn) error {
+	line, err := cliReadLine(tp.R)
+	if err != nil {
+		return err
+	}
+	if ok, err := cliParsePOP3Status(line); err != nil || !ok {
+		return fmt.Errorf("%w: POP3 STLS not answered +OK", ErrStartTLSRefused)
+	}
+	return nil
+}
+
+// cliSMTPGoAhead reads the reply to STARTTLS (RFC 3207, Section 4).
+func cliSMTPGoAhead(tp *textproto.Conn) error {
+	code, _, err := cliReadSMTPReply(tp.R)
+	if err != nil {
+		return err
+	}
+	if code != 220 {
+		return fmt.Errorf("%w: SMTP %d", ErrStartTLSRefused, code)
+	}
+	return nil
 }
