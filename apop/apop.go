@@ -470,7 +470,7 @@ func apopDigest(timestamp, password string) string {
 }
 
 func apopIsTLS(conn *sasl.ConnState) bool {
-	return conn != nil && conn.TLS != nil && conn.TLS.HandshakeComplete
+	return conn.TLS() != nil
 }
 
 // ClientConfig is a POP3 client's APOP policy. The zero value (or nil)

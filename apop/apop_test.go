@@ -45,7 +45,7 @@ func (l *apopTestLookup) LookupPassword(_ context.Context, name string) (string,
 	return "", fmt.Errorf("test store: %w", sasl.ErrUnknownUser)
 }
 
-var apopTLS = &sasl.ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true}}
+var apopTLS = sasl.ServerConnState(&tls.ConnectionState{HandshakeComplete: true}, nil, nil)
 
 // apopVector is one entry of testdata/apop/*.json.
 type apopVector struct {
@@ -292,7 +292,7 @@ func TestVerify(t *testing.T) {
 		{name: "wrong name case", args: "MROSE " + good},
 		{name: "no TLS", args: "mrose " + good, conn: &sasl.ConnState{}, want: sasl.ErrNeedsTLS},
 		{name: "nil conn", args: "mrose " + good, conn: nil, want: sasl.ErrNeedsTLS},
-		{name: "handshake not complete", args: "mrose " + good, conn: &sasl.ConnState{TLS: &tls.ConnectionState{}}, want: sasl.ErrNeedsTLS},
+		{name: "handshake not complete", args: "mrose " + good, conn: sasl.ServerConnState(&tls.ConnectionState{}, nil, nil), want: sasl.ErrNeedsTLS},
 		{name: "lookup error", args: "broken " + good, want: dbErr},
 		{name: "missing args", args: "", want: sasl.ErrMalformed},
 		{name: "name only", args: "mrose", want: sasl.ErrMalformed},
@@ -456,7 +456,7 @@ func TestCommand(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "APOP mrose c4c9334bac560ecc979e58001b3e22fb", cmd)
 
-	for _, conn := range []*sasl.ConnState{nil, {}, {TLS: &tls.ConnectionState{}}} {
+	for _, conn := range []*sasl.ConnState{nil, {}, sasl.ServerConnState(&tls.ConnectionState{}, nil, nil)} {
 		_, err = Command(conn, greeting, "mrose", "tanstaaf", nil)
 		assert.ErrorIs(t, err, sasl.ErrNeedsTLS)
 		_, err = Command(conn, greeting, "mrose", "tanstaaf", &ClientConfig{})

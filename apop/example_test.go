@@ -62,7 +62,7 @@ func Example() {
 			return
 		}
 		state := serverConn.ConnectionState()
-		id, err := srv.Verify(context.Background(), &sasl.ConnState{TLS: &state}, args)
+		id, err := srv.Verify(context.Background(), sasl.ServerConnState(&state, nil, nil), args)
 		if err != nil {
 			tp.PrintfLine("-ERR [AUTH] authentication failed")
 			return
@@ -81,7 +81,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	state := clientConn.ConnectionState()
-	if err := apop.Login(tp, &sasl.ConnState{TLS: &state}, greeting, "mrose", "tanstaaf", nil); err != nil {
+	if err := apop.Login(tp, sasl.ClientConnState(&state), greeting, "mrose", "tanstaaf", nil); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("client: logged in")
@@ -153,7 +153,7 @@ func ExampleLogin() {
 		log.Fatal(err)
 	}
 	state := conn.ConnectionState()
-	err = apop.Login(tp, &sasl.ConnState{TLS: &state}, greeting, "mrose", "tanstaaf", nil)
+	err = apop.Login(tp, sasl.ClientConnState(&state), greeting, "mrose", "tanstaaf", nil)
 	switch {
 	case errors.Is(err, apop.ErrNoTimestamp), errors.Is(err, apop.ErrInvalidTimestamp):
 		log.Fatal("the server offers no usable APOP timestamp: ", err)

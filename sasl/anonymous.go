@@ -1,18 +1,12 @@
 package sasl
 
 import (
-	"context"
 	"fmt"
 	"unicode/utf8"
 )
 
 // Anonymous is the ANONYMOUS mechanism name (RFC 4505).
 const Anonymous = "ANONYMOUS"
-
-// AnonymousUsername is the Identity.Username of every ANONYMOUS exchange,
-// as Dovecot's auth_anonymous_username defaults to it. The trace is not an
-// identity: it is unverified text for logs.
-const AnonymousUsername = "anonymous"
 
 // anonMaxTraceChars is RFC 4505, Section 2's bound on the trace: 1 to 255
 // UTF-8 characters.
@@ -28,30 +22,11 @@ const anonMaxTraceBytes = 4 * anonMaxTraceChars
 // wrapping ErrTooLarge for a trace of more than 255 characters, and
 // ErrMalformed for one that is not UTF-8 or contains NUL, CR or LF. The
 // Client is single-use and not safe for concurrent use.
-func NewAnonymousClient(trace string) Client {
+func newAnonymousClient(trace string) Client {
 	return &oneMsgClient{mech: Anonymous, msg: trace, check: anonCheckTrace}
 }
 
-// NewAnonymousServer returns a Server for ANONYMOUS (RFC 4505). It calls
-// cfg.Anonymous with the client's trace, which may be "" and is unverified,
-// and on success reports Identity{Mechanism: "ANONYMOUS", Username:
-// [AnonymousUsername]}. Without an initial response it first sends an empty
-// challenge. A nil ctx means context.Background.
-//
-// ANONYMOUS authenticates nobody: grant it only what any guest may do.
-//
-// Errors: ErrTooLarge for a trace of more than 255 characters (RFC 4505,
-// Section 2); ErrMalformed for one that is not UTF-8 or contains NUL, CR or
-// LF (which would let a client forge log lines); ErrUnsupportedMechanism if
-// cfg.Anonymous is nil; the error of cfg.Anonymous or cfg.Authorize
-// unchanged; ErrUnexpectedClientResponse after the end. The Server is
-// single-use and not safe for concurrent use; it implements
-// [IdentityServer].
-func NewAnonymousServer(ctx context.Context, cfg *ServerConfig) Server {
-	return newOneMsgOwnedServer(ctx, cfg, nil, Anonymous, anonVerify)
-}
-
-func newAnonymousServer(env *serverEnv, mech string) Server {
+func newAnonymousServer(env *serverEnv, mech string) IdentityServer {
 	return &oneMsgServer{serverEnv: env, mech: mech, verify: anonVerify}
 }
 
@@ -59,7 +34,7 @@ func newAnonymousClientFor(cfg *ClientConfig, conn *ConnState, offered []string)
 	if err := anonCheckTrace([]byte(cfg.Trace)); err != nil {
 		return nil, err
 	}
-	return NewAnonymousClient(cfg.Trace), nil
+	return newAnonymousClient(cfg.Trace), nil
 }
 
 func anonCheckTrace(b []byte) error {
@@ -95,5 +70,5 @@ func anonVerify(s *serverEnv, response []byte) (Identity, error) {
 	if err := s.cfg.Anonymous(s.ctx, string(response)); err != nil {
 		return Identity{}, err
 	}
-	return Identity{Username: AnonymousUsername}, nil
+	return Identity{Anonymous: true}, nil
 }

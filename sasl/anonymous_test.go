@@ -30,7 +30,7 @@ func TestAnonymousRoundTrip(t *testing.T) {
 			require.NoError(t, serr)
 			id, ok := s.(IdentityServer).Identity()
 			require.True(t, ok)
-			assert.Equal(t, Identity{Mechanism: Anonymous, Username: AnonymousUsername}, id)
+			assert.Equal(t, Identity{Mechanism: Anonymous, Anonymous: true}, id)
 
 			// go-sasl's client against our server.
 			s = NewAnonymousServer(context.Background(), anonTestConfig(&traces))

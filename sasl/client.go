@@ -9,14 +9,21 @@ func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
 // NewClient chooses the strongest mechanism that the server offers (offered,
 // as advertised in CAPABILITY, EHLO or CAPA), that cfg's credentials can
-// use, and that is safe on conn, and returns its Client.
+// use, and that is safe on conn, and returns its Client. The mechanisms are
+// the built-in ones that cfg's fields enable and those of cfg.Extra, in
+// order of strength, or in the order of cfg.Mechanisms; all take this one
+// path.
 //
-// Mechanisms that need TLS (PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, OAUTHBEARER,
-// XOAUTH2) are never chosen on a connection without TLS unless
-// cfg.InsecureAuth is set: without TLS the server's list itself may come
-// from an attacker. A -PLUS variant is chosen only when conn has
-// channel-binding data. It returns an error wrapping ErrNoMechanism if
-// nothing fits. A nil cfg is the zero ClientConfig: it has no credentials.
+// Mechanisms that need TLS (PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM
+// without -PLUS, OAUTHBEARER, XOAUTH2) are never chosen on a connection
+// without TLS unless cfg.InsecureAuth is set: without TLS the server's list
+// itself may come from an attacker. A -PLUS variant is chosen only when
+// conn has channel-binding data. It returns an error wrapping
+// ErrNoMechanism if nothing fits. A nil cfg is the zero ClientConfig: it
+// has no credentials. Build conn with [ClientConn] or [ClientConnState].
+//
+// The Client returned is a [FinishedClient], and [ChosenMechanism] tells
+// which mechanism it runs.
 func (cfg *ClientConfig) NewClient(offered []string, conn *ConnState) (Client, error) {
 	if cfg == nil {
 		cfg = &ClientConfig{} // as tls.Dial treats a nil *tls.Config
@@ -24,29 +31,156 @@ func (cfg *ClientConfig) NewClient(offered []string, conn *ConnState) (Client, e
 	if conn == nil {
 		conn = &ConnState{}
 	}
-	order := cfg.Mechanisms
-	if order == nil {
-		order = make([]string, len(mechTable))
-		for i := range mechTable {
-			order[i] = mechTable[i].name
-		}
+	if conn.server {
+		// The client's end binds to the certificate it received.
+		cs := *conn
+		cs.server = false
+		conn = &cs
 	}
-	for _, name := range order {
-		m := lookupMech(name)
-		if m == nil || !containsFold(offered, m.name) || !m.clientOK(cfg) {
-			continue
-		}
-		if m.sec.NeedsTLS && !conn.isTLS() && !(cfg.InsecureAuth && !m.sec.ChannelBinding) {
-			continue
-		}
-		if m.sec.ChannelBinding && !conn.isTLS() {
-			continue
+	var found Client
+	try := func(m clientCand) bool {
+		if !containsFold(offered, m.Name()) || !cfg.usable(m, conn) {
+			return true
 		}
 		c, err := m.newClient(cfg, conn, offered)
-		if err != nil {
-			continue
+		if err != nil || c == nil {
+			return true
 		}
-		return c, nil
+		sec := m.Security()
+		if _, ok := c.(FinishedClient); !ok && sec.Mutual {
+			// A mutual mechanism whose client cannot say it verified
+			// the server would let a fake server's OK stand.
+			return true
+		}
+		found = &chosenClient{mech: m.mechanism(), inner: c}
+		return false
 	}
-	return nil, fmt.Errorf("%w: server offers %s", ErrNoMechanism, truncate(strings.Join(offered, " "), 200))
+	if cfg.Mechanisms != nil {
+		for _, name := range cfg.Mechanisms {
+			if m, ok := cfg.find(name); ok && !try(m) {
+				break
+			}
+		}
+	} else {
+		cfg.each(try)
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: server offers %s", ErrNoMechanism, truncate(strings.Join(offered, " "), 200))
+	}
+	return found, nil
+}
+
+// ChosenMechanism returns the mechanism of a Client that
+// [ClientConfig.NewClient] returned, and false for any other Client.
+func ChosenMechanism(c Client) (Mechanism, bool) {
+	if cc, ok := c.(*chosenClient); ok {
+		return cc.mech, true
+	}
+	return nil, false
+}
+
+// usable applies the client's TLS policy to m.
+func (cfg *ClientConfig) usable(m clientCand, conn *ConnState) bool {
+	sec := m.Security()
+	if b := m.b; b != nil && !b.clientOK(cfg) {
+		return false
+	}
+	if sec.NeedsTLS && !conn.isTLS() && !(cfg.InsecureAuth && !sec.ChannelBinding) {
+		return false
+	}
+	if sec.ChannelBinding && !conn.isTLS() {
+		return false
+	}
+	return true
+}
+
+// clientCand is one candidate: a built-in row (b != nil) or an entry of
+// ClientConfig.Extra (x != nil).
+type clientCand struct {
+	b *mechInfo
+	x ClientMechanism
+}
+
+func (c clientCand) Name() string {
+	if c.b != nil {
+		return c.b.name
+	}
+	return c.x.Name()
+}
+
+func (c clientCand) Security() Security {
+	if c.b != nil {
+		return c.b.sec
+	}
+	return c.x.Security()
+}
+
+func (c clientCand) mechanism() Mechanism {
+	if c.b != nil {
+		return c.b
+	}
+	return c.x
+}
+
+func (c clientCand) newClient(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
+	if c.b != nil {
+		return c.b.newClient(cfg, conn, offered)
+	}
+	return c.x.NewClient(conn, offered)
+}
+
+func (cfg *ClientConfig) each(f func(clientCand) bool) {
+	for t := 0; t < numTiers; t++ {
+		for i := range mechTable {
+			if mechTable[i].tier == t && !f(clientCand{b: &mechTable[i]}) {
+				return
+			}
+		}
+		for _, x := range cfg.Extra {
+			if x != nil && tierOf(x) == t && !f(clientCand{x: x}) {
+				return
+			}
+		}
+	}
+}
+
+func (cfg *ClientConfig) find(name string) (clientCand, bool) {
+	for _, x := range cfg.Extra {
+		if x != nil && equalFold(x.Name(), name) {
+			return clientCand{x: x}, true
+		}
+	}
+	if b := lookupMech(name); b != nil {
+		return clientCand{b: b}, true
+	}
+	return clientCand{}, false
+}
+
+// chosenClient is the Client NewClient returns: the mechanism's own, with
+// the mechanism it runs and a Finished that holds for every mechanism.
+type chosenClient struct {
+	mech    Mechanism
+	inner   Client
+	started bool
+}
+
+func (c *chosenClient) Start() (string, []byte, error) {
+	c.started = true
+	return c.inner.Start()
+}
+
+func (c *chosenClient) Next(challenge []byte) ([]byte, error) {
+	return c.inner.Next(challenge)
+}
+
+// Finished returns the mechanism client's Finished, or for a mechanism
+// that is not mutual and has none, nil once the exchange was started.
+func (c *chosenClient) Finished() error {
+	if fc, ok := c.inner.(FinishedClient); ok {
+		return fc.Finished()
+	}
+	if !c.started {
+		return fmt.Errorf("%w: %s exchange was not started", ErrUnexpectedServerChallenge, c.mech.Name())
+	}
+	return nil
 }

@@ -5,37 +5,126 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// ConnState is what a mechanism may know about the connection it runs on.
-// The zero value describes a connection without TLS.
+// ConnState is what a mechanism may know about the connection it runs on,
+// as one side sees it. Build it with [ServerConn] or [ServerConnState] on
+// a server and with [ClientConn] or [ClientConnState] on a client; a nil
+// *ConnState and the zero value describe a connection without TLS.
+//
+// A ConnState knows its side because the two sides differ where security
+// depends on it: tls-server-end-point binds to the server's certificate,
+// which on the client is the peer's and on the server is the one it
+// served. crypto/tls records only the peer's certificates, so a server that
+// does not know the leaf it served has no tls-server-end-point binding
+// (RFC 5929, Section 4), and never binds to the client's certificate.
 type ConnState struct {
-	// TLS is the connection's TLS state, or nil when the connection is not
-	// protected by TLS. Plaintext-equivalent mechanisms and -PLUS variants
-	// depend on it.
-	TLS *tls.ConnectionState
-	// ServerCertificate is the certificate the server presented, for the
-	// tls-server-end-point channel binding (RFC 5929, Section 4). A server
-	// must set it to the leaf it served, which crypto/tls does not record;
-	// a client may leave it nil, and TLS.PeerCertificates[0] is used.
-	ServerCertificate *x509.Certificate
+	tls    *tls.ConnectionState
+	served *x509.Certificate
+	remote net.Addr
+	server bool
 }
 
-func (c *ConnState) isTLS() bool {
-	return c != nil && c.TLS != nil && c.TLS.HandshakeComplete
+// ServerConnState describes the server's end of a connection: cs is its
+// TLS state (nil without TLS), served the leaf certificate the server
+// presented in that handshake (nil if unknown: no tls-server-end-point
+// then), and remote the client's address (for [Throttle]; may be nil).
+func ServerConnState(cs *tls.ConnectionState, served *x509.Certificate, remote net.Addr) *ConnState {
+	return &ConnState{tls: handshaken(cs), served: served, remote: remote, server: true}
 }
+
+// ClientConnState describes the client's end of a connection whose TLS
+// state is cs (nil without TLS).
+func ClientConnState(cs *tls.ConnectionState) *ConnState {
+	return &ConnState{tls: handshaken(cs)}
+}
+
+// ServerConn describes the server's end of c. If c is a *tls.Conn, its
+// handshake must be complete; the served certificate is the one
+// tlsutil recorded ([tlsutil.ServedCertificate]: connections from
+// tlsutil.Listen, tlsutil.Server and tlsutil.StartTLSServer). For a
+// *tls.Conn from crypto/tls directly it is unknown, so -PLUS variants fall
+// back to tls-unique or tls-exporter; use [ServerConnState] to supply it.
+func ServerConn(c net.Conn) *ConnState {
+	st := &ConnState{server: true}
+	if c == nil {
+		return st
+	}
+	st.remote = c.RemoteAddr()
+	if tc, ok := c.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		st.tls = handshaken(&cs)
+		st.served = tlsutil.ServedCertificate(tc)
+	}
+	return st
+}
+
+// ClientConn describes the client's end of c; if c is a *tls.Conn, its
+// handshake must be complete.
+func ClientConn(c net.Conn) *ConnState {
+	st := &ConnState{}
+	if tc, ok := c.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		st.tls = handshaken(&cs)
+	}
+	return st
+}
+
+func handshaken(cs *tls.ConnectionState) *tls.ConnectionState {
+	if cs == nil || !cs.HandshakeComplete {
+		return nil
+	}
+	return cs
+}
+
+// TLS returns the connection's TLS state, or nil when it has no completed
+// TLS handshake.
+func (c *ConnState) TLS() *tls.ConnectionState {
+	if c == nil {
+		return nil
+	}
+	return c.tls
+}
+
+// IsServer reports whether c describes the server's end.
+func (c *ConnState) IsServer() bool { return c != nil && c.server }
+
+// RemoteAddr returns the peer's address, or nil if unknown.
+func (c *ConnState) RemoteAddr() net.Addr {
+	if c == nil {
+		return nil
+	}
+	return c.remote
+}
+
+func (c *ConnState) isTLS() bool { return c != nil && c.tls != nil }
 
 // ChannelBinding returns the channel-binding data of type typ (one of
 // tlsutil.TLSUnique, tlsutil.TLSExporter, tlsutil.TLSServerEndPoint) for the
-// connection. It returns an error wrapping
+// connection. On the server side tls-server-end-point is the certificate
+// the server served, and unavailable if that is unknown; on the client side
+// it is the server's certificate as received. It returns an error wrapping
 // tlsutil.ErrChannelBindingUnavailable when the connection has none.
 func (c *ConnState) ChannelBinding(typ string) ([]byte, error) {
 	if !c.isTLS() {
 		return nil, fmt.Errorf("%w: not a TLS connection", tlsutil.ErrChannelBindingUnavailable)
 	}
-	return tlsutil.ChannelBinding(c.TLS, typ, c.ServerCertificate)
+	cert := c.served
+	if !c.server && len(c.tls.PeerCertificates) > 0 {
+		cert = c.tls.PeerCertificates[0]
+	}
+	if typ == tlsutil.TLSServerEndPoint && cert == nil {
+		// Never the client's certificate: tlsutil.ChannelBinding would
+		// fall back to PeerCertificates[0], which on a server is the
+		// client's, and a man in the middle can present the victim's
+		// server certificate as his client certificate.
+		return nil, fmt.Errorf("%w: tls-server-end-point: the server certificate is unknown", tlsutil.ErrChannelBindingUnavailable)
+	}
+	return tlsutil.ChannelBinding(c.tls, typ, cert)
 }
 
 // Identity is the result of a successful exchange.
@@ -48,11 +137,19 @@ type Identity struct {
 	// Authzid is the authorization identity the client asked to act as,
 	// or "" if it asked for none.
 	Authzid string
+	// Anonymous is set, and Username and Authzid are "", after ANONYMOUS
+	// (RFC 4505): nobody was authenticated. No account has the empty
+	// name, so an application keyed on User() cannot mistake a guest for
+	// one.
+	Anonymous bool
 }
 
 // User returns the identity the session acts as: Authzid when the client
-// asked for one, Username otherwise.
+// asked for one, Username otherwise, and "" for an anonymous identity.
 func (id Identity) User() string {
+	if id.Anonymous {
+		return ""
+	}
 	if id.Authzid != "" {
 		return id.Authzid
 	}
@@ -126,10 +223,35 @@ type TokenVerifier interface {
 
 // ExternalVerifier establishes the identity of a client that authenticated
 // outside SASL (RFC 4422, Appendix A), usually with a TLS client
-// certificate found in conn.TLS.PeerCertificates. authzid is the identity
+// certificate found in conn.TLS().PeerCertificates. authzid is the identity
 // the client asks for, or "". It returns the authenticated user.
 type ExternalVerifier interface {
 	VerifyExternal(ctx context.Context, conn *ConnState, authzid string) (string, error)
+}
+
+// CredentialReporter is implemented by a store that can tell which forms of
+// credential it holds, so that a [ServerSet] offers only the mechanisms the
+// store can serve. mech is a mechanism name without -PLUS: "SCRAM-SHA-1",
+// "SCRAM-SHA-256", "SCRAM-SHA-512", "CRAM-MD5", "DIGEST-MD5". It reports
+// whether at least one user can log in with it. sasl/passdb implements it.
+//
+// A user that exists without the form asked for is reported by the lookup
+// as an error wrapping ErrNoCredentials, which the mechanism logs as such
+// ("no SCRAM-SHA-512 keys for this user") and answers as a wrong password.
+type CredentialReporter interface {
+	HoldsCredentials(mech string) bool
+}
+
+// Limiter slows down password guessing. A [ServerSet] calls Wait before
+// each exchange, Failed after each failed one (and waits the returned
+// delay before the failure is answered), and Succeeded after a success,
+// each with the client's address from its ConnState (nil if unknown).
+// [Throttle] is the implementation this package provides. Implementations
+// must be safe for concurrent use and bound their memory.
+type Limiter interface {
+	Wait(ctx context.Context, addr net.Addr) error
+	Failed(addr net.Addr) time.Duration
+	Succeeded(addr net.Addr)
 }
 
 // ServerConfig configures the server side of every mechanism in this
@@ -176,18 +298,34 @@ type ServerConfig struct {
 	// Hostname names the server in CRAM-MD5 challenges and the DIGEST-MD5
 	// realm. If "", "localhost" is used.
 	Hostname string
+	// Extra adds mechanisms from other packages (ntlm, kpop) or the
+	// caller's own. They are offered with the built-in ones, ordered by
+	// the strength their Security gives them, under the same policy.
+	Extra []ServerMechanism
 	// Mechanisms, if not nil, lists the mechanisms to offer, in order of
 	// preference; others are refused even if their credentials exist. If
 	// nil, every mechanism whose credentials are configured is offered,
 	// strongest first, except SCRAM-SHA-512 and SCRAM-SHA-512-PLUS, which
-	// are offered only when listed here: stores such as Dovecot's hold no
-	// SHA-512 keys, and clients pick the strongest hash offered.
+	// are offered only when listed here (stores such as Dovecot's hold no
+	// SHA-512 keys, and clients pick the strongest hash offered), and the
+	// legacy mechanisms, which need Legacy.
 	Mechanisms []string
+	// Legacy offers the built-in legacy mechanisms, LOGIN, CRAM-MD5 and
+	// DIGEST-MD5, where their credentials exist. They are for old
+	// clients (Outlook's LOGIN, fetchmail's CRAM-MD5); without Legacy they
+	// are offered only when Mechanisms lists them. Mechanisms in Extra are
+	// offered because they were added, whatever their Security.Legacy.
+	Legacy bool
 	// InsecureAuth offers and accepts mechanisms that need TLS (PLAIN,
-	// LOGIN, CRAM-MD5, DIGEST-MD5, OAUTHBEARER, XOAUTH2) on connections
-	// without TLS. The password or token is then exposed to anyone on the
-	// path.
+	// LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM without -PLUS, OAUTHBEARER,
+	// XOAUTH2, and any with Security.NeedsTLS) on connections without TLS.
+	// The password or token, or what an offline dictionary attack needs,
+	// is then exposed to anyone on the path. EXTERNAL is never offered
+	// without a TLS client certificate.
 	InsecureAuth bool
+	// Limiter, if not nil, slows down password guessing per client
+	// address; see [Throttle].
+	Limiter Limiter
 }
 
 func (cfg *ServerConfig) hostname() string {
@@ -242,4 +380,8 @@ type ClientConfig struct {
 	// password for a salt and iteration count, so that reconnecting skips
 	// PBKDF2. Share one between the connections of a program.
 	SCRAMCache *SCRAMCache
+	// Extra adds mechanisms from other packages (ntlm, kpop) or the
+	// caller's own. They are chosen with the built-in ones, ordered by the
+	// strength their Security gives them, under the same policy.
+	Extra []ClientMechanism
 }

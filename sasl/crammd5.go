@@ -2,7 +2,6 @@ package sasl
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding"
@@ -52,45 +51,16 @@ const cramMarshaledSize = 4 + 4*4 + md5.BlockSize + 8
 // Next fails with ErrMalformed or ErrTooLarge for an empty or oversized
 // challenge and with ErrUnexpectedServerChallenge for a second one. The
 // Client is single-use and not safe for concurrent use.
-func NewCRAMMD5Client(username, password string) Client {
+func newCRAMMD5Client(username, password string) Client {
 	return &cramClient{username: username, password: password}
 }
 
-// NewCRAMMD5Server returns a Server for CRAM-MD5 (RFC 2195). Its challenge is
-// <random.time@host> with 64 random bits from crypto/rand and cfg.Hostname
-// (default "localhost"). It verifies the client's digest from the stored
-// HMAC-MD5 midstates of cfg.CRAMMD5, so the store holds no plaintext
-// password, or else from the plaintext of cfg.Plaintext. A nil ctx means
-// context.Background.
-//
-// CRAM-MD5 is legacy: the server is not authenticated, and a recorded
-// exchange allows an offline dictionary attack on the password. The stored
-// secret is password-equivalent for CRAM-MD5. This constructor does not look
-// at the connection; [ServerSet] offers CRAM-MD5 only inside TLS.
-//
-// The client's response is username SP 32 lowercase hex digits (the last
-// space separates them, the username may contain spaces); the username must
-// be valid UTF-8 of at most 1024 bytes. Errors: ErrMalformed or ErrTooLarge
-// for a bad response (also for a non-empty initial response: CRAM-MD5 is
-// server-first); ErrAuthFailed for a wrong digest or an unknown user, which
-// does the same work with a dummy secret; ErrUnsupportedMechanism when cfg
-// has neither lookup; ErrAuthzFailed or the error of cfg.Authorize; any other
-// lookup error unchanged; ErrUnexpectedClientResponse after the end. The
-// Server is single-use and not safe for concurrent use; it implements
-// [IdentityServer].
-func NewCRAMMD5Server(ctx context.Context, cfg *ServerConfig) Server {
-	s := &cramOwnedServer{}
-	s.env = *newServerEnv(ctx, cfg, &s.conn)
-	s.cramServer = cramServer{serverEnv: &s.env, mech: CRAMMD5}
-	return &s.cramServer
-}
-
-func newCRAMMD5Server(env *serverEnv, mech string) Server {
+func newCRAMMD5Server(env *serverEnv, mech string) IdentityServer {
 	return &cramServer{serverEnv: env, mech: mech}
 }
 
 func newCRAMMD5ClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return NewCRAMMD5Client(cfg.Username, cfg.Password), nil
+	return newCRAMMD5Client(cfg.Username, cfg.Password), nil
 }
 
 // NewCRAMMD5Secret returns the CRAM-MD5 secret of password: the MD5 states
@@ -260,12 +230,6 @@ type cramServer struct {
 	// challenge is the challenge sent; tests set it before the first Next
 	// to replay RFC 2195's vector.
 	challenge []byte
-}
-
-type cramOwnedServer struct {
-	cramServer
-	env  serverEnv
-	conn ConnState
 }
 
 var _ IdentityServer = (*cramServer)(nil)

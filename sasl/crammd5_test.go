@@ -62,7 +62,7 @@ func cramB64(t testing.TB, s string) []byte {
 // cramTestServer returns a CRAM-MD5 server whose challenge is fixed.
 func cramTestServer(cfg *ServerConfig, challenge []byte) Server {
 	s := NewCRAMMD5Server(context.Background(), cfg)
-	s.(*cramServer).challenge = challenge
+	inner(s).(*cramServer).challenge = challenge
 	return s
 }
 

@@ -1,7 +1,6 @@
 package sasl
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/base64"
@@ -64,7 +63,7 @@ const digestNonceBytes = 18
 // over TLS and only when the server offers nothing better.
 //
 // The Client is single-use and not safe for concurrent use.
-func NewDigestMD5Client(username, password, authzid, service, host string) Client {
+func newDigestMD5Client(username, password, authzid, service, host string) Client {
 	if service == "" {
 		service = "imap"
 	}
@@ -72,7 +71,7 @@ func NewDigestMD5Client(username, password, authzid, service, host string) Clien
 }
 
 func newDigestMD5ClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return NewDigestMD5Client(cfg.Username, cfg.Password, cfg.Authzid, cfg.Service, cfg.Host), nil
+	return newDigestMD5Client(cfg.Username, cfg.Password, cfg.Authzid, cfg.Service, cfg.Host), nil
 }
 
 type digestMD5Client struct {
@@ -81,9 +80,19 @@ type digestMD5Client struct {
 	cnonce                      string // set only by tests; else random
 	state                       int    // 0 new, 1 started, 2 sent digest-response, 3 done
 	rspauth                     [16]byte
+	verified                    bool // rspauth checked out
 }
 
-var _ Client = (*digestMD5Client)(nil)
+var _ FinishedClient = (*digestMD5Client)(nil)
+
+// Finished returns nil once rspauth was verified, and an error wrapping
+// ErrServerNotVerified before.
+func (c *digestMD5Client) Finished() error {
+	if !c.verified {
+		return fmt.Errorf("%w: DIGEST-MD5: no valid rspauth was received", ErrServerNotVerified)
+	}
+	return nil
+}
 
 // Start begins the exchange. DIGEST-MD5 has no initial response (RFC 2831,
 // Section 2.1: this package does not do "subsequent authentication").
@@ -114,6 +123,7 @@ func (c *digestMD5Client) Next(challenge []byte) ([]byte, error) {
 		if err := c.checkRspauth(challenge); err != nil {
 			return nil, err
 		}
+		c.verified = true
 		// RFC 2831, Section 2.1.3: the client answers rspauth with an
 		// empty response.
 		return []byte{}, nil
@@ -284,46 +294,7 @@ func (c *digestMD5Client) checkRspauth(challenge []byte) error {
 	return nil
 }
 
-// NewDigestMD5Server returns a standalone Server for DIGEST-MD5 (RFC 2831)
-// with qop=auth under cfg; most servers get theirs from a [ServerSet]. ctx
-// is passed to the credential lookups.
-//
-// The challenge offers the realm cfg.Hostname ("localhost" if ""), a fresh
-// 144-bit nonce from crypto/rand, qop="auth", charset=utf-8 and
-// algorithm=md5-sess. The Server verifies the response with
-// cfg.DigestMD5 (MD5(username:realm:password), Dovecot's {DIGEST-MD5}
-// scheme; realm is the client's, "" if it sent none) or, if that is nil or
-// reports ErrUnknownUser, cfg.Plaintext. Names reach the lookups and the
-// Identity in UTF-8. For non-ASCII names and passwords clients disagree:
-// RFC 2831, Section 2.1.2.1 hashes strings in ISO 8859-1 where they fit
-// (GNU SASL, Cyrus, this package's client), Dovecot and curl hash the
-// UTF-8 bytes. From a plaintext password the Server accepts both; a stored
-// hash matches only the form it was made in (Dovecot's: UTF-8). It compares in constant time, then
-// sends rspauth as a challenge with done=false and finishes on the
-// client's empty response. The nonce is single-use: the Server issues one
-// and accepts only it, with nc=00000001.
-//
-// The digest-uri must be "service/host" but neither part is checked
-// against a configured name: the server's nonce is fresh and single-use,
-// so a response cannot be replayed from another service, and clients name
-// hosts inconsistently (IP addresses, aliases).
-//
-// A wrong response, an unknown user (which does the same work with a dummy
-// hash), a foreign nonce or realm, or nc other than 1 end in ErrAuthFailed;
-// a response that breaks RFC 2831's syntax in ErrMalformed, one of 4096
-// bytes or more in ErrTooLarge; errors of the lookups other than
-// ErrUnknownUser are returned unchanged.
-//
-// DIGEST-MD5 is legacy (RFC 6331 made it Historic): the stored hash is a
-// password equivalent and an eavesdropper can guess passwords offline from
-// an exchange. Offer it only over TLS, for clients that have nothing
-// better. The Server is single-use and not safe for concurrent use; after
-// the end of the exchange Next returns ErrUnexpectedClientResponse.
-func NewDigestMD5Server(ctx context.Context, cfg *ServerConfig) Server {
-	return newDigestMD5Server(newServerEnv(ctx, cfg, nil), DigestMD5)
-}
-
-func newDigestMD5Server(env *serverEnv, mech string) Server {
+func newDigestMD5Server(env *serverEnv, mech string) IdentityServer {
 	return &digestMD5Server{serverEnv: env, mech: mech}
 }
 

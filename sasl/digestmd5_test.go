@@ -76,7 +76,7 @@ func digestTestServer(v digestVector, store *digestTestStore, plaintext bool) *d
 	} else {
 		cfg.DigestMD5 = store
 	}
-	s := NewDigestMD5Server(context.Background(), cfg).(*digestMD5Server)
+	s := inner(NewDigestMD5Server(context.Background(), cfg)).(*digestMD5Server)
 	s.nonce = v.Nonce
 	return s
 }
@@ -372,7 +372,7 @@ func TestDigestMD5ServerSteps(t *testing.T) {
 		require.ErrorIs(t, err, ErrTooLarge)
 	})
 	t.Run("no-store", func(t *testing.T) {
-		s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: v.Realm}).(*digestMD5Server)
+		s := inner(NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: v.Realm})).(*digestMD5Server)
 		s.nonce = v.Nonce
 		require.ErrorIs(t, digestRespond(t, v, s, v.Response), ErrAuthFailed)
 	})
@@ -385,7 +385,7 @@ func TestDigestMD5ServerSteps(t *testing.T) {
 	})
 	t.Run("digest-unknown-falls-back-to-plaintext", func(t *testing.T) {
 		cfg := &ServerConfig{Hostname: v.Realm, DigestMD5: &digestTestStore{}, Plaintext: store}
-		s := NewDigestMD5Server(context.Background(), cfg).(*digestMD5Server)
+		s := inner(NewDigestMD5Server(context.Background(), cfg)).(*digestMD5Server)
 		s.nonce = v.Nonce
 		require.NoError(t, digestRespond(t, v, s, v.Response))
 	})
@@ -709,7 +709,7 @@ func BenchmarkDigestMD5(b *testing.B) {
 func TestDigestMD5NoCharset(t *testing.T) {
 	store := &digestTestStore{users: map[string]string{"jürgen": "pässword"}}
 	for _, plaintext := range []bool{true, false} {
-		s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store}).(*digestMD5Server)
+		s := inner(NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store})).(*digestMD5Server)
 		if !plaintext {
 			// The store's hash, made in ISO 8859-1 as the RFC says.
 			s.cfg = &ServerConfig{Hostname: "h", DigestMD5: digestLatin1Store{}}
@@ -786,7 +786,7 @@ func TestDigestMD5ServerUTF8Forms(t *testing.T) {
 		}, ErrAuthFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store}).(*digestMD5Server)
+			s := inner(NewDigestMD5Server(context.Background(), &ServerConfig{Hostname: "h", Plaintext: store})).(*digestMD5Server)
 			s.nonce = "n"
 			_, _, err := s.Next(nil)
 			require.NoError(t, err)

@@ -38,28 +38,29 @@ func digestExampleRun(client sasl.Client, server sasl.Server) error {
 	}
 }
 
-func ExampleNewDigestMD5Server() {
+func ExampleServerSet_NewServer_digestMD5() {
 	const realm = "elwood.innosoft.com"
 	store := digestExampleStore{"chris": md5.Sum([]byte("chris:" + realm + ":secret"))}
-	server := sasl.NewDigestMD5Server(context.Background(), &sasl.ServerConfig{Hostname: realm, DigestMD5: store})
+	server, set := exampleServer(&sasl.ServerConfig{Hostname: realm, DigestMD5: store, Legacy: true}, sasl.DigestMD5)
 
-	client := sasl.NewDigestMD5Client("chris", "secret", "", "imap", realm)
+	client := exampleClient(sasl.ClientConfig{Username: "chris", Password: "secret", Service: "imap", Host: realm}, sasl.DigestMD5)
 	err := digestExampleRun(client, server)
-	id, _ := server.(sasl.IdentityServer).Identity()
+	id, _ := set.Identity()
 	fmt.Println(err, id.Mechanism, id.Username)
 	// Output:
 	// <nil> DIGEST-MD5 chris
 }
 
-func ExampleNewDigestMD5Client() {
+func ExampleClientConfig_NewClient_digestMD5() {
 	const realm = "elwood.innosoft.com"
 	store := digestExampleStore{"chris": md5.Sum([]byte("chris:" + realm + ":secret"))}
-	cfg := &sasl.ServerConfig{Hostname: realm, DigestMD5: store}
+	cfg := &sasl.ServerConfig{Hostname: realm, DigestMD5: store, Legacy: true}
 
 	// A wrong password and an unknown user get the same answer.
 	for _, login := range [][2]string{{"chris", "guess"}, {"nobody", "secret"}} {
-		client := sasl.NewDigestMD5Client(login[0], login[1], "", "imap", realm)
-		err := digestExampleRun(client, sasl.NewDigestMD5Server(context.Background(), cfg))
+		client := exampleClient(sasl.ClientConfig{Username: login[0], Password: login[1], Service: "imap", Host: realm}, sasl.DigestMD5)
+		server, _ := exampleServer(cfg, sasl.DigestMD5)
+		err := digestExampleRun(client, server)
 		fmt.Println(err)
 	}
 	// Output:

@@ -2,7 +2,6 @@ package sasl_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -55,20 +54,40 @@ func plainExchange(c sasl.Client, s sasl.Server) error {
 	return errors.New("too many rounds")
 }
 
-func ExampleNewPlainServer() {
-	cfg := &sasl.ServerConfig{Plaintext: plainUsers{"tim": "tanstaaftanstaaf"}}
+// exampleServer returns the Server for mech on a TLS connection, and its set.
+func exampleServer(cfg *sasl.ServerConfig, mech string) (sasl.Server, *sasl.ServerSet) {
+	set := sasl.NewServerSet(cfg, sasl.ServerConnState(exampleTLS(), nil, nil))
+	s, err := set.NewServer(context.Background(), mech)
+	if err != nil {
+		panic(err)
+	}
+	return s, set
+}
 
-	s := sasl.NewPlainServer(context.Background(), cfg)
-	err := plainExchange(sasl.NewPlainClient("", "tim", "tanstaaftanstaaf"), s)
+// exampleClient returns ccfg's Client for mech on a TLS connection.
+func exampleClient(ccfg sasl.ClientConfig, mech string) sasl.Client {
+	ccfg.Mechanisms = []string{mech}
+	c, err := ccfg.NewClient([]string{mech}, sasl.ClientConnState(exampleTLS()))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func ExampleServerSet_NewServer_plain() {
+	cfg := &sasl.ServerConfig{Plaintext: plainUsers{"tim": "tanstaaftanstaaf"}}
+	s, set := exampleServer(cfg, sasl.Plain)
+	err := plainExchange(exampleClient(sasl.ClientConfig{Username: "tim", Password: "tanstaaftanstaaf"}, sasl.Plain), s)
 	fmt.Println("error:", err)
-	id, _ := s.(sasl.IdentityServer).Identity()
+	id, _ := set.Identity()
 	fmt.Println("user:", id.User())
 
 	// A wrong password and an unknown user fail alike.
-	err = plainExchange(sasl.NewPlainClient("", "tim", "guess"), sasl.NewPlainServer(context.Background(), cfg))
-	fmt.Println(err)
-	err = plainExchange(sasl.NewPlainClient("", "nobody", "guess"), sasl.NewPlainServer(context.Background(), cfg))
-	fmt.Println(err)
+	for _, u := range [][2]string{{"tim", "guess"}, {"nobody", "guess"}} {
+		s, _ := exampleServer(cfg, sasl.Plain)
+		err = plainExchange(exampleClient(sasl.ClientConfig{Username: u[0], Password: u[1]}, sasl.Plain), s)
+		fmt.Println(err)
+	}
 	// Output:
 	// error: <nil>
 	// user: tim
@@ -76,9 +95,9 @@ func ExampleNewPlainServer() {
 	// sasl: authentication failed
 }
 
-func ExampleNewLoginServer() {
-	cfg := &sasl.ServerConfig{Plaintext: plainUsers{"tim": "tanstaaftanstaaf"}}
-	s := sasl.NewLoginServer(context.Background(), cfg)
+func ExampleServerSet_NewServer_login() {
+	cfg := &sasl.ServerConfig{Plaintext: plainUsers{"tim": "tanstaaftanstaaf"}, Legacy: true}
+	s, _ := exampleServer(cfg, sasl.Login)
 
 	// The challenges deployed LOGIN clients expect.
 	chal, _, _ := s.Next(nil)
@@ -106,15 +125,16 @@ func ExampleNewCRAMMD5Secret() {
 	// true <nil>
 }
 
-func ExampleNewCRAMMD5Server() {
+func ExampleServerSet_NewServer_cramMD5() {
 	// The server stores HMAC-MD5 midstates, never the password.
 	cfg := &sasl.ServerConfig{
 		CRAMMD5:  plainCRAMStore{"tim": sasl.NewCRAMMD5Secret("tanstaaftanstaaf")},
 		Hostname: "mail.example.org",
+		Legacy:   true,
 	}
-	s := sasl.NewCRAMMD5Server(context.Background(), cfg)
-	err := plainExchange(sasl.NewCRAMMD5Client("tim", "tanstaaftanstaaf"), s)
-	id, _ := s.(sasl.IdentityServer).Identity()
+	s, set := exampleServer(cfg, sasl.CRAMMD5)
+	err := plainExchange(exampleClient(sasl.ClientConfig{Username: "tim", Password: "tanstaaftanstaaf"}, sasl.CRAMMD5), s)
+	id, _ := set.Identity()
 	fmt.Println(id.Mechanism, id.Username, err)
 	// Output:
 	// CRAM-MD5 tim <nil>
@@ -124,34 +144,44 @@ func ExampleNewCRAMMD5Server() {
 type plainCertUser struct{}
 
 func (plainCertUser) VerifyExternal(ctx context.Context, conn *sasl.ConnState, authzid string) (string, error) {
-	if conn.TLS == nil || len(conn.TLS.VerifiedChains) == 0 {
+	if conn.TLS() == nil || len(conn.TLS().VerifiedChains) == 0 {
 		return "", sasl.ErrAuthFailed
 	}
-	return conn.TLS.VerifiedChains[0][0].Subject.CommonName, nil
+	return conn.TLS().VerifiedChains[0][0].Subject.CommonName, nil
 }
 
-func ExampleNewExternalServer() {
+func ExampleServerSet_NewServer_external() {
 	cfg := &sasl.ServerConfig{External: plainCertUser{}}
-	// Without a verified client certificate EXTERNAL fails.
-	conn := &sasl.ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true}}
-	err := plainExchange(sasl.NewExternalClient(""), sasl.NewExternalServer(context.Background(), cfg, conn))
+	// Without a client certificate EXTERNAL is not even offered.
+	set := sasl.NewServerSet(cfg, sasl.ServerConnState(exampleTLS(), nil, nil))
+	fmt.Println(set.Mechanisms())
+	// With one that the verifier does not accept, it fails.
+	cs := exampleTLS()
+	cs.PeerCertificates = reviewClientCert() // but no VerifiedChains
+	set = sasl.NewServerSet(cfg, sasl.ServerConnState(cs, nil, nil))
+	s, err := set.NewServer(context.Background(), sasl.External)
+	if err != nil {
+		panic(err)
+	}
+	err = plainExchange(exampleClient(sasl.ClientConfig{External: true}, sasl.External), s)
 	fmt.Println(err)
 	// Output:
+	// []
 	// sasl: authentication failed
 }
 
-func ExampleNewAnonymousServer() {
+func ExampleServerSet_NewServer_anonymous() {
 	cfg := &sasl.ServerConfig{Anonymous: func(ctx context.Context, trace string) error {
 		fmt.Printf("anonymous login, trace %q\n", trace)
 		return nil
 	}}
-	s := sasl.NewAnonymousServer(context.Background(), cfg)
-	err := plainExchange(sasl.NewAnonymousClient("sirhc"), s)
-	id, _ := s.(sasl.IdentityServer).Identity()
-	fmt.Println(id.Username, err)
+	s, set := exampleServer(cfg, sasl.Anonymous)
+	err := plainExchange(exampleClient(sasl.ClientConfig{Anonymous: true, Trace: "sirhc"}, sasl.Anonymous), s)
+	id, _ := set.Identity()
+	fmt.Printf("%v %q %v\n", id.Anonymous, id.User(), err)
 	// Output:
 	// anonymous login, trace "sirhc"
-	// anonymous <nil>
+	// true "" <nil>
 }
 
 // ExampleClientConfig_NewClient_password shows the policy for password
@@ -164,23 +194,15 @@ func ExampleClientConfig_NewClient_password() {
 	_, err := client.NewClient(offered, nil) // no TLS
 	fmt.Println(errors.Is(err, sasl.ErrNoMechanism))
 
-	conn := &sasl.ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true}}
-	c, _ := client.NewClient(offered, conn)
-	mech, _, _ := c.Start()
-	fmt.Println(mech)
+	c, _ := client.NewClient(offered, sasl.ClientConnState(exampleTLS()))
+	m, _ := sasl.ChosenMechanism(c)
+	fmt.Println(m.Name())
 
 	// The server side applies the same rule to what it offers.
-	server := sasl.NewServerSet(&sasl.ServerConfig{Plaintext: plainUsers{"tim": "tanstaaftanstaaf"}}, conn)
+	server := sasl.NewServerSet(&sasl.ServerConfig{Plaintext: plainUsers{"tim": "tanstaaftanstaaf"}}, nil)
 	fmt.Println(server.Mechanisms())
-	s, _ := server.NewServer(context.Background(), mech)
-	c, _ = client.NewClient(offered, conn)
-	fmt.Println(plainExchange(c, s))
-	id, _ := server.Identity()
-	fmt.Println(id.Mechanism, id.User())
 	// Output:
 	// true
 	// PLAIN
-	// [PLAIN LOGIN CRAM-MD5 DIGEST-MD5]
-	// <nil>
-	// PLAIN tim
+	// []
 }

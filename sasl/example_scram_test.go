@@ -28,6 +28,19 @@ func (s scramStore) LookupSCRAM(ctx context.Context, mech, username string) (sas
 	return c, nil
 }
 
+// HoldsCredentials makes scramStore a sasl.CredentialReporter: a server
+// then offers only the SCRAM hashes it holds keys for, so that a client,
+// which takes the strongest hash offered, does not pick one its user
+// has no keys for.
+func (s scramStore) HoldsCredentials(mech string) bool {
+	for _, line := range s {
+		if m, _, err := sasl.ParseSCRAMCredentials(line); err == nil && m == mech {
+			return true
+		}
+	}
+	return false
+}
+
 // scramExchange runs a client against a server in memory, as IMAP's
 // AUTHENTICATE or SMTP's AUTH would carry their messages.
 func scramExchange(c sasl.Client, s sasl.Server) error {
@@ -76,7 +89,7 @@ func ExampleParseSCRAMCredentials() {
 // A SCRAM server verifies from stored keys; the client is chosen from the
 // server's list and proves the password without sending it, and checks
 // that the server knows the keys too.
-func ExampleNewSCRAMServer() {
+func ExampleServerSet_NewServer_scram() {
 	creds, err := sasl.NewSCRAMCredentials(sasl.SCRAMSHA256, "päss wörd", nil, 0)
 	if err != nil {
 		panic(err)
@@ -86,12 +99,13 @@ func ExampleNewSCRAMServer() {
 	// strongest one offered.
 	cfg := &sasl.ServerConfig{SCRAM: store, Mechanisms: []string{sasl.SCRAMSHA256Plus, sasl.SCRAMSHA256}}
 
-	set := sasl.NewServerSet(cfg, nil) // a connection without TLS: no -PLUS
+	// A TLS state without channel-binding data: no -PLUS.
+	set := sasl.NewServerSet(cfg, sasl.ServerConnState(exampleTLS(), nil, nil))
 	offered := set.Mechanisms()
 	fmt.Println(strings.Join(offered, " "))
 
 	ccfg := &sasl.ClientConfig{Username: "tim", Password: "päss wörd", SCRAMCache: &sasl.SCRAMCache{}}
-	client, err := ccfg.NewClient(offered, nil)
+	client, err := ccfg.NewClient(offered, sasl.ClientConnState(exampleTLS()))
 	if err != nil {
 		panic(err)
 	}
@@ -100,15 +114,15 @@ func ExampleNewSCRAMServer() {
 	if err != nil {
 		panic(err)
 	}
-	client, _ = ccfg.NewClient(offered, nil) // Start was spent above
+	client, _ = ccfg.NewClient(offered, sasl.ClientConnState(exampleTLS())) // Start was spent above
 	fmt.Println(scramExchange(client, server))
 	id, _ := set.Identity()
 	fmt.Println(id.Mechanism, id.User())
 
 	// A wrong password and an unknown user fail the same way.
 	for _, u := range []struct{ user, pass string }{{"tim", "wrong"}, {"nobody", "päss wörd"}} {
-		c, _ := sasl.NewSCRAMClient(sasl.SCRAMSHA256, &sasl.ClientConfig{Username: u.user, Password: u.pass}, nil, offered)
-		s, _ := sasl.NewSCRAMServer(context.Background(), cfg, sasl.SCRAMSHA256, nil)
+		c := exampleClient(sasl.ClientConfig{Username: u.user, Password: u.pass}, sasl.SCRAMSHA256)
+		s, _ := exampleServer(cfg, sasl.SCRAMSHA256)
 		err := scramExchange(c, s)
 		var se *sasl.SCRAMError
 		fmt.Println(errors.Is(err, sasl.ErrAuthFailed), errors.As(err, &se) && se.Value == "invalid-proof")

@@ -23,20 +23,20 @@ func (v oauthExampleVerifier) VerifyToken(ctx context.Context, username, token s
 	return user, nil
 }
 
-func ExampleNewOAuthBearerServer() {
+func ExampleServerSet_NewServer_oauthBearer() {
 	cfg := &sasl.ServerConfig{Tokens: oauthExampleVerifier{"vF9dft4qmTc2": "alice@example.org"}}
-	server := sasl.NewOAuthBearerServer(context.Background(), cfg)
+	server, set := exampleServer(cfg, sasl.OAuthBearer)
 
-	client := sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{
+	client := exampleClient(sasl.ClientConfig{
 		Username: "alice@example.org",
 		Token:    "vF9dft4qmTc2",
 		Host:     "imap.example.org",
 		Port:     993,
-	})
+	}, sasl.OAuthBearer)
 	_, ir, _ := client.Start()
 	_, done, err := server.Next(ir)
 	fmt.Println(done, err)
-	id, _ := server.(sasl.IdentityServer).Identity()
+	id, _ := set.Identity()
 	fmt.Println(id.Mechanism, id.User())
 	// Output:
 	// true <nil>
@@ -45,8 +45,8 @@ func ExampleNewOAuthBearerServer() {
 
 func ExampleOAuthBearerError() {
 	cfg := &sasl.ServerConfig{Tokens: oauthExampleVerifier{}}
-	server := sasl.NewOAuthBearerServer(context.Background(), cfg)
-	client := sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Token: "expired"})
+	server, _ := exampleServer(cfg, sasl.OAuthBearer)
+	client := exampleClient(sasl.ClientConfig{Token: "expired"}, sasl.OAuthBearer)
 
 	_, ir, _ := client.Start()
 	challenge, done, _ := server.Next(ir) // the error goes as a challenge
@@ -65,9 +65,10 @@ func ExampleOAuthBearerError() {
 	// true
 }
 
-func ExampleNewXOAuth2Client() {
+func ExampleClientConfig_NewClient_xoauth2() {
 	// The example of Google's XOAUTH2 documentation.
-	client := sasl.NewXOAuth2Client("someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")
+	client := exampleClient(sasl.ClientConfig{Username: "someuser@example.com",
+		Token: "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"}, sasl.XOAuth2)
 	mech, ir, _ := client.Start()
 	fmt.Println(mech)
 	fmt.Println(base64.StdEncoding.EncodeToString(ir))
@@ -76,7 +77,7 @@ func ExampleNewXOAuth2Client() {
 	// dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==
 }
 
-func ExampleNewXOAuth2Server() {
+func ExampleServerSet_NewServer_xoauth2() {
 	cfg := &sasl.ServerConfig{
 		Tokens: oauthExampleVerifier{"delegate-token": "bob@example.org"},
 		// Bob may open the shared mailbox with his own token.
@@ -87,11 +88,12 @@ func ExampleNewXOAuth2Server() {
 			return sasl.ErrAuthzFailed
 		},
 	}
-	server := sasl.NewXOAuth2Server(context.Background(), cfg)
-	_, ir, _ := sasl.NewXOAuth2Client("sales@example.org", "delegate-token").Start()
+	server, set := exampleServer(cfg, sasl.XOAuth2)
+	client := exampleClient(sasl.ClientConfig{Username: "sales@example.org", Token: "delegate-token"}, sasl.XOAuth2)
+	_, ir, _ := client.Start()
 	_, done, err := server.Next(ir)
 	fmt.Println(done, err)
-	id, _ := server.(sasl.IdentityServer).Identity()
+	id, _ := set.Identity()
 	fmt.Printf("%s acts as %s\n", id.Username, id.User())
 	// Output:
 	// true <nil>

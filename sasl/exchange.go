@@ -538,7 +538,11 @@ func (x *Exchange) contReply(data string) xchgReply {
 // the server's first, empty challenge. An empty continuation response is
 // sent as an empty line, which every server accepts (Dovecot refuses "=").
 //
-// It returns nil when the server accepted the exchange. If c.Start fails,
+// It returns nil when the server accepted the exchange and c has finished
+// its side: for a mutual mechanism, verified the server ([FinishedClient]).
+// A success reply before that is an error wrapping ErrServerNotVerified,
+// after which the connection must be closed: the peer may be an impostor
+// that now holds a proof it can attack offline. If c.Start fails,
 // nothing is sent and its error is returned unchanged. If c.Next fails,
 // or a challenge is not base64, or there are more than MaxRounds
 // challenges, the client cancels with "*", reads the server's reply and
@@ -580,7 +584,7 @@ func (x *Exchange) Authenticate(conn *textproto.Conn, c Client) error {
 		r := x.readReply(conn)
 		if !r.cont {
 			if r.ok {
-				return nil
+				return clientFinished(mech, c)
 			}
 			return r.err
 		}
@@ -608,6 +612,20 @@ func (x *Exchange) Authenticate(conn *textproto.Conn, c Client) error {
 			return err
 		}
 	}
+}
+
+// clientFinished holds the mutual-authentication invariant at the seam
+// between the framing and the mechanism: a server's success counts only
+// once the client has verified the server (SCRAM v=, DIGEST-MD5 rspauth),
+// since a fake server that knows no password can still say OK.
+func clientFinished(mech string, c Client) error {
+	if fc, ok := c.(FinishedClient); ok {
+		return fc.Finished()
+	}
+	if m := lookupMech(mech); m != nil && m.sec.Mutual {
+		return fmt.Errorf("%w: the %s client cannot say whether it verified the server", ErrServerNotVerified, m.name)
+	}
+	return nil
 }
 
 // cancel sends "*", reads the server's final reply, and returns cause.

@@ -2,7 +2,6 @@ package sasl
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -23,40 +22,16 @@ const extMaxAuthzid = 1024
 // wrapping ErrMalformed if authzid contains NUL or is not UTF-8, and
 // ErrTooLarge beyond 1024 bytes. The Client is single-use and not safe for
 // concurrent use.
-func NewExternalClient(authzid string) Client {
+func newExternalClient(authzid string) Client {
 	return &oneMsgClient{mech: External, msg: authzid, check: extCheckAuthzid}
 }
 
-// NewExternalServer returns a Server for EXTERNAL (RFC 4422, Appendix A) on
-// the connection described by conn (nil: no TLS). It passes conn and the
-// client's authzid to cfg.External, which returns the authenticated user,
-// typically from conn.TLS.PeerCertificates. The resulting Identity has
-// that user as Username and the client's authzid as Authzid, and is
-// checked by cfg.Authorize or the default rule (authzid "" or equal to the
-// user). Without an initial response the server first sends an empty
-// challenge; an empty initial response means authzid "". A nil ctx means
-// context.Background.
-//
-// EXTERNAL is as strong as the external authentication: with TLS client
-// certificates, cfg.External must check that the chain was verified.
-//
-// Errors: ErrMalformed or ErrTooLarge for an authzid with NUL, invalid
-// UTF-8 or over 1024 bytes; ErrUnsupportedMechanism if cfg.External is nil;
-// ErrAuthFailed when cfg.External reports ErrUnknownUser or ErrAuthFailed
-// or returns no user; any other error of cfg.External unchanged;
-// ErrAuthzFailed or the error of cfg.Authorize; ErrUnexpectedClientResponse
-// after the end. The Server is single-use and not safe for concurrent use;
-// it implements [IdentityServer].
-func NewExternalServer(ctx context.Context, cfg *ServerConfig, conn *ConnState) Server {
-	return newOneMsgOwnedServer(ctx, cfg, conn, External, extVerify)
-}
-
-func newExternalServer(env *serverEnv, mech string) Server {
+func newExternalServer(env *serverEnv, mech string) IdentityServer {
 	return &oneMsgServer{serverEnv: env, mech: mech, verify: extVerify}
 }
 
 func newExternalClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return NewExternalClient(cfg.Authzid), nil
+	return newExternalClient(cfg.Authzid), nil
 }
 
 func extCheckAuthzid(b []byte) error {

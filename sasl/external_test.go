@@ -26,17 +26,17 @@ func (v *extTestVerifier) VerifyExternal(ctx context.Context, conn *ConnState, a
 	if v.err != nil {
 		return "", v.err
 	}
-	if !conn.isTLS() || len(conn.TLS.PeerCertificates) == 0 {
+	if !conn.isTLS() || len(conn.TLS().PeerCertificates) == 0 {
 		return "", ErrAuthFailed
 	}
-	return conn.TLS.PeerCertificates[0].Subject.CommonName, nil
+	return conn.TLS().PeerCertificates[0].Subject.CommonName, nil
 }
 
 func extTestConn(cn string) *ConnState {
-	return &ConnState{TLS: &tls.ConnectionState{
+	return ServerConnState(&tls.ConnectionState{
 		HandshakeComplete: true,
 		PeerCertificates:  []*x509.Certificate{{Subject: pkix.Name{CommonName: cn}}},
-	}}
+	}, nil, nil)
 }
 
 func TestExternalRoundTrip(t *testing.T) {
@@ -53,7 +53,7 @@ func TestExternalRoundTrip(t *testing.T) {
 			assert.Equal(t, Identity{Mechanism: External, Username: "extuser", Authzid: authzid}, id)
 			assert.Equal(t, "extuser", id.User())
 			assert.Equal(t, authzid, v.gotZ)
-			assert.Equal(t, conn.TLS, v.gotConn.TLS)
+			assert.Same(t, conn.TLS(), v.gotConn.TLS())
 
 			// go-sasl's client against our server.
 			s = NewExternalServer(context.Background(), &ServerConfig{External: v}, conn)

@@ -2,7 +2,6 @@ package sasl
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"unicode/utf8"
 )
@@ -40,41 +39,16 @@ const (
 // NUL, and ErrTooLarge beyond 1024 bytes; a third challenge is
 // ErrUnexpectedServerChallenge. The Client is single-use and not safe for
 // concurrent use.
-func NewLoginClient(username, password string) Client {
+func newLoginClient(username, password string) Client {
 	return &loginClient{username: username, password: password}
 }
 
-// NewLoginServer returns a Server for LOGIN (draft-murchison-sasl-login)
-// that checks the password as [NewPlainServer] does. Without an initial
-// response (or with an empty one) it sends the challenge "Username:", then
-// "Password:"; a non-empty initial response is taken as the username, as
-// Windows Send-MailMessage and go-sasl's client send it, and only
-// "Password:" follows.
-//
-// LOGIN exposes the password to anyone on the path without TLS and is
-// legacy; this constructor does not look at the connection, [ServerSet]
-// offers LOGIN only inside TLS. The username must be valid UTF-8; neither
-// field may be empty, contain NUL, or exceed 1024 bytes.
-//
-// Errors: ErrMalformed or ErrTooLarge for a bad field; ErrAuthFailed for a
-// wrong password or unknown user; ErrAuthzFailed or the error of
-// cfg.Authorize; any other lookup error unchanged; ErrUnsupportedMechanism
-// when cfg has no password source; ErrUnexpectedClientResponse after the
-// end. The Server is single-use and not safe for concurrent use; it
-// implements [IdentityServer].
-func NewLoginServer(ctx context.Context, cfg *ServerConfig) Server {
-	s := &loginOwnedServer{}
-	s.env = *newServerEnv(ctx, cfg, &s.conn)
-	s.loginServer = loginServer{serverEnv: &s.env, mech: Login}
-	return &s.loginServer
-}
-
-func newLoginServer(env *serverEnv, mech string) Server {
+func newLoginServer(env *serverEnv, mech string) IdentityServer {
 	return &loginServer{serverEnv: env, mech: mech}
 }
 
 func newLoginClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return NewLoginClient(cfg.Username, cfg.Password), nil
+	return newLoginClient(cfg.Username, cfg.Password), nil
 }
 
 type loginClient struct {
@@ -162,12 +136,6 @@ type loginServer struct {
 	mech     string
 	state    loginState
 	username string
-}
-
-type loginOwnedServer struct {
-	loginServer
-	env  serverEnv
-	conn ConnState
 }
 
 var _ IdentityServer = (*loginServer)(nil)

@@ -2,7 +2,6 @@ package sasl
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,7 +94,7 @@ func (e *OAuthBearerError) Is(target error) bool { return target == ErrAuthFaile
 // options, which Start refuses.
 //
 // The Client is single-use and not safe for concurrent use.
-func NewOAuthBearerClient(opts *OAuthBearerOptions) Client {
+func newOAuthBearerClient(opts *OAuthBearerOptions) Client {
 	c := &oauthBearerClient{}
 	if opts != nil {
 		c.opts = *opts
@@ -108,7 +107,7 @@ func newOAuthBearerClientFor(cfg *ClientConfig, conn *ConnState, offered []strin
 	if authzid == "" {
 		authzid = cfg.Username
 	}
-	return NewOAuthBearerClient(&OAuthBearerOptions{
+	return newOAuthBearerClient(&OAuthBearerOptions{
 		Username: authzid,
 		Token:    cfg.Token,
 		Host:     cfg.Host,
@@ -186,34 +185,7 @@ func oauthParseError(mech string, challenge []byte) error {
 	return &e
 }
 
-// NewOAuthBearerServer returns a standalone Server for OAUTHBEARER
-// (RFC 7628) under cfg; most servers get theirs from a [ServerSet]. It
-// verifies the token with cfg.Tokens (VerifyToken(ctx, authzid, token),
-// where authzid is the client's a= or ""), and ctx is passed to it.
-//
-// On success the Identity's Username is the user VerifyToken returns (the
-// a= value if it returns ""), and Authzid the client's a= when it differs;
-// cfg.Authorize (or, if nil, the rule that they must match) then decides.
-//
-// When VerifyToken returns an error wrapping ErrAuthFailed or
-// ErrUnknownUser (or when cfg.Tokens is nil), the Server sends the error
-// JSON of RFC 7628, Section 3.2.2 as a challenge with done=false: an
-// *OAuthBearerError in the error's chain as it is (Status defaulted), else
-// {"status":"invalid_token","schemes":"bearer"}. The exchange then ends on
-// the client's next response, whatever it is (RFC 7628 asks for %x01; an
-// empty or any other reply is not a panic here), with VerifyToken's error,
-// or one wrapping ErrAuthFailed for an unknown user. Other errors from
-// VerifyToken are returned unchanged at once. A malformed client response
-// yields an error wrapping ErrMalformed, one above 64 KiB ErrTooLarge.
-//
-// The token is a password equivalent: offer OAUTHBEARER only over TLS.
-// The Server is single-use and not safe for concurrent use; after the end
-// of the exchange Next returns ErrUnexpectedClientResponse.
-func NewOAuthBearerServer(ctx context.Context, cfg *ServerConfig) Server {
-	return newOAuthBearerServer(newServerEnv(ctx, cfg, nil), OAuthBearer)
-}
-
-func newOAuthBearerServer(env *serverEnv, mech string) Server {
+func newOAuthBearerServer(env *serverEnv, mech string) IdentityServer {
 	return &oauthServer{serverEnv: env, mech: mech, parse: oauthParseBearer, status: "invalid_token"}
 }
 

@@ -17,11 +17,12 @@ func plainSetConfig() *ServerConfig {
 		CRAMMD5:   &plainTestStore{users: plainTestUsers()},
 		External:  &extTestVerifier{},
 		Anonymous: func(ctx context.Context, trace string) error { return nil },
+		Legacy:    true,
 	}
 }
 
 func plainTLSConn() *ConnState {
-	return &ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true}}
+	return ClientConnState(&tls.ConnectionState{HandshakeComplete: true})
 }
 
 func plainContains(list []string, s string) bool {
@@ -37,7 +38,7 @@ func plainContains(list []string, s string) bool {
 // and without TLS.
 func TestPlainServerSetPolicy(t *testing.T) {
 	needTLS := []string{Plain, Login, CRAMMD5}
-	always := []string{External, Anonymous}
+	always := []string{Anonymous}
 
 	cfg := plainSetConfig()
 	set := NewServerSet(cfg, nil)
@@ -53,7 +54,7 @@ func TestPlainServerSetPolicy(t *testing.T) {
 
 	for name, set := range map[string]*ServerSet{
 		"TLS":          NewServerSet(cfg, plainTLSConn()),
-		"InsecureAuth": NewServerSet(&ServerConfig{Plaintext: cfg.Plaintext, CRAMMD5: cfg.CRAMMD5, External: cfg.External, Anonymous: cfg.Anonymous, InsecureAuth: true}, nil),
+		"InsecureAuth": NewServerSet(&ServerConfig{Plaintext: cfg.Plaintext, CRAMMD5: cfg.CRAMMD5, External: cfg.External, Anonymous: cfg.Anonymous, InsecureAuth: true, Legacy: true}, nil),
 	} {
 		offered := set.Mechanisms()
 		for _, m := range append(needTLS, always...) {
@@ -64,6 +65,22 @@ func TestPlainServerSetPolicy(t *testing.T) {
 			assert.True(t, ok, "%s: %s is not an IdentityServer", name, m)
 		}
 	}
+
+	// EXTERNAL needs a TLS client certificate, InsecureAuth or not.
+	for _, set := range []*ServerSet{NewServerSet(cfg, nil), NewServerSet(cfg, plainTLSConn()),
+		NewServerSet(&ServerConfig{External: cfg.External, InsecureAuth: true}, nil)} {
+		assert.False(t, plainContains(set.Mechanisms(), External))
+		_, err := set.NewServer(context.Background(), External)
+		assert.ErrorIs(t, err, ErrUnsupportedMechanism)
+	}
+	assert.True(t, plainContains(NewServerSet(cfg, extTestConn("extuser")).Mechanisms(), External))
+
+	// Legacy mechanisms need Legacy, or a Mechanisms list that names them.
+	noLegacy := *cfg
+	noLegacy.Legacy = false
+	assert.Equal(t, []string{Plain, Anonymous}, NewServerSet(&noLegacy, plainTLSConn()).Mechanisms())
+	noLegacy.Mechanisms = []string{Login, Plain}
+	assert.Equal(t, []string{Login, Plain}, NewServerSet(&noLegacy, plainTLSConn()).Mechanisms())
 
 	// A mechanism without credentials is neither offered nor served.
 	set = NewServerSet(&ServerConfig{Anonymous: cfg.Anonymous}, plainTLSConn())
@@ -100,7 +117,7 @@ func TestPlainClientChoice(t *testing.T) {
 		{"EXTERNAL", ClientConfig{External: true}, all, extTestConn("extuser"), External,
 			Identity{Mechanism: External, Username: "extuser"}},
 		{"ANONYMOUS", ClientConfig{Anonymous: true, Trace: "sirhc"}, all, nil, Anonymous,
-			Identity{Mechanism: Anonymous, Username: AnonymousUsername}},
+			Identity{Mechanism: Anonymous, Anonymous: true}},
 		{"ANONYMOUS with a bad trace", ClientConfig{Anonymous: true, Trace: "a\nb"}, all, nil, "", Identity{}},
 		{"no credentials", ClientConfig{}, all, plainTLSConn(), "", Identity{}},
 	}

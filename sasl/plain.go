@@ -32,51 +32,17 @@ const plainMaxMessage = 3*plainMaxField + 2
 // Start fails with an error wrapping ErrMalformed if username or password is
 // empty or a field contains NUL, and ErrTooLarge if a field exceeds 1024
 // bytes. The Client is single-use and not safe for concurrent use.
-func NewPlainClient(authzid, username, password string) Client {
+func newPlainClient(authzid, username, password string) Client {
 	return &plainClient{authzid: authzid, username: username, password: password}
 }
 
-// NewPlainServer returns a Server for PLAIN (RFC 4616) that checks the
-// password with cfg: cfg.Passwords if set, else the plaintext from
-// cfg.Plaintext (compared in constant time), else the stored SCRAM keys of
-// cfg.SCRAM. A nil ctx means context.Background; ctx is passed to every
-// lookup. With cfg.Plaintext an unknown user is compared against a dummy,
-// so it costs what a wrong password costs; a cfg.Passwords implementation
-// must do the same (e.g. check a dummy hash).
-//
-// The message is authzid NUL authcid NUL passwd with exactly two NULs, a
-// non-empty authcid and passwd, each field at most 1024 bytes (RFC 4616
-// requires 255) and valid UTF-8. Without an initial response the server
-// first sends an empty challenge.
-//
-// PLAIN exposes the password to anyone on the path without TLS. This
-// constructor does not look at the connection; offer PLAIN only inside TLS,
-// which [ServerSet] does for you.
-//
-// Errors: ErrMalformed or ErrTooLarge for a bad message; ErrAuthFailed for a
-// wrong password or unknown user (the same value for both); ErrAuthzFailed
-// or the error of cfg.Authorize when the authzid is refused; any other error
-// of a lookup unchanged; ErrUnsupportedMechanism when cfg has no password
-// source; ErrUnexpectedClientResponse for a response after the exchange
-// ended. The Server is single-use and not safe for concurrent
-// use; it implements [IdentityServer].
-func NewPlainServer(ctx context.Context, cfg *ServerConfig) Server {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if cfg == nil {
-		cfg = &ServerConfig{}
-	}
-	return &plainOwnedServer{ctx: ctx, cfg: cfg}
-}
-
 // newPlainServer is the ServerSet's factory; mech is always Plain.
-func newPlainServer(env *serverEnv, mech string) Server {
+func newPlainServer(env *serverEnv, mech string) IdentityServer {
 	return &plainServer{serverEnv: env}
 }
 
 func newPlainClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	return NewPlainClient(cfg.Authzid, cfg.Username, cfg.Password), nil
+	return newPlainClient(cfg.Authzid, cfg.Username, cfg.Password), nil
 }
 
 type plainClient struct {
@@ -160,48 +126,6 @@ func (s *plainServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, true, nil
 }
 
-// plainOwnedServer is the PLAIN server of NewPlainServer. It is the
-// fast path a server without a ServerSet uses for every login, so it holds
-// only what the exchange needs (one small allocation, plus the one string
-// the verifier is handed): the env that verifyPassword and succeed read is
-// built on the stack for the one call that needs it, and the Identity is
-// kept as its two strings.
-type plainOwnedServer struct {
-	ctx              context.Context // the exchange's: go-sasl's Next takes none
-	cfg              *ServerConfig   // shared, read-only
-	authzid, authcid string          // set on success
-	state            plainState
-	ok               bool
-}
-
-var _ IdentityServer = (*plainOwnedServer)(nil)
-
-// Next receives the PLAIN message (RFC 4616, Section 2), as the initial
-// response or after an empty challenge.
-func (s *plainOwnedServer) Next(response []byte) ([]byte, bool, error) {
-	if chal, ok, err := plainAdvance(&s.state, response); !ok {
-		return chal, false, err
-	}
-	// The env lives on the stack for this one call. Its conn stays nil:
-	// PLAIN never looks at the connection (and ConnState's methods accept
-	// nil); a ConnState here would escape to the heap.
-	env := serverEnv{ctx: s.ctx, cfg: s.cfg}
-	authzid, authcid, err := plainAuthenticate(&env, response)
-	if err != nil {
-		return nil, false, err
-	}
-	s.authzid, s.authcid, s.ok = authzid, authcid, true
-	return nil, true, nil
-}
-
-// Identity returns who authenticated once Next has returned done=true.
-func (s *plainOwnedServer) Identity() (Identity, bool) {
-	if !s.ok {
-		return Identity{}, false
-	}
-	return Identity{Mechanism: Plain, Username: s.authcid, Authzid: s.authzid}, true
-}
-
 // plainAdvance advances a one-message exchange (PLAIN, EXTERNAL, ANONYMOUS):
 // ok is true when response is the message to process now. Otherwise it
 // returns the empty challenge that asks for a missing initial response
@@ -263,25 +187,6 @@ type oneMsgServer struct {
 }
 
 var _ IdentityServer = (*oneMsgServer)(nil)
-
-// oneMsgOwnedServer is a oneMsgServer made by a standalone constructor,
-// with its environment in the same allocation.
-type oneMsgOwnedServer struct {
-	oneMsgServer
-	env  serverEnv
-	conn ConnState
-}
-
-func newOneMsgOwnedServer(ctx context.Context, cfg *ServerConfig, conn *ConnState, mech string,
-	verify func(*serverEnv, []byte) (Identity, error)) Server {
-	s := &oneMsgOwnedServer{}
-	if conn != nil {
-		s.conn = *conn
-	}
-	s.env = *newServerEnv(ctx, cfg, &s.conn)
-	s.oneMsgServer = oneMsgServer{serverEnv: &s.env, mech: mech, verify: verify}
-	return &s.oneMsgServer
-}
 
 // Next receives the message, as the initial response or after an empty
 // challenge.

@@ -89,7 +89,7 @@ func TestPlainGoSMTP(t *testing.T) {
 		{"LOGIN wrong", NewLoginClient("tim", "x"), false, Identity{}},
 		{"CRAM-MD5", NewCRAMMD5Client("jürgen", "päss wörd"), true, Identity{Mechanism: CRAMMD5, Username: "jürgen"}},
 		{"CRAM-MD5 wrong", NewCRAMMD5Client("nobody", "x"), false, Identity{}},
-		{"ANONYMOUS empty trace", NewAnonymousClient(""), true, Identity{Mechanism: Anonymous, Username: AnonymousUsername}},
+		{"ANONYMOUS empty trace", NewAnonymousClient(""), true, Identity{Mechanism: Anonymous, Anonymous: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := smtp.Dial(l.Addr().String())

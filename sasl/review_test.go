@@ -107,7 +107,7 @@ func reviewServerConfigs(st *reviewStore) map[string]*ServerConfig {
 // returns the server's challenges and both sides' errors.
 func reviewRun(t *testing.T, cfg *ServerConfig, mech, user, pass string) (chals [][]byte, cerr, serr error) {
 	t.Helper()
-	set := NewServerSet(cfg, nil)
+	set := NewServerSet(cfg, extTestConn(reviewUser))
 	s, err := set.NewServer(context.Background(), mech)
 	require.NoError(t, err)
 	ccfg := &ClientConfig{Username: user, Password: pass, Token: pass, External: true, Anonymous: true,
@@ -237,7 +237,7 @@ func TestReviewSingleUse(t *testing.T) {
 		}
 		for _, pass := range []string{reviewPass, "wrong password"} {
 			t.Run(m.name+"/"+pass, func(t *testing.T) {
-				set := NewServerSet(cfg, nil)
+				set := NewServerSet(cfg, extTestConn(reviewUser))
 				s, err := set.NewServer(context.Background(), m.name)
 				require.NoError(t, err)
 				ccfg := &ClientConfig{Username: reviewUser, Password: pass, Token: pass, External: true,
@@ -302,7 +302,7 @@ func TestReviewDoneAfterError(t *testing.T) {
 			continue
 		}
 		t.Run(m.name, func(t *testing.T) {
-			s, err := NewServerSet(cfg, nil).NewServer(context.Background(), m.name)
+			s, err := NewServerSet(cfg, extTestConn(reviewUser)).NewServer(context.Background(), m.name)
 			require.NoError(t, err)
 			ccfg := &ClientConfig{Username: reviewUser, Password: reviewPass, Token: reviewPass, External: true,
 				Anonymous: true, Mechanisms: []string{m.name}, InsecureAuth: true}

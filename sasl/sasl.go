@@ -1,8 +1,10 @@
 package sasl
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 
 	gosasl "github.com/emersion/go-sasl"
 )
@@ -64,6 +66,19 @@ var (
 	// ErrChannelBinding means the channel-binding data or flags did not
 	// match the TLS connection, or a -PLUS variant was stripped.
 	ErrChannelBinding = errors.New("sasl: channel binding mismatch")
+	// ErrServerNotVerified means the server reported success before a
+	// client of a mutual mechanism had verified it (SCRAM's v=, DIGEST-MD5's
+	// rspauth, GSSAPI's AP-REP). Whoever answered may not know the
+	// password; the caller must close the connection.
+	ErrServerNotVerified = errors.New("sasl: server reported success before it was verified")
+	// ErrNoCredentials is returned by credential stores for a user they
+	// hold but without the credential form a mechanism asked for (no
+	// SCRAM-SHA-512 keys, a password scheme PLAIN cannot verify). It wraps
+	// ErrUnknownUser, and like it never reaches the peer: the mechanism
+	// does the same work as for a wrong password and fails with an error
+	// that wraps ErrAuthFailed and says, for the operator's log, what was
+	// missing ("no SCRAM-SHA-512 keys for this user").
+	ErrNoCredentials = fmt.Errorf("%w: no credentials of this form for the user", ErrUnknownUser)
 )
 
 // Security describes what a mechanism protects and what it needs. New
@@ -100,6 +115,76 @@ type Mechanism interface {
 type IdentityServer interface {
 	Server
 	Identity() (Identity, bool)
+}
+
+// ServerMechanism is the server side of one mechanism as a value that
+// carries its own credentials, the way x/crypto/ssh's auth methods do.
+// Mechanisms from other packages (ntlm, kpop) and a caller's own go into
+// [ServerConfig.Extra]; the built-in ones are made from ServerConfig's
+// credential fields and take the same path.
+//
+// A [ServerSet] offers a ServerMechanism in the order of its strength
+// (from its Security), never before TLS when Security.NeedsTLS is set
+// (unless ServerConfig.InsecureAuth), never a ChannelBinding one without
+// channel-binding data, and refuses it when it was not offered. When the
+// Server returns done=true without error, the set reads its Identity,
+// applies ServerConfig.Authorize and records the result: a mechanism never
+// applies the authorization policy itself. Identity.Username must be
+// exactly the entry whose credentials the mechanism verified, and
+// Identity.Authzid the identity the client asked to act as, or "".
+type ServerMechanism interface {
+	Mechanism
+	// NewServer starts one exchange on conn, which is never nil. ctx is
+	// the exchange's: pass it to every credential lookup.
+	NewServer(ctx context.Context, conn *ConnState) (IdentityServer, error)
+}
+
+// ClientMechanism is the client side of one mechanism as a value that
+// carries its own credentials. Mechanisms from other packages go into
+// [ClientConfig.Extra]; the built-in ones are made from ClientConfig's
+// fields and take the same path.
+//
+// The Client of a mechanism whose Security has Mutual set must implement
+// [FinishedClient]; ClientConfig.NewClient skips one that does not.
+type ClientMechanism interface {
+	Mechanism
+	// NewClient returns the Client for one exchange on conn, which is
+	// never nil. offered is the server's advertised list, so a mechanism
+	// can tell whether a -PLUS variant was offered (RFC 5802, Section 6).
+	// An error means the mechanism cannot run here, and the next is
+	// tried.
+	NewClient(conn *ConnState, offered []string) (Client, error)
+}
+
+// FinishedClient is a Client that can say whether its side of the
+// exchange is complete. Finished returns nil only once the client has sent
+// its last message and, for a mechanism with Security.Mutual, received and
+// verified the server's proof; before that it returns an error wrapping
+// ErrServerNotVerified (mutual mechanisms) or ErrUnexpectedServerChallenge.
+//
+// A server's "success" proves nothing by itself: a fake server that knows
+// no password can say OK. [Exchange.Authenticate] checks Finished when the
+// server reports success. Callers that run the exchange themselves, for
+// example with go-imap v2's imapclient.Client.Authenticate or go-smtp's
+// Client.Auth, must check it after those return nil, and close the
+// connection if it fails:
+//
+//	if err := imapClient.Authenticate(c); err != nil { ... }
+//	if err := sasl.Finished(c); err != nil { conn.Close(); ... }
+type FinishedClient interface {
+	Client
+	Finished() error
+}
+
+// Finished returns c.Finished() when c is a [FinishedClient], and nil for
+// any other Client (go-sasl's, none of which is mutual). Every Client of
+// this package, and every one ClientConfig.NewClient returns, is a
+// FinishedClient.
+func Finished(c Client) error {
+	if fc, ok := c.(FinishedClient); ok {
+		return fc.Finished()
+	}
+	return nil
 }
 
 // NewMechanism returns a Mechanism with the given name and properties. It is

@@ -2,7 +2,6 @@ package sasl
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
@@ -393,7 +392,7 @@ func (c *SCRAMCache) put(key []byte, k scramKeys) {
 // With cfg.SCRAMCache set, the keys derived for a salt and count are reused.
 //
 // The Client is single-use and not safe for concurrent use.
-func NewSCRAMClient(mech string, cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
+func newSCRAMClient(mech string, cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
 	return newSCRAMClientFor(mech, cfg, conn, offered)
 }
 
@@ -469,7 +468,7 @@ func scramClientCBType(cfg *ClientConfig, conn *ConnState) string {
 	// tls-exporter is the binding of TLS 1.3 (RFC 9266). On TLS 1.2
 	// tls-unique is RFC 5802's mandatory default and what servers that
 	// predate RFC 9266 (Cyrus, older gsasl) understand.
-	if conn.isTLS() && conn.TLS.Version <= tls.VersionTLS12 && conn.TLS.TLSUnique != nil {
+	if conn.isTLS() && conn.tls.Version <= tls.VersionTLS12 && conn.tls.TLSUnique != nil {
 		return tlsutil.TLSUnique
 	}
 	return tlsutil.TLSExporter
@@ -507,10 +506,20 @@ type scramClient struct {
 	sig, scratch      [64]byte // HMAC outputs; fields, so Sum does not allocate
 	saltBuf           [96]byte // the decoded salt, if it fits
 	serverSig         [64]byte
-	nonceOff, nonceLn int // the client nonce in buf
+	nonceOff, nonceLn int  // the client nonce in buf
+	verified          bool // the server's signature checked out
 }
 
-var _ Client = (*scramClient)(nil)
+var _ FinishedClient = (*scramClient)(nil)
+
+// Finished returns nil once the server-final-message's signature was
+// verified, and an error wrapping ErrServerNotVerified before.
+func (c *scramClient) Finished() error {
+	if !c.verified {
+		return fmt.Errorf("%w: %s: no valid server signature (v=) was received", ErrServerNotVerified, c.mech)
+	}
+	return nil
+}
 
 // Start returns the client-first-message (RFC 5802, Section 7).
 func (c *scramClient) Start() (string, []byte, error) {
@@ -669,76 +678,11 @@ func (c *scramClient) verifyServerFinal(msg []byte) ([]byte, error) {
 	if err != nil || !hmac.Equal(sig, c.serverSig[:size]) {
 		return nil, fmt.Errorf("%w: SCRAM server signature is wrong: the server does not know the password", ErrAuthFailed)
 	}
+	c.verified = true
 	return []byte{}, nil
 }
 
-// NewSCRAMServer returns a standalone Server for the SCRAM mechanism mech
-// (case-insensitive) under cfg, on the connection conn; most servers get
-// theirs from a [ServerSet]. ctx is passed to cfg.SCRAM. It fails with
-// ErrUnsupportedMechanism if mech is not a SCRAM name or cfg.SCRAM is nil,
-// and for a -PLUS mech if conn has no channel-binding data.
-//
-// The server verifies from stored credentials only (RFC 5802, Section 3:
-// salt, iteration count, StoredKey, ServerKey; see [NewSCRAMCredentials]).
-// It accepts each channel-binding type the connection can provide
-// (tls-exporter, tls-unique, tls-server-end-point; the last needs
-// conn.ServerCertificate) and refuses the gs2 flag "y" when -PLUS is
-// enabled and possible on conn, "p=" on a non-PLUS mech and "n" or "y" on a
-// -PLUS one (RFC 5802, Section 6). Binding data and proofs are compared in
-// constant time.
-//
-// A user that cfg.SCRAM reports with an error wrapping ErrUnknownUser gets
-// the whole exchange with a salt derived from cfg.SCRAMSecret and the user
-// name, cfg.SCRAMIterations and fake keys, and fails at the proof exactly
-// like a wrong password, with a *SCRAMError of value invalid-proof. For
-// that to hide who exists, cfg.SCRAMIterations must equal the count real
-// users have and their salts must be 16 bytes. Other lookup errors are
-// returned unchanged.
-//
-// A client takes the strongest SCRAM hash offered, and a user without keys
-// for it fails like an unknown user: offer only the hashes the store holds
-// for every user (ServerConfig.Mechanisms), e.g. SCRAM-SHA-256 and
-// SCRAM-SHA-256-PLUS for a Dovecot {SCRAM-SHA-256} user file.
-//
-// Failures are *SCRAMError values (see there); no e= is sent. On success
-// the server sends v= as a challenge with done=false and ends, on the
-// client's empty response, with cfg.Authorize's verdict.
-//
-// The Server is single-use and not safe for concurrent use; it implements
-// [IdentityServer].
-func NewSCRAMServer(ctx context.Context, cfg *ServerConfig, mech string, conn *ConnState) (Server, error) {
-	name, h, base, plus, ok := scramMechanism(mech)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q is not a SCRAM mechanism", ErrUnsupportedMechanism, truncate(mech, 32))
-	}
-	// One allocation for the exchange and its environment; the fields
-	// are newServerEnv's defaults.
-	both := &struct {
-		s      scramServer
-		env    serverEnv
-		noConn ConnState
-	}{env: serverEnv{ctx: ctx, cfg: cfg, conn: conn}}
-	env := &both.env
-	if env.ctx == nil {
-		env.ctx = context.Background()
-	}
-	if env.cfg == nil {
-		env.cfg = &ServerConfig{}
-	}
-	if env.conn == nil {
-		env.conn = &both.noConn
-	}
-	if env.cfg.SCRAM == nil {
-		return nil, fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, name)
-	}
-	if plus && !scramServerCanBind(env.conn) {
-		return nil, fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, name)
-	}
-	both.s = scramServer{serverEnv: env, mech: name, base: base, hash: h, plus: plus}
-	return &both.s, nil
-}
-
-func newSCRAMServer(env *serverEnv, mech string) Server {
+func newSCRAMServer(env *serverEnv, mech string) IdentityServer {
 	name, h, base, plus, _ := scramMechanism(mech)
 	return &scramServer{serverEnv: env, mech: name, base: base, hash: h, plus: plus}
 }
@@ -773,6 +717,7 @@ type scramServer struct {
 	cbindBuf       [64]byte
 	creds          SCRAMCredentials
 	fake           bool   // unknown user: fail at the proof whatever it is
+	noCreds        bool   // the user exists without keys for this hash
 	buf            []byte // [pad room] AuthMessage ["v=" signature]
 	nonceOff, nLen int    // the combined nonce in buf
 }
@@ -920,6 +865,7 @@ func (s *scramServer) lookup() error {
 	switch {
 	case errors.Is(err, ErrUnknownUser):
 		s.creds, s.fake = scramFakeCredentials(s.cfg, s.hash, s.base, s.user), true
+		s.noCreds = errors.Is(err, ErrNoCredentials)
 		return nil
 	case err != nil:
 		return err // the store's error, unchanged
@@ -1019,6 +965,11 @@ func (s *scramServer) serverFinal(msg []byte) ([]byte, error) {
 	// would tell them how many leading bytes of H(ClientKey) they got
 	// right. A fake (unknown) user fails even on a match.
 	if !hmac.Equal(storedKey[:size], s.creds.StoredKey) || s.fake {
+		if s.noCreds {
+			// The peer sees invalid-proof like any failure; the log
+			// tells the operator the user has no keys for this hash.
+			return nil, scramFail(scramErrInvalidProof, fmt.Errorf("%w: no %s keys for this user", ErrAuthFailed, s.base))
+		}
 		return nil, scramFail(scramErrInvalidProof, fmt.Errorf("%w: SCRAM proof is wrong", ErrAuthFailed))
 	}
 	s.buf = append(s.buf, "v="...)

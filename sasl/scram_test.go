@@ -125,7 +125,7 @@ func TestSCRAMVectors(t *testing.T) {
 
 			c, err := NewSCRAMClient(v.Mech, &ClientConfig{Username: v.User, Password: v.Password}, nil, nil)
 			require.NoError(t, err)
-			c.(*scramClient).nonce = v.ClientNonce
+			innerClient(c).(*scramClient).nonce = v.ClientNonce
 			mech, ir, err := c.Start()
 			require.NoError(t, err)
 			assert.Equal(t, v.Mech, mech)
@@ -141,7 +141,7 @@ func TestSCRAMVectors(t *testing.T) {
 			st.add(v.Mech, v.User, scramVectorCreds(t, v))
 			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, v.Mech, nil)
 			require.NoError(t, err)
-			s.(*scramServer).nonce = v.ServerNonce
+			inner(s).(*scramServer).nonce = v.ServerNonce
 			chal, done, err := s.Next([]byte(v.ClientFirst))
 			require.NoError(t, err)
 			require.False(t, done)
@@ -577,7 +577,7 @@ func TestSCRAMServerErrors(t *testing.T) {
 			}
 			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: store}, v.Mech, nil)
 			require.NoError(t, err)
-			s.(*scramServer).nonce = v.ServerNonce
+			inner(s).(*scramServer).nonce = v.ServerNonce
 			_, done, err := s.Next([]byte(c.first))
 			if c.final != "" {
 				require.NoError(t, err)
@@ -605,7 +605,7 @@ func TestSCRAMServerErrors(t *testing.T) {
 	// Data after the server-final-message.
 	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, v.Mech, nil)
 	require.NoError(t, err)
-	s.(*scramServer).nonce = v.ServerNonce
+	inner(s).(*scramServer).nonce = v.ServerNonce
 	_, _, err = s.Next([]byte(v.ClientFirst))
 	require.NoError(t, err)
 	_, _, err = s.Next([]byte(v.ClientFinal))
@@ -640,7 +640,7 @@ func TestSCRAMClientErrors(t *testing.T) {
 		cfg.Username, cfg.Password = v.User, v.Password
 		c, err := NewSCRAMClient(v.Mech, cfg, nil, nil)
 		require.NoError(t, err)
-		sc := c.(*scramClient)
+		sc := innerClient(c).(*scramClient)
 		sc.nonce = v.ClientNonce
 		_, _, err = sc.Start()
 		require.NoError(t, err)
@@ -866,8 +866,8 @@ func scramTLSPair(t testing.TB, version uint16, cert tls.Certificate) (client, s
 	t.Cleanup(func() { cc.Close(); r.c.Close() })
 	ccs, scs := cc.ConnectionState(), r.c.ConnectionState()
 	require.Equal(t, version, ccs.Version)
-	return scramTLSConn{cc, &ConnState{TLS: &ccs}},
-		scramTLSConn{r.c, &ConnState{TLS: &scs, ServerCertificate: cert.Leaf}}
+	return scramTLSConn{cc, ClientConnState(&ccs)},
+		scramTLSConn{r.c, ServerConnState(&scs, cert.Leaf, nil)}
 }
 
 // scramOverConn runs an exchange over a real connection with a line
@@ -959,7 +959,7 @@ func TestSCRAMPlusTLS(t *testing.T) {
 				if want == "" {
 					want = map[uint16]string{tls.VersionTLS12: tlsutil.TLSUnique, tls.VersionTLS13: tlsutil.TLSExporter}[ver]
 				}
-				assert.Equal(t, "p="+want+",,", string(c.(*scramClient).gs2))
+				assert.Equal(t, "p="+want+",,", string(innerClient(c).(*scramClient).gs2))
 			})
 		}
 	}
@@ -1026,7 +1026,7 @@ func TestSCRAMDowngrade(t *testing.T) {
 			}
 			c, err = ccfg.NewClient(stripped, cli.state)
 			require.NoError(t, err)
-			assert.Equal(t, "y,,", string(c.(*scramClient).gs2))
+			assert.Equal(t, "y,,", string(innerClient(c).(*scramClient).gs2))
 			s, err := set.NewServer(context.Background(), SCRAMSHA256)
 			require.NoError(t, err)
 			cerr, serr := scramOverConn(t, c, s, cli.conn, srv.conn)
@@ -1045,7 +1045,7 @@ func TestSCRAMDowngrade(t *testing.T) {
 			// Offered -PLUS but the client chose plain SCRAM: "n", accepted.
 			c, err = NewSCRAMClient(SCRAMSHA256, ccfg, cli.state, offered)
 			require.NoError(t, err)
-			assert.Equal(t, "n,,", string(c.(*scramClient).gs2))
+			assert.Equal(t, "n,,", string(innerClient(c).(*scramClient).gs2))
 			s, err = set.NewServer(context.Background(), SCRAMSHA256)
 			require.NoError(t, err)
 			cerr, serr = runExchange(t, c, s)
@@ -1233,14 +1233,28 @@ func TestSCRAMInteropXDG(t *testing.T) {
 // TestSCRAMServerSet: the mechanism table wires SCRAM in both directions.
 func TestSCRAMServerSet(t *testing.T) {
 	st := scramTestUsers(t, "user")
-	set := NewServerSet(&ServerConfig{SCRAM: st}, nil)
-	assert.Equal(t, []string{SCRAMSHA256, SCRAMSHA1}, set.Mechanisms(), "SHA-512 is opt-in")
-	_, err := set.NewServer(context.Background(), SCRAMSHA512)
-	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
-	optIn := NewServerSet(&ServerConfig{SCRAM: st, Mechanisms: []string{SCRAMSHA512, SCRAMSHA256}}, nil)
-	assert.Equal(t, []string{SCRAMSHA512, SCRAMSHA256}, optIn.Mechanisms())
 	ccfg := &ClientConfig{Username: "user", Password: "pencil"}
-	c, err := ccfg.NewClient([]string{"PLAIN", SCRAMSHA1, SCRAMSHA256}, nil)
+
+	// Without TLS SCRAM is neither offered nor accepted nor chosen: an
+	// eavesdropper would get what an offline dictionary attack needs
+	// (RFC 5802, Section 9).
+	plain := NewServerSet(&ServerConfig{SCRAM: st}, nil)
+	assert.Empty(t, plain.Mechanisms())
+	_, err := plain.NewServer(context.Background(), SCRAMSHA256)
+	assert.ErrorIs(t, err, ErrNeedsTLS)
+	_, err = ccfg.NewClient([]string{SCRAMSHA1, SCRAMSHA256}, nil)
+	assert.ErrorIs(t, err, ErrNoMechanism)
+	insecure := NewServerSet(&ServerConfig{SCRAM: st, InsecureAuth: true}, nil)
+	assert.Equal(t, []string{SCRAMSHA256, SCRAMSHA1, Plain}, insecure.Mechanisms(), "InsecureAuth opts in")
+
+	set := NewServerSet(&ServerConfig{SCRAM: st}, plainTLSConn())
+	// PLAIN too: its password is checked against the SCRAM keys.
+	assert.Equal(t, []string{SCRAMSHA256, SCRAMSHA1, Plain}, set.Mechanisms(), "SHA-512 is opt-in")
+	_, err = set.NewServer(context.Background(), SCRAMSHA512)
+	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
+	optIn := NewServerSet(&ServerConfig{SCRAM: st, Mechanisms: []string{SCRAMSHA512, SCRAMSHA256}}, plainTLSConn())
+	assert.Equal(t, []string{SCRAMSHA512, SCRAMSHA256}, optIn.Mechanisms())
+	c, err := ccfg.NewClient([]string{"PLAIN", SCRAMSHA1, SCRAMSHA256}, plainTLSConn())
 	require.NoError(t, err)
 	s, err := set.NewServer(context.Background(), SCRAMSHA256)
 	require.NoError(t, err)
@@ -1333,13 +1347,13 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 			return nil
 		}
 		require.Equal(t, tlsutil.TLSUnique, v.CBType)
-		return &ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: scramB64(t, v.CBData)}}
+		return ClientConnState(&tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: scramB64(t, v.CBData)})
 	}
 	for _, v := range file.ServerMessages {
 		t.Run("gsasl-server/"+v.Mech, func(t *testing.T) {
 			c, err := NewSCRAMClient(v.Mech, &ClientConfig{Username: v.User, Password: v.Password}, connFor(v), nil)
 			require.NoError(t, err)
-			c.(*scramClient).nonce = v.ClientNonce
+			innerClient(c).(*scramClient).nonce = v.ClientNonce
 			_, ir, err := c.Start()
 			require.NoError(t, err)
 			assert.Equal(t, v.ClientFirst, string(ir))
@@ -1358,7 +1372,7 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 			base := strings.TrimSuffix(v.Mech, "-PLUS")
 			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, connFor(v))
 			require.NoError(t, err)
-			s.(*scramServer).nonce = v.ServerNonce
+			inner(s).(*scramServer).nonce = v.ServerNonce
 			chal, _, err := s.Next([]byte(v.ClientFirst))
 			require.NoError(t, err)
 			assert.Equal(t, v.ServerFirst, string(chal))
@@ -1374,10 +1388,10 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 				return
 			}
 			// The same messages on another channel fail.
-			other := &ConnState{TLS: &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: []byte("another chan")}}
+			other := ClientConnState(&tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: []byte("another chan")})
 			s, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, other)
 			require.NoError(t, err)
-			s.(*scramServer).nonce = v.ServerNonce
+			inner(s).(*scramServer).nonce = v.ServerNonce
 			_, _, err = s.Next([]byte(v.ClientFirst))
 			require.NoError(t, err)
 			_, _, err = s.Next([]byte(v.ClientFinal))

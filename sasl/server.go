@@ -2,7 +2,9 @@ package sasl
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
@@ -11,6 +13,11 @@ import (
 // two questions go-imap's SessionSASL and go-smtp's AuthSession ask: which
 // mechanisms to advertise here, and a Server for the one the client picked.
 // After a successful exchange it holds the authenticated Identity.
+//
+// Every Server comes from a [ServerMechanism], built in or from
+// [ServerConfig.Extra], and every one passes through the same policy:
+// what is offered, what needs TLS, the Authorize hook, the Limiter and
+// the recorded Identity.
 //
 // A ServerSet is not safe for concurrent use; make one per connection, and
 // a new one after STARTTLS, since what may be offered depends on TLS.
@@ -25,7 +32,10 @@ type ServerSet struct {
 
 // NewServerSet returns the ServerSet of a connection described by conn,
 // under cfg. A nil conn means a connection without TLS; a nil cfg offers
-// nothing.
+// nothing. Build conn with [ServerConn] or [ServerConnState]. The set
+// always treats conn as the server's end: from a ConnState built for a
+// client it keeps the TLS state but knows no served certificate, so it
+// never binds tls-server-end-point to the peer's certificate.
 func NewServerSet(cfg *ServerConfig, conn *ConnState) *ServerSet {
 	if cfg == nil {
 		cfg = &ServerConfig{}
@@ -34,46 +44,115 @@ func NewServerSet(cfg *ServerConfig, conn *ConnState) *ServerSet {
 	if conn != nil {
 		s.conn = *conn
 	}
+	s.conn.server = true
 	return s
 }
 
 // Mechanisms returns the names of the mechanisms to advertise on this
 // connection, strongest first (or in the order of ServerConfig.Mechanisms).
-// A mechanism is offered when its credentials are configured, when the
-// connection has TLS or the mechanism does not need it (or
+// A mechanism is offered when its credentials are configured (and, for a
+// store that reports it, the store holds that form of credential), when
+// the connection has TLS or the mechanism does not need it (or
 // ServerConfig.InsecureAuth is set), and, for -PLUS variants, when the
 // connection has channel-binding data.
 func (s *ServerSet) Mechanisms() []string {
 	var out []string
-	if s.cfg.Mechanisms != nil {
-		for _, name := range s.cfg.Mechanisms {
-			if m := lookupMech(name); m != nil && s.allowed(m) == nil {
-				out = append(out, m.name)
-			}
+	s.each(func(m serverCand) bool {
+		if s.allowed(m) == nil {
+			out = append(out, m.Name())
 		}
-		return out
-	}
-	for i := range mechTable {
-		if s.allowed(&mechTable[i]) == nil {
-			out = append(out, mechTable[i].name)
-		}
-	}
+		return true
+	})
 	return out
 }
 
+// serverCand is one candidate mechanism: a built-in row (b != nil) or an
+// entry of ServerConfig.Extra (x != nil).
+type serverCand struct {
+	b *mechInfo
+	x ServerMechanism
+}
+
+func (c serverCand) Name() string {
+	if c.b != nil {
+		return c.b.name
+	}
+	return c.x.Name()
+}
+
+func (c serverCand) Security() Security {
+	if c.b != nil {
+		return c.b.sec
+	}
+	return c.x.Security()
+}
+
+// each calls f with every configured candidate in the order of offer,
+// until f returns false.
+func (s *ServerSet) each(f func(serverCand) bool) {
+	if s.cfg.Mechanisms != nil {
+		for _, name := range s.cfg.Mechanisms {
+			if c, ok := s.find(name); ok && !f(c) {
+				return
+			}
+		}
+		return
+	}
+	for t := 0; t < numTiers; t++ {
+		for i := range mechTable {
+			if mechTable[i].tier == t && !f(serverCand{b: &mechTable[i]}) {
+				return
+			}
+		}
+		for _, x := range s.cfg.Extra {
+			if x != nil && tierOf(x) == t && !f(serverCand{x: x}) {
+				return
+			}
+		}
+	}
+}
+
+// find returns the candidate named name (case-insensitive).
+func (s *ServerSet) find(name string) (serverCand, bool) {
+	for _, x := range s.cfg.Extra {
+		// Mechanism names are public; SASL names are case-insensitive
+		// (RFC 4422, Section 3.1).
+		if x != nil && equalFold(x.Name(), name) {
+			return serverCand{x: x}, true
+		}
+	}
+	if b := lookupMech(name); b != nil {
+		return serverCand{b: b}, true
+	}
+	return serverCand{}, false
+}
+
 // allowed reports why m may not be used on this connection, or nil.
-func (s *ServerSet) allowed(m *mechInfo) error {
-	if m.optIn && !containsFold(s.cfg.Mechanisms, m.name) {
-		return fmt.Errorf("%w: %s is offered only when ServerConfig.Mechanisms lists it", ErrUnsupportedMechanism, m.name)
+func (s *ServerSet) allowed(m serverCand) error {
+	sec := m.Security()
+	if b := m.b; b != nil {
+		listed := containsFold(s.cfg.Mechanisms, b.name)
+		if b.optIn && !listed {
+			return fmt.Errorf("%w: %s is offered only when ServerConfig.Mechanisms lists it", ErrUnsupportedMechanism, b.name)
+		}
+		if b.sec.Legacy && !s.cfg.Legacy && !listed {
+			return fmt.Errorf("%w: %s is a legacy mechanism, offered only with ServerConfig.Legacy", ErrUnsupportedMechanism, b.name)
+		}
+		if !b.serverOK(s.cfg) {
+			return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, b.name)
+		}
+		if b.holds != nil && !b.holds(s.cfg) {
+			return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, b.name)
+		}
+		if b.connOK != nil && !b.connOK(&s.conn) {
+			return fmt.Errorf("%w: %s is not available on this connection", ErrUnsupportedMechanism, b.name)
+		}
 	}
-	if !m.serverOK(s.cfg) {
-		return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, m.name)
+	if sec.NeedsTLS && !s.conn.isTLS() && !(s.cfg.InsecureAuth && !sec.ChannelBinding) {
+		return fmt.Errorf("%w: %s", ErrNeedsTLS, m.Name())
 	}
-	if m.sec.NeedsTLS && !s.conn.isTLS() && !(s.cfg.InsecureAuth && !m.sec.ChannelBinding) {
-		return fmt.Errorf("%w: %s", ErrNeedsTLS, m.name)
-	}
-	if m.sec.ChannelBinding && !s.hasChannelBinding() {
-		return fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, m.name)
+	if sec.ChannelBinding && !s.hasChannelBinding() {
+		return fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, m.Name())
 	}
 	return nil
 }
@@ -95,29 +174,147 @@ func (s *ServerSet) hasChannelBinding() bool {
 
 // NewServer returns a Server for one exchange of mechanism mech
 // (case-insensitive). ctx is passed to every credential lookup of the
-// exchange. It returns an error wrapping ErrUnsupportedMechanism or
-// ErrNeedsTLS if mech may not be used on this connection: a client must not
-// get a mechanism the set did not advertise.
+// exchange and bounds the Limiter's wait. It returns an error wrapping
+// ErrUnsupportedMechanism or ErrNeedsTLS if mech may not be used on this
+// connection: a client never gets a mechanism the set did not advertise.
+//
+// The Server implements [IdentityServer]. When it returns done=true the
+// mechanism has verified the credentials and ServerConfig.Authorize has
+// accepted the identity; the set then holds it too ([ServerSet.Identity]).
 func (s *ServerSet) NewServer(ctx context.Context, mech string) (Server, error) {
-	m := lookupMech(mech)
-	if m == nil {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m, ok := s.find(mech)
+	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedMechanism, truncate(mech, 32))
 	}
-	if s.cfg.Mechanisms != nil && !containsFold(s.cfg.Mechanisms, m.name) {
-		return nil, fmt.Errorf("%w: %s is not enabled", ErrUnsupportedMechanism, m.name)
+	if s.cfg.Mechanisms != nil && !containsFold(s.cfg.Mechanisms, m.Name()) {
+		return nil, fmt.Errorf("%w: %s is not enabled", ErrUnsupportedMechanism, m.Name())
 	}
 	if err := s.allowed(m); err != nil {
 		return nil, err
 	}
-	env := newServerEnv(ctx, s.cfg, &s.conn)
-	env.set = s
-	return m.newServer(env, m.name), nil
+	if lim := s.cfg.Limiter; lim != nil {
+		if err := lim.Wait(ctx, s.conn.remote); err != nil {
+			return nil, err
+		}
+	}
+	return s.start(ctx, m)
+}
+
+// start starts m's Server and puts the set's policy around it.
+func (s *ServerSet) start(ctx context.Context, m serverCand) (Server, error) {
+	var inner IdentityServer
+	if m.b != nil {
+		inner = m.b.newServer(newServerEnv(ctx, s.cfg, &s.conn), m.b.name)
+	} else {
+		var err error
+		inner, err = m.x.NewServer(ctx, &s.conn)
+		if err != nil {
+			return nil, err
+		}
+		if inner == nil {
+			return nil, fmt.Errorf("%w: %s returned no server", ErrUnsupportedMechanism, m.x.Name())
+		}
+	}
+	return &setServer{set: s, ctx: ctx, mech: m.Name(), inner: inner}, nil
 }
 
 // Identity returns the identity of the last successful exchange, and false
 // if none succeeded.
 func (s *ServerSet) Identity() (Identity, bool) {
 	return s.id, s.ok
+}
+
+// setServer is the one path every exchange's Server takes: it applies the
+// authorization policy and the Limiter, and records the Identity, so that
+// no mechanism, built in or not, can skip them.
+type setServer struct {
+	set   *ServerSet
+	ctx   context.Context
+	mech  string
+	inner IdentityServer
+	ended bool
+	id    Identity
+	ok    bool
+}
+
+func (w *setServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	if w.ended {
+		return nil, false, ErrUnexpectedClientResponse
+	}
+	challenge, done, err = w.inner.Next(response)
+	if err != nil {
+		w.ended = true
+		return nil, done, w.set.failed(w.ctx, err)
+	}
+	if !done {
+		return challenge, false, nil
+	}
+	w.ended = true
+	if len(challenge) != 0 {
+		// Nothing rides on success: neither go-imap nor go-smtp can send
+		// it. A mechanism must send final data as a challenge.
+		return nil, false, w.set.failed(w.ctx, fmt.Errorf("sasl: %s server sent data with success", w.mech))
+	}
+	id, ok := w.inner.Identity()
+	if !ok {
+		return nil, false, w.set.failed(w.ctx, fmt.Errorf("%w: %s reported success without an identity", ErrAuthFailed, w.mech))
+	}
+	if err := w.set.finish(w.ctx, w.mech, &id); err != nil {
+		return nil, false, w.set.failed(w.ctx, err)
+	}
+	w.id, w.ok = id, true
+	return nil, true, nil
+}
+
+// Identity returns who authenticated once Next has returned done=true.
+func (w *setServer) Identity() (Identity, bool) { return w.id, w.ok }
+
+// finish checks and records the identity a mechanism verified.
+func (s *ServerSet) finish(ctx context.Context, mech string, id *Identity) error {
+	id.Mechanism = mech
+	// Fail closed: a mechanism (or a TokenVerifier, ExternalVerifier
+	// behind it) that verified nobody must not let the client's claim,
+	// such as an authzid, stand in for the identity.
+	if id.Anonymous {
+		if !equalFold(mech, Anonymous) || id.Username != "" {
+			return fmt.Errorf("%w: %s reported an anonymous identity", ErrAuthFailed, mech)
+		}
+	} else if id.Username == "" {
+		return fmt.Errorf("%w: %s verified no identity", ErrAuthFailed, mech)
+	}
+	if s.cfg.Authorize != nil {
+		if err := s.cfg.Authorize(ctx, *id); err != nil {
+			return err
+		}
+	} else if id.Authzid != "" && id.Authzid != id.Username {
+		return ErrAuthzFailed
+	}
+	s.id, s.ok = *id, true
+	if lim := s.cfg.Limiter; lim != nil {
+		lim.Succeeded(s.conn.remote)
+	}
+	return nil
+}
+
+// failed tells the Limiter about a failed attempt, waits out the delay it
+// asks for (bounded by ctx), and returns err.
+func (s *ServerSet) failed(ctx context.Context, err error) error {
+	lim := s.cfg.Limiter
+	if lim == nil || errors.Is(err, ErrTemporaryFailure) {
+		return err
+	}
+	if d := lim.Failed(s.conn.remote); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	return err
 }
 
 func containsFold(list []string, name string) bool {

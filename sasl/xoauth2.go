@@ -2,7 +2,6 @@ package sasl
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"unicode/utf8"
 )
@@ -27,7 +26,7 @@ const XOAuth2 = "XOAUTH2"
 // The token is a password equivalent: use XOAUTH2 only over TLS. Start
 // refuses (ErrMalformed) an empty username or token and control
 // characters. The Client is single-use and not safe for concurrent use.
-func NewXOAuth2Client(username, token string) Client {
+func newXOAuth2Client(username, token string) Client {
 	return &xoauth2Client{username: username, token: token}
 }
 
@@ -36,7 +35,7 @@ func newXOAuth2ClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (
 	if user == "" {
 		user = cfg.Username
 	}
-	return NewXOAuth2Client(user, cfg.Token), nil
+	return newXOAuth2Client(user, cfg.Token), nil
 }
 
 type xoauth2Client struct {
@@ -76,36 +75,7 @@ func (c *xoauth2Client) Next(challenge []byte) ([]byte, error) {
 	return []byte{}, oauthParseError(XOAuth2, challenge)
 }
 
-// NewXOAuth2Server returns a standalone Server for XOAUTH2 under cfg; most
-// servers get theirs from a [ServerSet]. It verifies the token with
-// cfg.Tokens (VerifyToken(ctx, user, token), user being the client's
-// user=), and ctx is passed to it.
-//
-// On success the Identity's Username is the user VerifyToken returns (user=
-// if it returns ""), and Authzid the requested user= when it differs;
-// cfg.Authorize (or, if nil, the rule that they must match) then decides.
-//
-// When VerifyToken returns an error wrapping ErrAuthFailed or
-// ErrUnknownUser (or cfg.Tokens is nil), the Server sends a JSON error as
-// a challenge with done=false, as Google does: an *OAuthBearerError in the
-// error's chain as it is (Status defaulted), else
-// {"status":"401","schemes":"bearer"}. The exchange ends on the client's
-// next response whatever it is (clients send an empty one), with
-// VerifyToken's error, or one wrapping ErrAuthFailed for an unknown user.
-// Other errors from VerifyToken are returned unchanged at once. A malformed
-// client response yields an error wrapping ErrMalformed, one above 64 KiB
-// ErrTooLarge.
-//
-// XOAUTH2 is not standardized; its format is Google's
-// (developers.google.com/gmail/imap/xoauth2-protocol). The token is a
-// password equivalent: offer XOAUTH2 only over TLS. The Server is
-// single-use and not safe for concurrent use; after the end of the exchange
-// Next returns ErrUnexpectedClientResponse.
-func NewXOAuth2Server(ctx context.Context, cfg *ServerConfig) Server {
-	return newXOAuth2Server(newServerEnv(ctx, cfg, nil), XOAuth2)
-}
-
-func newXOAuth2Server(env *serverEnv, mech string) Server {
+func newXOAuth2Server(env *serverEnv, mech string) IdentityServer {
 	return &oauthServer{serverEnv: env, mech: mech, parse: oauthParseXOAuth2, status: "401"}
 }
 

@@ -59,13 +59,28 @@ func Example() {
 	defer srv.Close()
 
 	for _, pass := range []string{"wrong", "secret"} {
-		c, err := imapclient.DialTLS(ln.Addr().String(), &imapclient.Options{
-			TLSConfig: tlsutil.NewClientConfig("localhost", pool),
-		})
+		conn, err := tls.Dial("tcp", ln.Addr().String(), tlsutil.NewClientConfig("localhost", pool))
 		if err != nil {
 			panic(err)
 		}
-		err = c.Authenticate(sasl.NewPlainClient("", "alice", pass))
+		c := imapclient.New(conn, nil)
+		caps, err := c.Capability().Wait()
+		if err != nil {
+			panic(err)
+		}
+		// The client config picks the mechanism and applies the TLS
+		// policy; sasl.ClientConn tells it the connection has TLS.
+		cfg := &sasl.ClientConfig{Username: "alice", Password: pass}
+		cl, err := cfg.NewClient(caps.AuthMechanisms(), sasl.ClientConn(conn))
+		if err != nil {
+			panic(err)
+		}
+		err = c.Authenticate(cl)
+		if err == nil {
+			// go-imap cannot check that a mutual mechanism verified the
+			// server; sasl.Finished does.
+			err = sasl.Finished(cl)
+		}
 		if err != nil {
 			fmt.Println(err)
 			c.Close()

@@ -90,15 +90,18 @@ var (
 // STARTTLS the old set, made without TLS, is dropped: mechanisms that need
 // TLS and -PLUS variants appear only in the new one.
 func (s *Session) serverSet() *sasl.ServerSet {
-	var state sasl.ConnState
-	if tc, ok := s.conn.NetConn().(*tls.Conn); ok {
+	nc := s.conn.NetConn()
+	state := sasl.ServerConn(nc)
+	if tc, ok := nc.(*tls.Conn); ok && s.b.leaf != nil {
 		cs := tc.ConnectionState()
-		state.TLS = &cs
-		state.ServerCertificate = s.b.leaf
+		state = sasl.ServerConnState(&cs, s.b.leaf, nc.RemoteAddr())
 	}
-	if s.set == nil || s.setTLS != (state.TLS != nil) {
-		s.set = sasl.NewServerSet(s.b.sasl, &state)
-		s.setTLS = state.TLS != nil
+	// The TLS state counts only once the handshake is complete, so a set
+	// made earlier (go-imap's implicit TLS handshakes lazily) is made
+	// again when it is.
+	if s.set == nil || s.setTLS != (state.TLS() != nil) {
+		s.set = sasl.NewServerSet(s.b.sasl, state)
+		s.setTLS = state.TLS() != nil
 	}
 	return s.set
 }

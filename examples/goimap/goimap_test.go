@@ -52,7 +52,7 @@ func (giStore) LookupSCRAM(ctx context.Context, mech, user string) (sasl.SCRAMCr
 
 func giStart(t *testing.T) (addr string, clientTLS *tls.Config) {
 	stls, ctls, leaf := giCert(t)
-	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}, SCRAM: giStore{}}, leaf)
+	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}, SCRAM: giStore{}, Legacy: true}, leaf)
 	b.AddUser("alice")
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: b.NewSession,
@@ -78,11 +78,11 @@ func TestGoIMAP(t *testing.T) {
 		client sasl.Client
 		want   imap.ResponseCode
 	}{
-		{"PLAIN", sasl.NewPlainClient("", "alice", "secret"), ""},
-		{"CRAM-MD5", sasl.NewCRAMMD5Client("alice", "secret"), ""},
-		{"PLAIN wrong", sasl.NewPlainClient("", "alice", "nope"), imap.ResponseCodeAuthenticationFailed},
-		{"PLAIN authz", sasl.NewPlainClient("root", "alice", "secret"), imap.ResponseCodeAuthorizationFailed},
-		{"CRAM-MD5 unknown", sasl.NewCRAMMD5Client("bob", "secret"), imap.ResponseCodeAuthenticationFailed},
+		{"PLAIN", testPlain("", "alice", "secret"), ""},
+		{"CRAM-MD5", testCRAMMD5("alice", "secret"), ""},
+		{"PLAIN wrong", testPlain("", "alice", "nope"), imap.ResponseCodeAuthenticationFailed},
+		{"PLAIN authz", testPlain("root", "alice", "secret"), imap.ResponseCodeAuthorizationFailed},
+		{"CRAM-MD5 unknown", testCRAMMD5("bob", "secret"), imap.ResponseCodeAuthenticationFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := imapclient.DialStartTLS(addr, &imapclient.Options{TLSConfig: ctls})
@@ -117,7 +117,7 @@ func TestGoIMAPBeforeTLS(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, caps.Has("AUTH=PLAIN"))
 	assert.True(t, caps.Has(imap.CapLoginDisabled))
-	err = c.Authenticate(sasl.NewPlainClient("", "alice", "secret"))
+	err = c.Authenticate(testPlain("", "alice", "secret"))
 	var ie *imap.Error
 	require.True(t, errors.As(err, &ie), "%v", err)
 	assert.Equal(t, imap.ResponseCodePrivacyRequired, ie.Code)

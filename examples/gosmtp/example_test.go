@@ -57,7 +57,17 @@ func Example() {
 		if err != nil {
 			panic(err)
 		}
-		if err := c.Auth(sasl.NewPlainClient("", "alice", pass)); err != nil {
+		cs, _ := c.TLSConnectionState()
+		_, offered := c.Extension("AUTH")
+		cl, err := (&sasl.ClientConfig{Username: "alice", Password: pass}).NewClient(strings.Fields(offered), sasl.ClientConnState(&cs))
+		if err != nil {
+			panic(err)
+		}
+		err = c.Auth(cl)
+		if err == nil {
+			err = sasl.Finished(cl) // go-smtp cannot check a mutual mechanism's proof
+		}
+		if err != nil {
 			fmt.Println(err)
 			c.Close()
 			continue

@@ -56,12 +56,12 @@ var _ smtp.AuthSession = (*Session)(nil)
 
 // serverSet returns a ServerSet for the connection as it is now.
 func (s *Session) serverSet() *sasl.ServerSet {
-	var state sasl.ConnState
-	if cs, ok := s.conn.TLSConnectionState(); ok {
-		state.TLS = &cs
-		state.ServerCertificate = s.b.leaf
+	nc := s.conn.Conn()
+	state := sasl.ServerConn(nc)
+	if cs, ok := s.conn.TLSConnectionState(); ok && s.b.leaf != nil {
+		state = sasl.ServerConnState(&cs, s.b.leaf, nc.RemoteAddr())
 	}
-	s.set = sasl.NewServerSet(s.b.sasl, &state)
+	s.set = sasl.NewServerSet(s.b.sasl, state)
 	return s.set
 }
 

@@ -35,7 +35,7 @@ func gsStart(t *testing.T, store gsStore) (string, *tls.Config) {
 	leaf := kp.Leaf()
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
-	srv := smtp.NewServer(NewBackend(&sasl.ServerConfig{Passwords: store}, leaf))
+	srv := smtp.NewServer(NewBackend(&sasl.ServerConfig{Passwords: store, Legacy: true}, leaf))
 	srv.Domain = "localhost"
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{kp.Certificate}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -52,10 +52,10 @@ func TestGoSMTP(t *testing.T) {
 		client sasl.Client
 		code   int
 	}{
-		{"PLAIN", sasl.NewPlainClient("", "alice", "secret"), 0},
-		{"LOGIN", sasl.NewLoginClient("alice", "secret"), 0},
-		{"PLAIN wrong", sasl.NewPlainClient("", "alice", "nope"), 535},
-		{"LOGIN unknown", sasl.NewLoginClient("bob", "secret"), 535},
+		{"PLAIN", testPlain("", "alice", "secret"), 0},
+		{"LOGIN", testLogin("alice", "secret"), 0},
+		{"PLAIN wrong", testPlain("", "alice", "nope"), 535},
+		{"LOGIN unknown", testLogin("bob", "secret"), 535},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := smtp.DialStartTLS(addr, ctls)
@@ -84,7 +84,7 @@ func TestGoSMTPCallbackError(t *testing.T) {
 	c, err := smtp.DialStartTLS(addr, ctls)
 	require.NoError(t, err)
 	defer c.Close()
-	err = c.Auth(sasl.NewPlainClient("", "alice", "secret"))
+	err = c.Auth(testPlain("", "alice", "secret"))
 	var se *smtp.SMTPError
 	require.True(t, errors.As(err, &se), "%v", err)
 	assert.Equal(t, 421, se.Code)

@@ -110,8 +110,8 @@ func startServer(t *testing.T, proto sasl.Protocol, pki *testPKI, opts ...server
 	cfg := &mailserver.Config{
 		SASL: &sasl.ServerConfig{
 			Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db,
-			SCRAMIterations: passdb.HashSCRAMIterations,
-			Anonymous:       func(context.Context, string) error { return nil },
+			SCRAMIterations: passdb.HashSCRAMIterations, Legacy: true,
+			Anonymous: func(context.Context, string) error { return nil },
 		},
 		TLS:      pki.serverTLS(),
 		Hostname: "localhost",

@@ -322,36 +322,26 @@ func (s *session) login(ctx context.Context, trace io.Writer) (res *loginResult,
 	if err != nil {
 		return res, err
 	}
-	rec := &recordingClient{Client: cl}
+	mech := ""
+	if m, ok := sasl.ChosenMechanism(cl); ok {
+		mech = m.Name()
+	}
 	x := &sasl.Exchange{Protocol: t.proto, Tag: cc.NextTag(), SASLIR: t.proto == sasl.IMAP && cc.Capabilities.Has("SASL-IR")}
 	step = "AUTHENTICATE"
 	if t.proto != sasl.IMAP {
 		step = "AUTH"
 	}
-	err = x.Authenticate(tp, rec)
-	res.Chosen = rec.mech
-	step += " " + rec.mech
+	err = x.Authenticate(tp, cl)
+	res.Chosen = mech
+	step += " " + mech
 	res.SASL = time.Since(t2)
-	res.ChannelBinding = channelBinding(rec.mech, s.sasl.ChannelBindingType, &cs)
-	res.Verified, err = serverVerified(rec.mech, cl, err)
+	res.ChannelBinding = channelBinding(mech, s.sasl.ChannelBindingType, &cs)
+	res.Verified, err = serverVerified(mech, cl, err)
 	if err != nil {
 		return res, err
 	}
 	step = "logout"
 	return res, logout(tp, t.proto, cc.NextTag())
-}
-
-// recordingClient remembers which mechanism its Client started.
-type recordingClient struct {
-	sasl.Client
-	mech string
-}
-
-// Start starts the wrapped client and records the mechanism.
-func (r *recordingClient) Start() (string, []byte, error) {
-	mech, ir, err := r.Client.Start()
-	r.mech = mech
-	return mech, ir, err
 }
 
 // finishedClient is sasl's FinishedClient, by method set.

@@ -181,8 +181,7 @@ func dial(ctx context.Context, t target, timeout time.Duration) (net.Conn, error
 // constructor touches one line.
 func connState(tc *tls.Conn) *sasl.ConnState {
 	if tc == nil {
-		return &sasl.ConnState{}
+		return sasl.ClientConnState(nil)
 	}
-	cs := tc.ConnectionState()
-	return &sasl.ConnState{TLS: &cs}
+	return sasl.ClientConn(tc)
 }

@@ -62,5 +62,5 @@ func Example() {
 	})
 	fmt.Println(res.Offered, res.Mechanism, err)
 	// Output:
-	// [PLAIN LOGIN] PLAIN <nil>
+	// [PLAIN] PLAIN <nil>
 }

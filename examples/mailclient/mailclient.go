@@ -111,10 +111,9 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 	}()
 	c := &client{proto: opts.Protocol, cc: cc}
 	res.Offered = cc.Capabilities.AuthMechanisms()
-	var state sasl.ConnState
+	state := sasl.ClientConn(cc.Conn)
 	if cc.TLS != nil {
-		cs := cc.TLS.ConnectionState()
-		state.TLS = &cs
+		state = sasl.ClientConn(cc.TLS)
 	}
 	cfg := opts.SASL
 	if cfg == nil {
@@ -125,40 +124,29 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 		if opts.Mode != sasl.ImplicitTLS || cc.Greeting == "" {
 			return res, ErrAPOPNeedsImplicitTLS
 		}
-		if err := apop.Login(cc.Text, &state, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
+		if err := apop.Login(cc.Text, state, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
 			return res, err
 		}
 		return res, c.quit()
 	}
-	cl, err := cfg.NewClient(res.Offered, &state)
+	cl, err := cfg.NewClient(res.Offered, state)
 	if err != nil {
 		return res, err
 	}
-	rec := &recordingClient{Client: cl}
+	if m, ok := sasl.ChosenMechanism(cl); ok {
+		res.Mechanism = m.Name()
+	}
 	x := &sasl.Exchange{
 		Protocol: opts.Protocol,
 		Tag:      cc.NextTag(),
 		SASLIR:   opts.Protocol == sasl.IMAP && cc.Capabilities.Has("SASL-IR"),
 	}
-	err = x.Authenticate(cc.Text, rec)
-	res.Mechanism = rec.mech
-	if err != nil {
+	// Authenticate refuses a success before a mutual mechanism verified
+	// the server (sasl.ErrServerNotVerified): then nothing was logged in.
+	if err = x.Authenticate(cc.Text, cl); err != nil {
 		return res, err
 	}
 	return res, c.quit()
-}
-
-// recordingClient remembers the mechanism its Client started.
-type recordingClient struct {
-	sasl.Client
-	mech string
-}
-
-// Start starts the wrapped client and records the mechanism it chose.
-func (r *recordingClient) Start() (string, []byte, error) {
-	mech, ir, err := r.Client.Start()
-	r.mech = mech
-	return mech, ir, err
 }
 
 type client struct {

@@ -488,11 +488,11 @@ func (s *store) VerifyToken(ctx context.Context, username, token string) (string
 
 // VerifyExternal implements sasl.ExternalVerifier.
 func (s *store) VerifyExternal(ctx context.Context, conn *sasl.ConnState, authzid string) (string, error) {
-	if conn == nil || conn.TLS == nil || len(conn.TLS.PeerCertificates) == 0 {
+	if conn.TLS() == nil || len(conn.TLS().PeerCertificates) == 0 {
 		return "", sasl.ErrAuthFailed
 	}
 	// The certificate was verified against ClientCAs in the handshake.
-	user := conn.TLS.PeerCertificates[0].Subject.CommonName
+	user := conn.TLS().PeerCertificates[0].Subject.CommonName
 	if _, ok := s.passwords[user]; !ok {
 		return "", sasl.ErrAuthFailed
 	}

@@ -53,8 +53,8 @@ func Example() {
 		fmt.Println(res.Offered, res.Mechanism, err)
 	}
 	// Output:
-	// [PLAIN LOGIN] PLAIN sasl: SMTP server refused authentication: 535 5.7.8 Authentication credentials invalid
-	// [PLAIN LOGIN] PLAIN <nil>
+	// [PLAIN] PLAIN sasl: SMTP server refused authentication: 535 5.7.8 Authentication credentials invalid
+	// [PLAIN] PLAIN <nil>
 }
 
 // exampleCerts makes a throwaway self-signed certificate for localhost.

@@ -356,7 +356,7 @@ type conn struct {
 	raw   net.Conn        // the socket
 	net   net.Conn        // raw, or the TLS connection over it
 	tp    *textproto.Conn // over net; replaced after STARTTLS
-	state sasl.ConnState
+	state *sasl.ConnState
 	set   *sasl.ServerSet
 	isTLS bool
 
@@ -369,8 +369,8 @@ type conn struct {
 // setPlain starts a session without TLS.
 func (c *conn) setPlain() {
 	c.tp = textproto.NewConn(c.raw)
-	c.state = sasl.ConnState{}
-	c.set = sasl.NewServerSet(c.srv.sasl, &c.state)
+	c.state = sasl.ServerConn(c.raw)
+	c.set = sasl.NewServerSet(c.srv.sasl, c.state)
 }
 
 // setTLS moves the session onto tc, read and written through tp.
@@ -382,9 +382,8 @@ func (c *conn) setPlain() {
 func (c *conn) setTLS(tc *tls.Conn, tp *textproto.Conn) {
 	c.net = tc
 	c.tp = tp
-	cs := tc.ConnectionState()
-	c.state = sasl.ConnState{TLS: &cs, ServerCertificate: tlsutil.ServedCertificate(tc)}
-	c.set = sasl.NewServerSet(c.srv.sasl, &c.state)
+	c.state = sasl.ServerConn(tc)
+	c.set = sasl.NewServerSet(c.srv.sasl, c.state)
 	c.isTLS = true
 	c.authed = false
 	c.identity = sasl.Identity{}

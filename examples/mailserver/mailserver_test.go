@@ -65,7 +65,7 @@ func msStart(t *testing.T, proto sasl.Protocol, mutate func(*Config)) *msEnv {
 	t.Helper()
 	stls, ctls := msTestCerts(t)
 	cfg := &Config{
-		SASL:     &sasl.ServerConfig{Passwords: msUsers{}},
+		SASL:     &sasl.ServerConfig{Passwords: msUsers{}, Legacy: true},
 		TLS:      stls,
 		Hostname: "mail.test",
 	}
@@ -164,10 +164,11 @@ func msPlainIR(user, pass string) string {
 func TestIMAPBeforeTLS(t *testing.T) {
 	c, greet := msOpen(t, sasl.IMAP, func(c *Config) { c.SASL.SCRAM = msSCRAM{} })
 	assert.True(t, strings.HasPrefix(greet, "* OK [CAPABILITY "), greet)
-	for _, want := range []string{"IMAP4rev1", "STARTTLS", "LOGINDISABLED", "SASL-IR", "AUTH=SCRAM-SHA-256"} {
+	for _, want := range []string{"IMAP4rev1", "STARTTLS", "LOGINDISABLED", "SASL-IR"} {
 		assert.Contains(t, greet, want)
 	}
 	assert.NotContains(t, greet, "AUTH=PLAIN", "no plaintext mechanism before TLS")
+	assert.NotContains(t, greet, "AUTH=SCRAM", "no password mechanism before TLS (RFC 5802, Section 9)")
 	assert.NotContains(t, greet, "-PLUS", "no channel binding without TLS")
 	c.send("a LOGIN alice secret")
 	assert.Equal(t, "a NO [PRIVACYREQUIRED] LOGIN is disabled without TLS", c.read())
@@ -591,7 +592,7 @@ func newMSSCRAMStore(t *testing.T) msSCRAMStore {
 func TestThirdPartyClients(t *testing.T) {
 	store := newMSSCRAMStore(t)
 	scram := func(pass string) sasl.Client {
-		c, err := sasl.NewSCRAMClient(sasl.SCRAMSHA256, &sasl.ClientConfig{Username: "alice", Password: pass}, nil, nil)
+		c, err := (&sasl.ClientConfig{Username: "alice", Password: pass, Mechanisms: []string{sasl.SCRAMSHA256}}).NewClient([]string{sasl.SCRAMSHA256}, sasl.ClientConnState(&tls.ConnectionState{HandshakeComplete: true}))
 		require.NoError(t, err)
 		return c
 	}

@@ -118,7 +118,7 @@ func (c *conn) servePOP3() {
 			// failure: no credential was checked.
 			alive = fail("[AUTH] APOP needs TLS")
 		case cmd == "APOP" && ap != nil:
-			id, err := ap.Verify(context.Background(), &c.state, args)
+			id, err := ap.Verify(context.Background(), c.state, args)
 			if err != nil {
 				c.log.Info("APOP failed", "err", err)
 				x := &sasl.Exchange{Protocol: sasl.POP3}

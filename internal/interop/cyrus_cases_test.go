@@ -36,7 +36,7 @@ func TestCyrusServer(t *testing.T) {
 			pair := newTLSPair(t, pki, tc.tls)
 			cl, err := ourClient(sasl.ClientConfig{
 				Username: tc.user, Password: tc.pass, Host: "localhost", Service: "imap",
-			}, tc.mech, &sasl.ConnState{TLS: pair.Client})
+			}, tc.mech, sasl.ClientConnState(pair.Client))
 			if err == nil {
 				err = cyrusServerRun(t, tc.mech, cl)
 			}
@@ -59,7 +59,7 @@ func TestCyrusClient(t *testing.T) {
 			c := newCase(t, tc.mech, peerCyrus, dirServer, tc.via)
 			needBinary(c, "sasl-sample-client")
 			pair := newTLSPair(t, pki, tc.tls)
-			srv, err := ourServer(cfg, tc.mech, &sasl.ConnState{TLS: pair.Server})
+			srv, err := ourServer(cfg, tc.mech, sasl.ServerConnState(pair.Server, pair.ServerLeaf, nil))
 			if err == nil {
 				err = cyrusClientRun(t, tc.mech, srv, tc.user, tc.pass)
 			}

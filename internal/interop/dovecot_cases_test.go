@@ -89,10 +89,9 @@ func dialMail(t *testing.T, addr string, tr mailTransport, tlsCfg *tls.Config) (
 	}
 	t.Cleanup(func() { cc.Conn.Close() })
 	cc.Conn.SetDeadline(time.Now().Add(sessionTimeout))
-	s := &mailSession{cc: cc, proto: tr.proto, conn: &sasl.ConnState{}}
+	s := &mailSession{cc: cc, proto: tr.proto, conn: sasl.ClientConn(cc.Conn)}
 	if cc.TLS != nil {
-		cs := cc.TLS.ConnectionState()
-		s.conn.TLS = &cs
+		s.conn = sasl.ClientConn(cc.TLS)
 	}
 	return s, nil
 }

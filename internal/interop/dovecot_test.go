@@ -164,7 +164,13 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func startDovecot() (*Dovecot, error) {
+func startDovecot() (*Dovecot, error) { return startDovecotAs("dovecot", "127.0.0.1", nil) }
+
+// startDovecotAs starts a Dovecot in the subdirectory name of the temp
+// root, listening on host (a loopback address), with its config passed
+// through edit when edit is not nil: a second instance configured
+// differently (see mailauth_cmd_test.go). The caller stops it.
+func startDovecotAs(name, host string, edit func(conf string) string) (*Dovecot, error) {
 	t0 := time.Now()
 	if _, err := exec.LookPath("dovecot"); err != nil {
 		return nil, dovecotSkipError("dovecot not installed")
@@ -176,7 +182,7 @@ func startDovecot() (*Dovecot, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dovecot{Dir: filepath.Join(root, "dovecot"), Host: "127.0.0.1", OAuthUser: dcOAuth, exited: make(chan struct{})}
+	d := &Dovecot{Dir: filepath.Join(root, name), Host: host, OAuthUser: dcOAuth, exited: make(chan struct{})}
 	for _, sub := range []string{"run", "state", "log", "auth/oauth-keys/default/HS256", "mail"} {
 		if err := os.MkdirAll(filepath.Join(d.Dir, sub), 0o755); err != nil {
 			return nil, err
@@ -254,7 +260,11 @@ func startDovecot() (*Dovecot, error) {
 
 	d.Conf = filepath.Join(d.Dir, "dovecot.conf")
 	d.Log = filepath.Join(d.Dir, "log", "dovecot.log")
-	if err := os.WriteFile(d.Conf, []byte(d.config()), 0o644); err != nil {
+	conf := d.config()
+	if edit != nil {
+		conf = edit(conf)
+	}
+	if err := os.WriteFile(d.Conf, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	stdio, err := os.Create(filepath.Join(d.Dir, "log", "dovecot.stdio"))
@@ -309,7 +319,7 @@ func (d *Dovecot) config() string {
 base_dir = %[1]s/run
 state_dir = %[1]s/state
 instance_name = mailauth-interop-%[2]d
-listen = 127.0.0.1
+listen = %[16]s
 protocols = imap pop3 submission
 hostname = localhost
 log_path = %[3]s
@@ -376,33 +386,33 @@ submission_relay_trusted = no
 
 service imap-login {
   inet_listener imap {
-    address = 127.0.0.1
+    address = %[16]s
     port = %[10]d
   }
   inet_listener imaps {
-    address = 127.0.0.1
+    address = %[16]s
     port = %[11]d
     ssl = yes
   }
 }
 service pop3-login {
   inet_listener pop3 {
-    address = 127.0.0.1
+    address = %[16]s
     port = %[12]d
   }
   inet_listener pop3s {
-    address = 127.0.0.1
+    address = %[16]s
     port = %[13]d
     ssl = yes
   }
 }
 service submission-login {
   inet_listener submission {
-    address = 127.0.0.1
+    address = %[16]s
     port = %[14]d
   }
   inet_listener submissions {
-    address = 127.0.0.1
+    address = %[16]s
     port = %[15]d
     ssl = yes
   }
@@ -414,7 +424,7 @@ service anvil {
   }
 }
 `, d.Dir, os.Getpid(), d.Log, d.PKI.ServerCertFile, d.PKI.ServerKeyF, d.PKI.CAFile, dcAnon, auth,
-		d.Sink.Port, d.IMAP, d.IMAPS, d.POP3, d.POP3S, d.Submission, d.Submissions)
+		d.Sink.Port, d.IMAP, d.IMAPS, d.POP3, d.POP3S, d.Submission, d.Submissions, d.Host)
 }
 
 // stop ends the master and every process it started, and the sink.

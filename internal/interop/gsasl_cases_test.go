@@ -62,7 +62,7 @@ func TestGsaslServer(t *testing.T) {
 			o := gsaslOpts{password: peerUsers[tc.user], realm: "localhost", service: "imap", host: "localhost"}
 			if tc.tls != 0 {
 				pair := newTLSPair(t, pki, tc.tls)
-				conn.TLS = pair.Client
+				conn = sasl.ClientConnState(pair.Client)
 				if tc.cbType != "" {
 					// the peer gets the binding of ITS end of the connection
 					o.cb = map[string][]byte{
@@ -110,7 +110,7 @@ func TestGsaslClient(t *testing.T) {
 			o := gsaslOpts{user: tc.user, password: tc.pass, realm: "localhost", service: "imap", host: "localhost"}
 			if tc.tls != 0 {
 				pair := newTLSPair(t, pki, tc.tls)
-				conn.TLS = pair.Server
+				conn = sasl.ServerConnState(pair.Server, pair.ServerLeaf, nil)
 				if tc.cbType != "" {
 					o.cb = map[string][]byte{
 						tlsutil.TLSUnique:   cbOf(pair.Client, tlsutil.TLSUnique),
@@ -177,7 +177,7 @@ func TestGsaslClientNoPassword(t *testing.T) {
 		c := newCase(t, "ANONYMOUS", peerGsasl, dirServer, "TLS 1.3 pair")
 		needBinary(c, "gsasl")
 		pair := newTLSPair(t, pki, tls.VersionTLS13)
-		srv, err := ourServer(cfg, "ANONYMOUS", &sasl.ConnState{TLS: pair.Server})
+		srv, err := ourServer(cfg, "ANONYMOUS", sasl.ServerConnState(pair.Server, pair.ServerLeaf, nil))
 		if err == nil {
 			err = gsaslClientRun(t, "ANONYMOUS", srv, gsaslOpts{anonToken: "interop@mailauth.test"})
 		}
@@ -205,7 +205,7 @@ func TestGsaslClientNoPassword(t *testing.T) {
 			} else {
 				pair = newTLSPairCert(t, pki, tls.VersionTLS13, tc.cert)
 			}
-			srv, err := ourServer(cfg, "EXTERNAL", &sasl.ConnState{TLS: pair.Server})
+			srv, err := ourServer(cfg, "EXTERNAL", sasl.ServerConnState(pair.Server, pair.ServerLeaf, nil))
 			if err == nil {
 				err = gsaslClientRun(t, "EXTERNAL", srv, gsaslOpts{})
 			}

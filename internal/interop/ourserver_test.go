@@ -46,10 +46,10 @@ func (ourTokens) VerifyToken(_ context.Context, user, token string) (string, err
 type ourExternal struct{}
 
 func (ourExternal) VerifyExternal(_ context.Context, conn *sasl.ConnState, authzid string) (string, error) {
-	if conn == nil || conn.TLS == nil || len(conn.TLS.VerifiedChains) == 0 {
+	if conn.TLS() == nil || len(conn.TLS().VerifiedChains) == 0 {
 		return "", fmt.Errorf("interop external: no verified client certificate: %w", sasl.ErrAuthFailed)
 	}
-	cn := conn.TLS.VerifiedChains[0][0].Subject.CommonName
+	cn := conn.TLS().VerifiedChains[0][0].Subject.CommonName
 	if authzid != "" && authzid != cn {
 		return "", fmt.Errorf("interop external: %w", sasl.ErrAuthzFailed)
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash"
@@ -28,6 +29,9 @@ import (
 // peers on a network would.
 type tlsPair struct {
 	Client, Server *tls.ConnectionState
+	// ServerLeaf is the certificate the server served (what the client
+	// received), for the server's tls-server-end-point.
+	ServerLeaf *x509.Certificate
 }
 
 // newTLSPair handshakes a TLS connection over net.Pipe with the given
@@ -57,7 +61,7 @@ func newTLSPairCert(t *testing.T, pki *testPKI, version uint16, clientCert *tls.
 		t.Fatalf("tls pair: server handshake: %v", err)
 	}
 	cs, ss := cli.ConnectionState(), srv.ConnectionState()
-	return tlsPair{Client: &cs, Server: &ss}
+	return tlsPair{Client: &cs, Server: &ss, ServerLeaf: cs.PeerCertificates[0]}
 }
 
 // cbOf returns channel-binding data of typ from one side of a connection.
@@ -220,5 +224,5 @@ func newTLSPairRogue(t *testing.T, pki *testPKI) tlsPair {
 		t.Fatalf("tls pair: server handshake: %v", err)
 	}
 	cs, ss := cli.ConnectionState(), srv.ConnectionState()
-	return tlsPair{Client: &cs, Server: &ss}
+	return tlsPair{Client: &cs, Server: &ss, ServerLeaf: cs.PeerCertificates[0]}
 }

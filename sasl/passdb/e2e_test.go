@@ -65,7 +65,7 @@ func TestServerConfigEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	cfg := &sasl.ServerConfig{
 		Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db,
-		Hostname: "example.org", InsecureAuth: true,
+		Hostname: "example.org", InsecureAuth: true, Legacy: true,
 	}
 	ctx := context.Background()
 	login := func(t *testing.T, mech, user, password string) (sasl.Identity, error, error) {

@@ -499,7 +499,20 @@ func (db *DB) VerifyPassword(_ context.Context, username, password string) error
 // wraps sasl.ErrUnknownUser so that the mechanism does its fake work and
 // fails like a wrong password.
 func cannot(what string) error {
-	return fmt.Errorf("%w: the stored scheme cannot give %s", sasl.ErrUnknownUser, what)
+	return fmt.Errorf("%w: the stored scheme cannot give %s", sasl.ErrNoCredentials, what)
+}
+
+// HoldsCredentials reports whether at least one user can log in with mech
+// (sasl.CredentialReporter), so that a sasl.ServerSet offers only the
+// mechanisms the file can serve: a SCRAM hash needs entries of that
+// scheme or PLAIN ones (keys are derived from them), CRAM-MD5 and
+// DIGEST-MD5 likewise. Other mechanisms are reported as held.
+func (db *DB) HoldsCredentials(mech string) bool {
+	switch mech = strings.TrimSuffix(mech, "-PLUS"); mech {
+	case SchemeSCRAMSHA1, SchemeSCRAMSHA256, SchemeSCRAMSHA512, SchemeCRAMMD5, SchemeDigestMD5:
+		return db.schemes[mech] > 0 || db.schemes[SchemePlain] > 0
+	}
+	return true
 }
 
 // LookupPassword returns the plaintext of a PLAIN (CLEAR, CLEARTEXT)
