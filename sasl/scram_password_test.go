@@ -8,13 +8,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// scramHoldingStore is a scramTestStore that reports the hashes it holds,
+// scramReportingStore is a scramTestStore that reports the hashes it holds,
 // as a CredentialReporter does.
-type scramHoldingStore struct {
+type scramReportingStore struct {
 	*scramTestStore
 }
 
-func (s scramHoldingStore) HoldsCredentials(mech string) bool {
+func (s scramReportingStore) HoldsCredentials(mech string) bool {
 	return len(s.creds[mech]) > 0
 }
 
@@ -46,7 +46,7 @@ func TestSCRAMVerifyPasswordLookups(t *testing.T) {
 			st := scramOneUser(tt.mech, "u", c)
 			var lookup SCRAMLookup = st
 			if tt.reporting {
-				lookup = scramHoldingStore{st}
+				lookup = scramReportingStore{st}
 			}
 			require.NoError(t, scramVerifyPassword(ctx, lookup, "u", "pencil"))
 			assert.Equal(t, tt.calls, st.calls)
@@ -63,7 +63,7 @@ func TestSCRAMVerifyPasswordLookups(t *testing.T) {
 			require.NoError(t, err)
 			st.add(mech, "u", c)
 		}
-		for _, lookup := range []SCRAMLookup{st, scramHoldingStore{st}} {
+		for _, lookup := range []SCRAMLookup{st, scramReportingStore{st}} {
 			st.calls = nil
 			require.NoError(t, scramVerifyPassword(ctx, lookup, "u", "pencil-"+SCRAMSHA512))
 			assert.Equal(t, []string{SCRAMSHA512}, st.calls)
@@ -72,7 +72,7 @@ func TestSCRAMVerifyPasswordLookups(t *testing.T) {
 	})
 	t.Run("reports none", func(t *testing.T) {
 		st := &scramTestStore{}
-		require.ErrorIs(t, scramVerifyPassword(ctx, scramHoldingStore{st}, "u", "pencil"), ErrAuthFailed)
+		require.ErrorIs(t, scramVerifyPassword(ctx, scramReportingStore{st}, "u", "pencil"), ErrAuthFailed)
 		assert.Empty(t, st.calls)
 	})
 }
