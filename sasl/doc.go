@@ -11,12 +11,22 @@
 // success, [ServerSet.Identity] says who logged in. For most clients: put the
 // credentials in a [ClientConfig] and call [ClientConfig.NewClient] with the
 // mechanisms the server advertised; it picks the strongest one that is safe
-// on the connection.
+// on the connection, and [ChosenMechanism] tells which.
+//
+// Mechanisms from other packages (ntlm's NTLM, kpop's GSSAPI) and a
+// caller's own are values that carry their credentials: a
+// [ServerMechanism] in [ServerConfig.Extra], a [ClientMechanism] in
+// [ClientConfig.Extra]. They are offered, ordered by the strength their
+// [Security] gives them, refused without TLS when they need it, refused when
+// not offered, given the Authorize policy and recorded as the Identity
+// exactly as the built-in ones are, which take the same path. There is no
+// global registry: importing a package never changes what a server offers.
 //
 // Clients and servers are emersion/go-sasl's Client and Server (type
 // aliases), so they drop into go-imap v2 (imapserver.SessionSASL,
-// imapclient.Client.Authenticate) and go-smtp (AuthSession, Client.Auth)
-// with no glue. Servers and clients on their own net/textproto loops run
+// imapclient.Client.Authenticate) and go-smtp (AuthSession, Client.Auth).
+// Such a caller runs the exchange itself, so it must check [Finished] after
+// the server reports success (see [FinishedClient]). Servers and clients on their own net/textproto loops run
 // the exchange with [Exchange]: [ParseAuthCommand] parses "AUTHENTICATE
 // mech [ir]" and "AUTH mech [ir]", [Exchange.Serve] and
 // [Exchange.WriteResult] run the server side and send the reply the outcome
@@ -60,6 +70,25 @@
 // [MechanismByName] return each mechanism's [Security] properties.
 //
 // # Security
+//
+// The invariants held in code at the seams between components:
+//
+//   - A client of a mutual mechanism never reports success before it has
+//     verified the server: [Exchange.Authenticate] refuses a server's OK
+//     with [ErrServerNotVerified] until the client is [Finished].
+//   - A server binds channels only to what it knows of its own side of TLS:
+//     tls-server-end-point is the certificate it served, never the peer's
+//     ([ConnState] knows its side; a [ServerSet] always takes the server's).
+//   - The identity a mechanism reports is exactly the one whose credentials
+//     it verified; the [ServerSet] alone applies Authorize and records it,
+//     and an empty identity fails closed.
+//   - No password-based mechanism, SCRAM without -PLUS included (RFC 5802,
+//     Section 9), is offered or accepted before TLS unless InsecureAuth is
+//     set; EXTERNAL needs a TLS client certificate; ANONYMOUS yields an
+//     [Identity] with Anonymous set and no user name.
+//   - Legacy mechanisms (LOGIN, CRAM-MD5, DIGEST-MD5) are offered only when
+//     the configuration asks ([ServerConfig.Legacy]), and a store that is a
+//     [CredentialReporter] limits the offer to what it holds.
 //
 // A server never needs a plaintext password where the mechanism allows a
 // derived credential: SCRAM verifies from StoredKey and ServerKey, CRAM-MD5

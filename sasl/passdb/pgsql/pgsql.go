@@ -83,6 +83,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -199,6 +200,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	// The client gives up on a query at the timeout by closing the
+	// connection; statement_timeout makes the server give up too, half a
+	// second later, so that a hung query does not hold a backend and its
+	// locks for long after the client left.
+	if _, ok := pcfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok && timeout > 0 {
+		pcfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt((timeout + 500*time.Millisecond).Milliseconds(), 10)
 	}
 	query := cfg.Query
 	if !placeholder.MatchString(query) {

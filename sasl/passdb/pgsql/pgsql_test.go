@@ -137,20 +137,23 @@ func TestQueryTimeout(t *testing.T) {
 	tbl := testUsers(t, s)
 	st := newStore(t, s, Config{
 		Query:   "SELECT password FROM " + tbl + ", pg_sleep(CASE WHEN $1 = 'plain' THEN 30 ELSE 0 END) WHERE username = $1",
-		Timeout: 300 * time.Millisecond, MaxConns: 2,
+		Timeout: time.Second, MaxConns: 2,
 	})
 	cfg := storetest.ServerConfig(st)
 	ctx := context.Background()
-	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "CRAM-MD5", "DIGEST-MD5", "APOP"} {
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "APOP"} {
 		start := time.Now()
 		_, err := storetest.Login(ctx, cfg, mech, "plain", storetest.Password)
 		require.ErrorIs(t, err, sasl.ErrTemporaryFailure, mech)
 		require.NotErrorIs(t, err, sasl.ErrAuthFailed, mech)
-		assert.Less(t, time.Since(start), 3*time.Second, mech)
-		// The pool was not drained by the hung queries.
+		assert.Less(t, time.Since(start), 5*time.Second, mech)
+		// The pool was not drained by the hung queries (the next lookup
+		// may have to connect anew).
 		_, err = storetest.Login(ctx, cfg, mech, "cram", storetest.Password)
-		if mech == "PLAIN" || mech == "CRAM-MD5" {
+		if mech == "PLAIN" {
 			require.NoError(t, err, mech)
+		} else {
+			require.ErrorIs(t, err, sasl.ErrAuthFailed, mech) // cram has no SCRAM keys, no plaintext
 		}
 	}
 	// The caller's context bounds the lookup too.
