@@ -35,7 +35,6 @@ import (
 	"net/textproto"
 	"strings"
 
-	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
@@ -270,7 +269,7 @@ func (a *Acceptor) ServeKPOP(ctx context.Context, tp *textproto.Conn, remote net
 		return sasl.Identity{}, err
 	}
 	for i := 0; i < maxAuthCommands; i++ {
-		line, err := textline.ReadLine(tp.R, maxPOP3Line, sasl.ErrTooLarge)
+		line, err := sasl.ReadLine(tp.R, maxPOP3Line)
 		if err != nil {
 			return sasl.Identity{}, fmt.Errorf("kpop: KPOP: %w", err)
 		}
@@ -411,7 +410,7 @@ func LoginKPOP(tp *textproto.Conn, cfg *ClientConfig, user string) (string, erro
 // kpopReply reads one POP3 status line and returns it, or an error for
 // -ERR.
 func kpopReply(r *bufio.Reader, what string) (string, error) {
-	line, err := textline.ReadLine(r, maxPOP3Line, sasl.ErrTooLarge)
+	line, err := sasl.ReadLine(r, maxPOP3Line)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

@@ -46,7 +46,7 @@ func TestSASLExtension(t *testing.T) {
 				if err == nil {
 					var s sasl.Server
 					if s, err = set.NewServer(context.Background(), mech); err == nil {
-						err = x.Serve(conn, s, ir)
+						err = x.Serve(context.Background(), conn, sc, s, ir)
 					}
 				}
 				x.WriteResult(conn, err)
@@ -61,7 +61,7 @@ func TestSASLExtension(t *testing.T) {
 			require.True(t, ok)
 			assert.Equal(t, GSSAPI, m.Name())
 			x := &sasl.Exchange{Protocol: tc.proto}
-			require.NoError(t, x.Authenticate(textproto.NewConn(cc), cl))
+			require.NoError(t, x.Authenticate(context.Background(), textproto.NewConn(cc), cc, cl))
 			require.NoError(t, <-done)
 			id, ok := set.Identity()
 			require.True(t, ok)
