@@ -16,6 +16,10 @@ import (
 // Legacy, as Microsoft is retiring NTLM.
 var security = sasl.Security{NeedsTLS: true, Legacy: true}
 
+// Mechanism describes NTLM: its name and Security (NeedsTLS, Legacy),
+// for tables and policy, without credentials.
+func Mechanism() sasl.Mechanism { return sasl.NewMechanism(MechanismName, security) }
+
 // NewServerMechanism returns the server side of the NTLM SASL mechanism
 // ([MS-OXIMAP4] 2.2.1, [MS-OXPOP3] 2.2.1, [MS-SMTPNTLM] 2.2.1), for
 // sasl.ServerConfig.Extra. Its Security is NeedsTLS and Legacy: a

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/go-mailauth/mailauth/ntlm"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb"
 )
@@ -40,6 +41,8 @@ func TestDemo(t *testing.T) {
 	assert.Equal(t, len(sasl.Mechanisms()), rows)
 	assert.NotContains(t, out.String(), "not offered")
 	assert.Regexp(t, `(?m)^APOP +- +ok +- *$`, out.String())
+	// NTLM (package ntlm, a mechanism from outside sasl) on all three.
+	assert.Regexp(t, `(?m)^NTLM +ok +ok +ok *$`, out.String())
 }
 
 // TestDemoWrongPassword: the same servers refuse a wrong password, so
@@ -49,9 +52,11 @@ func TestDemoWrongPassword(t *testing.T) {
 	require.NoError(t, err)
 	defer d.Close()
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
-		cell, err := d.loginAs(p, sasl.Plain, false, demoUser, "not-the-password")
-		assert.Equal(t, cellFail, cell, p)
-		assert.ErrorIs(t, err, sasl.ErrAuthFailed, p)
+		for _, mech := range []string{sasl.Plain, ntlm.MechanismName} {
+			cell, err := d.loginAs(p, mech, false, demoUser, "not-the-password")
+			assert.Equal(t, cellFail, cell, p, mech)
+			assert.ErrorIs(t, err, sasl.ErrAuthFailed, p, mech)
+		}
 	}
 }
 
@@ -68,6 +73,7 @@ func TestDemoPasswdFile(t *testing.T) {
 	failures := d.Run(&out)
 	t.Log("\n" + out.String())
 	require.Zero(t, failures, out.String())
+	assert.Regexp(t, `(?m)^NTLM +ok +ok +ok *$`, out.String(), "NT hash derived from {PLAIN}")
 	cell, err := d.loginAs(sasl.IMAP, sasl.Plain, false, demoUser, "not-the-password")
 	assert.Equal(t, cellFail, cell)
 	assert.ErrorIs(t, err, sasl.ErrAuthFailed)

@@ -36,6 +36,7 @@ import (
 	"github.com/go-mailauth/mailauth/apop"
 	"github.com/go-mailauth/mailauth/examples/mailclient"
 	"github.com/go-mailauth/mailauth/examples/mailserver"
+	"github.com/go-mailauth/mailauth/ntlm"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb/pgsql"
 	"github.com/go-mailauth/mailauth/tlsutil"
@@ -172,7 +173,11 @@ func startDemo(logger *slog.Logger, users userStore) (*demo, error) {
 			Hostname:        "localhost",
 			// The demo's store holds SHA-512 keys too, and SCRAM-SHA-512
 			// is offered only when listed: list every mechanism.
-			Mechanisms: mechanismNames(),
+			Mechanisms: append(mechanismNames(), ntlm.MechanismName),
+			// NTLM (package ntlm) from the store's NT hashes.
+			Extra: []sasl.ServerMechanism{ntlm.NewServerMechanism(&ntlm.ServerConfig{
+				Hashes: d.store, Domain: "MAILD", DNSComputer: "localhost",
+			})},
 		},
 		TLS:      d.serverTLS,
 		Hostname: "localhost",
@@ -191,6 +196,13 @@ func startDemo(logger *slog.Logger, users userStore) (*demo, error) {
 		cfg.SASL.CRAMMD5 = users
 		cfg.SASL.DigestMD5 = users
 		cfg.SASL.SCRAM = users
+		if h, ok := users.(ntlm.NTHashLookup); ok { // passdb's {NTLM} and {PLAIN} entries
+			cfg.SASL.Extra = []sasl.ServerMechanism{ntlm.NewServerMechanism(&ntlm.ServerConfig{
+				Hashes: h, Domain: "MAILD", DNSComputer: "localhost",
+			})}
+		} else {
+			cfg.SASL.Extra = nil
+		}
 		cfg.APOP = func() (mailserver.APOPServer, error) {
 			return apop.NewServer(&apop.ServerConfig{Plaintext: users, Hostname: "localhost"})
 		}
@@ -265,6 +277,9 @@ func (d *demo) loginAs(proto sasl.Protocol, mech string, implicit bool, user, pa
 		Port:       portNum,
 		Service:    service,
 		Mechanisms: []string{mech},
+		Extra: []sasl.ClientMechanism{ntlm.NewClientMechanism(&ntlm.ClientConfig{
+			Username: user, Password: password, TargetName: service + "/localhost",
+		})},
 	}
 	isAPOP := mech == apop.Mechanism().Name()
 	if isAPOP && proto != sasl.POP3 {
@@ -316,7 +331,7 @@ func (d *demo) Run(w io.Writer) int {
 	failures := 0
 	var skipped, details []string
 	mechs := sasl.Mechanisms()
-	mechs = append(mechs, apop.Mechanism())
+	mechs = append(mechs, ntlm.Mechanism(), apop.Mechanism())
 	for _, m := range mechs {
 		name := m.Name()
 		cells := make([]outcome, len(protos))
@@ -414,17 +429,18 @@ func (d *demo) PrintAddresses(w io.Writer) {
 // package sasl by method set: sasl.PasswordVerifier, sasl.PlaintextLookup
 // (for DIGEST-MD5 and APOP, which need it), sasl.CRAMMD5Lookup and
 // sasl.SCRAMLookup (derived credentials: no password needed),
-// sasl.TokenVerifier and sasl.ExternalVerifier. It is read-only after
-// newStore, so safe for concurrent use.
+// sasl.TokenVerifier, sasl.ExternalVerifier, and ntlm.NTHashLookup. It is
+// read-only after newStore, so safe for concurrent use.
 type store struct {
 	passwords map[string]string
 	tokens    map[string]string                // token -> user
 	scram     map[string]sasl.SCRAMCredentials // mech "\x00" user -> keys
 	cram      map[string]sasl.CRAMMD5Secret
+	nt        map[string][16]byte // NT hashes, for NTLM
 }
 
 func newStore(passwords, tokens map[string]string) (*store, error) {
-	s := &store{passwords: passwords, tokens: tokens, scram: map[string]sasl.SCRAMCredentials{}, cram: map[string]sasl.CRAMMD5Secret{}}
+	s := &store{passwords: passwords, tokens: tokens, scram: map[string]sasl.SCRAMCredentials{}, cram: map[string]sasl.CRAMMD5Secret{}, nt: map[string][16]byte{}}
 	for user, pass := range passwords {
 		for _, mech := range []string{sasl.SCRAMSHA1, sasl.SCRAMSHA256, sasl.SCRAMSHA512} {
 			c, err := sasl.NewSCRAMCredentials(mech, pass, nil, demoIterations)
@@ -434,6 +450,7 @@ func newStore(passwords, tokens map[string]string) (*store, error) {
 			s.scram[mech+"\x00"+user] = c
 		}
 		s.cram[user] = sasl.NewCRAMMD5Secret(pass)
+		s.nt[user] = ntlm.Hash(pass)
 	}
 	return s, nil
 }
@@ -445,6 +462,15 @@ func (s *store) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD
 		return sasl.CRAMMD5Secret{}, sasl.ErrUnknownUser
 	}
 	return c, nil
+}
+
+// LookupNTHash implements ntlm.NTHashLookup.
+func (s *store) LookupNTHash(ctx context.Context, username string) ([16]byte, error) {
+	h, ok := s.nt[username]
+	if !ok {
+		return [16]byte{}, sasl.ErrUnknownUser
+	}
+	return h, nil
 }
 
 // VerifyPassword implements sasl.PasswordVerifier.
