@@ -171,10 +171,12 @@ func (s *loginServer) Next(response []byte) ([]byte, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if err := s.verifyPassword(s.username, p); err != nil {
+		user, err := s.verifyPassword(s.username, p)
+		if err != nil {
 			return nil, false, err
 		}
-		if err := s.succeed(Identity{Mechanism: s.mech, Username: s.username}); err != nil {
+		// The name whose credentials were verified (see verifyPassword).
+		if err := s.succeed(Identity{Mechanism: s.mech, Username: user}); err != nil {
 			return nil, false, err
 		}
 		return nil, true, nil

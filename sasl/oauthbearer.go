@@ -26,10 +26,10 @@ const maxOAuthMessage = 64 << 10
 // client could make the server walk an arbitrary number of them.
 const maxOAuthPairs = 32
 
-// OAuthBearerOptions are the parameters of an OAUTHBEARER client
+// oauthBearerOptions are the parameters of an OAUTHBEARER client
 // (RFC 7628, Section 3.1). The field names follow emersion/go-sasl's type
 // of the same name.
-type OAuthBearerOptions struct {
+type oauthBearerOptions struct {
 	// Username is the authorization identity sent as the gs2 header's a=
 	// (RFC 5801), or "" to send none. Servers such as Dovecot and Gmail
 	// compare it with the token's subject.
@@ -94,7 +94,7 @@ func (e *OAuthBearerError) Is(target error) bool { return target == ErrAuthFaile
 // options, which Start refuses.
 //
 // The Client is single-use and not safe for concurrent use.
-func newOAuthBearerClient(opts *OAuthBearerOptions) Client {
+func newOAuthBearerClient(opts *oauthBearerOptions) Client {
 	c := &oauthBearerClient{}
 	if opts != nil {
 		c.opts = *opts
@@ -107,7 +107,7 @@ func newOAuthBearerClientFor(cfg *ClientConfig, conn *ConnState, offered []strin
 	if authzid == "" {
 		authzid = cfg.Username
 	}
-	return newOAuthBearerClient(&OAuthBearerOptions{
+	return newOAuthBearerClient(&oauthBearerOptions{
 		Username: authzid,
 		Token:    cfg.Token,
 		Host:     cfg.Host,
@@ -116,7 +116,7 @@ func newOAuthBearerClientFor(cfg *ClientConfig, conn *ConnState, offered []strin
 }
 
 type oauthBearerClient struct {
-	opts  OAuthBearerOptions
+	opts  oauthBearerOptions
 	state int // 0 before Start, 1 after Start, 2 after the error challenge
 }
 

@@ -100,7 +100,7 @@ func TestOAuthBearerVector(t *testing.T) {
 	errJSON := oauthB64(t, v.ErrorChallenge)
 
 	t.Run("side=client", func(t *testing.T) {
-		c := NewOAuthBearerClient(&OAuthBearerOptions{Username: v.Authzid, Token: v.Token, Host: v.Host, Port: v.Port})
+		c := NewOAuthBearerClient(&oauthBearerOptions{Username: v.Authzid, Token: v.Token, Host: v.Host, Port: v.Port})
 		mech, ir, err := c.Start()
 		require.NoError(t, err)
 		assert.Equal(t, OAuthBearer, mech)
@@ -162,20 +162,20 @@ func TestOAuthBearerRoundTrip(t *testing.T) {
 	allow := func(ctx context.Context, id Identity) error { return nil }
 	for _, tt := range []struct {
 		name      string
-		opts      OAuthBearerOptions
+		opts      oauthBearerOptions
 		authorize func(context.Context, Identity) error
 		wantErr   error
 		wantID    Identity
 	}{
-		{name: "no-authzid", opts: OAuthBearerOptions{Token: "tok-alice"},
+		{name: "no-authzid", opts: oauthBearerOptions{Token: "tok-alice"},
 			wantID: Identity{Mechanism: OAuthBearer, Username: "alice"}},
-		{name: "authzid-is-subject", opts: OAuthBearerOptions{Username: "alice", Token: "tok-alice", Host: "imap.example.org", Port: 993},
+		{name: "authzid-is-subject", opts: oauthBearerOptions{Username: "alice", Token: "tok-alice", Host: "imap.example.org", Port: 993},
 			wantID: Identity{Mechanism: OAuthBearer, Username: "alice"}},
-		{name: "authzid-other-denied", opts: OAuthBearerOptions{Username: "bob", Token: "tok-alice"}, wantErr: ErrAuthzFailed},
-		{name: "authzid-other-allowed", opts: OAuthBearerOptions{Username: "b,o=b", Token: "tok-alice"}, authorize: allow,
+		{name: "authzid-other-denied", opts: oauthBearerOptions{Username: "bob", Token: "tok-alice"}, wantErr: ErrAuthzFailed},
+		{name: "authzid-other-allowed", opts: oauthBearerOptions{Username: "b,o=b", Token: "tok-alice"}, authorize: allow,
 			wantID: Identity{Mechanism: OAuthBearer, Username: "alice", Authzid: "b,o=b"}},
-		{name: "bad-token", opts: OAuthBearerOptions{Username: "alice", Token: "tok-wrong"}, wantErr: ErrAuthFailed},
-		{name: "unknown-subject", opts: OAuthBearerOptions{Token: "tok-gone"}, wantErr: ErrAuthFailed},
+		{name: "bad-token", opts: oauthBearerOptions{Username: "alice", Token: "tok-wrong"}, wantErr: ErrAuthFailed},
+		{name: "unknown-subject", opts: oauthBearerOptions{Token: "tok-gone"}, wantErr: ErrAuthFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewOAuthBearerServer(context.Background(), &ServerConfig{Tokens: ver, Authorize: tt.authorize})
@@ -295,7 +295,7 @@ func TestOAuthBearerGoSASL(t *testing.T) {
 			}
 			return nil
 		})
-		cerr, serr := oauthExchange(t, NewOAuthBearerClient(&OAuthBearerOptions{Username: "alice", Token: "tok-alice", Host: "h", Port: 587}), s)
+		cerr, serr := oauthExchange(t, NewOAuthBearerClient(&oauthBearerOptions{Username: "alice", Token: "tok-alice", Host: "h", Port: 587}), s)
 		require.NoError(t, cerr)
 		require.NoError(t, serr)
 		assert.Equal(t, gosasl.OAuthBearerOptions{Username: "alice", Token: "tok-alice", Host: "h", Port: 587}, got)
@@ -303,7 +303,7 @@ func TestOAuthBearerGoSASL(t *testing.T) {
 		s = gosasl.NewOAuthBearerServer(func(o gosasl.OAuthBearerOptions) *gosasl.OAuthBearerError {
 			return &gosasl.OAuthBearerError{Status: "invalid_token", Schemes: "bearer", Scope: "mail"}
 		})
-		cerr, serr = oauthExchange(t, NewOAuthBearerClient(&OAuthBearerOptions{Token: "tok-bad"}), s)
+		cerr, serr = oauthExchange(t, NewOAuthBearerClient(&oauthBearerOptions{Token: "tok-bad"}), s)
 		var ours *OAuthBearerError
 		require.ErrorAs(t, cerr, &ours)
 		assert.Equal(t, OAuthBearerError{Status: "invalid_token", Schemes: "bearer", Scope: "mail"}, *ours)
@@ -456,15 +456,15 @@ func TestOAuthBearerServerSteps(t *testing.T) {
 func TestOAuthBearerClientFailures(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		opts *OAuthBearerOptions
+		opts *oauthBearerOptions
 	}{
 		{"nil", nil},
-		{"no-token", &OAuthBearerOptions{Username: "a"}},
-		{"token-ctl", &OAuthBearerOptions{Token: "a\x01b"}},
-		{"host-ctl", &OAuthBearerOptions{Token: "t", Host: "h\x01"}},
-		{"authzid-nul", &OAuthBearerOptions{Token: "t", Username: "a\x00"}},
-		{"authzid-not-utf8", &OAuthBearerOptions{Token: "t", Username: "\xff"}},
-		{"port-range", &OAuthBearerOptions{Token: "t", Port: 70000}},
+		{"no-token", &oauthBearerOptions{Username: "a"}},
+		{"token-ctl", &oauthBearerOptions{Token: "a\x01b"}},
+		{"host-ctl", &oauthBearerOptions{Token: "t", Host: "h\x01"}},
+		{"authzid-nul", &oauthBearerOptions{Token: "t", Username: "a\x00"}},
+		{"authzid-not-utf8", &oauthBearerOptions{Token: "t", Username: "\xff"}},
+		{"port-range", &oauthBearerOptions{Token: "t", Port: 70000}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, ir, err := NewOAuthBearerClient(tt.opts).Start()
@@ -473,7 +473,7 @@ func TestOAuthBearerClientFailures(t *testing.T) {
 		})
 	}
 	t.Run("not-json", func(t *testing.T) {
-		c := NewOAuthBearerClient(&OAuthBearerOptions{Token: "t"})
+		c := NewOAuthBearerClient(&oauthBearerOptions{Token: "t"})
 		_, _, err := c.Start()
 		require.NoError(t, err)
 		resp, err := c.Next([]byte("not json"))
@@ -481,19 +481,19 @@ func TestOAuthBearerClientFailures(t *testing.T) {
 		assert.Equal(t, []byte{1}, resp)
 	})
 	t.Run("json-without-status", func(t *testing.T) {
-		c := NewOAuthBearerClient(&OAuthBearerOptions{Token: "t"})
+		c := NewOAuthBearerClient(&oauthBearerOptions{Token: "t"})
 		_, _, _ = c.Start()
 		_, err := c.Next([]byte(`{"scope":"x"}`))
 		require.ErrorIs(t, err, ErrMalformed)
 	})
 	t.Run("too-large", func(t *testing.T) {
-		c := NewOAuthBearerClient(&OAuthBearerOptions{Token: "t"})
+		c := NewOAuthBearerClient(&oauthBearerOptions{Token: "t"})
 		_, _, _ = c.Start()
 		_, err := c.Next([]byte(`{"status":"` + strings.Repeat("x", maxOAuthMessage) + `"}`))
 		require.ErrorIs(t, err, ErrTooLarge)
 	})
 	t.Run("start-twice", func(t *testing.T) {
-		c := NewOAuthBearerClient(&OAuthBearerOptions{Token: "t"})
+		c := NewOAuthBearerClient(&oauthBearerOptions{Token: "t"})
 		_, _, err := c.Start()
 		require.NoError(t, err)
 		_, _, err = c.Start()
@@ -554,7 +554,7 @@ func FuzzOAuthBearerServer(f *testing.F) {
 			return
 		}
 		// Round trip: our client writes what our parser read back.
-		_, ir, err := NewOAuthBearerClient(&OAuthBearerOptions{Username: authzid, Token: token}).Start()
+		_, ir, err := NewOAuthBearerClient(&oauthBearerOptions{Username: authzid, Token: token}).Start()
 		require.NoError(t, err)
 		authzid2, token2, err := oauthParseBearer(ir)
 		require.NoError(t, err)
@@ -598,7 +598,7 @@ func BenchmarkOAuthBearer(b *testing.B) {
 			b.Fatal("exchange failed", err)
 		}
 	}))
-	opts := &OAuthBearerOptions{Username: v.Authzid, Token: v.Token, Host: v.Host, Port: v.Port}
+	opts := &oauthBearerOptions{Username: v.Authzid, Token: v.Token, Host: v.Host, Port: v.Port}
 	b.Run("side=client", bench(func() { NewOAuthBearerClient(opts).Start() }))
 	gopts := &gosasl.OAuthBearerOptions{Username: v.Authzid, Token: v.Token, Host: v.Host, Port: v.Port}
 	b.Run("side=client/competitor=go-sasl", bench(func() { gosasl.NewOAuthBearerClient(gopts).Start() }))
@@ -644,7 +644,7 @@ func FuzzOAuthClients(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, chal []byte) {
 		for _, c := range []Client{
-			NewOAuthBearerClient(&OAuthBearerOptions{Username: "u", Token: "tok", Host: "h", Port: 993}),
+			NewOAuthBearerClient(&oauthBearerOptions{Username: "u", Token: "tok", Host: "h", Port: 993}),
 			NewXOAuth2Client("u", "tok"),
 		} {
 			_, _, err := c.Start()

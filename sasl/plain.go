@@ -212,9 +212,11 @@ func plainAuthenticate(env *serverEnv, msg []byte) (authzid, authcid string, err
 	if err != nil {
 		return "", "", err
 	}
-	if err := env.verifyPassword(authcid, passwd); err != nil {
+	if authcid, err = env.verifyPassword(authcid, passwd); err != nil {
 		return "", "", err
 	}
+	// Username is the entry verified (issue 8: a mechanism reports exactly
+	// the identity whose credentials it checked).
 	if err := env.succeed(Identity{Mechanism: Plain, Username: authcid, Authzid: authzid}); err != nil {
 		return "", "", err
 	}
@@ -256,11 +258,15 @@ func plainParse(msg []byte) (authzid, authcid, passwd string, err error) {
 // verifyPassword checks a plaintext password, as PLAIN and LOGIN receive
 // it, with the first configured source: cfg.Passwords, else cfg.Plaintext,
 // else cfg.SCRAM (the password is run through SCRAM and checked against
-// StoredKey). An error wrapping ErrUnknownUser or ErrAuthFailed becomes
-// ErrAuthFailed itself, so an unknown user and a wrong password look the
-// same to the caller and the peer; any other error of the store is returned
-// unchanged.
-func (e *serverEnv) verifyPassword(username, password string) error {
+// StoredKey). It returns the name whose credentials were verified, the
+// identity the mechanism must report: username itself, or for SCRAM keys
+// username prepared as SCRAM prepares n= (the keys' entry). An error
+// wrapping ErrUnknownUser or ErrAuthFailed becomes ErrAuthFailed itself, so
+// an unknown user and a wrong password look the same to the caller and the
+// peer; one wrapping ErrNoCredentials (a stored scheme that cannot verify
+// a password) wraps ErrAuthFailed and says so for the log; any other error
+// of the store is returned unchanged.
+func (e *serverEnv) verifyPassword(username, password string) (string, error) {
 	var err error
 	switch cfg := e.cfg; {
 	case cfg.Passwords != nil:
@@ -268,15 +274,24 @@ func (e *serverEnv) verifyPassword(username, password string) error {
 	case cfg.Plaintext != nil:
 		err = plainVerifyPlaintext(e.ctx, cfg.Plaintext, username, password)
 	case cfg.SCRAM != nil:
-		err = scramVerifyPasswordFake(e.ctx, cfg.SCRAM, username, password, cfg.scramFakeIterations())
+		username, err = scramVerifyPasswordFake(e.ctx, cfg, username, password)
 	default:
-		return fmt.Errorf("%w: no password verifier configured", ErrUnsupportedMechanism)
+		return "", fmt.Errorf("%w: no password verifier configured", ErrUnsupportedMechanism)
 	}
-	if err != nil && (errors.Is(err, ErrUnknownUser) || errors.Is(err, ErrAuthFailed)) {
-		return ErrAuthFailed
+	switch {
+	case err == nil:
+		return username, nil
+	case errors.Is(err, ErrNoCredentials):
+		return "", errPasswordNoCredentials
+	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrAuthFailed):
+		return "", ErrAuthFailed
 	}
-	return err
+	return "", err
 }
+
+// errPasswordNoCredentials is the failure of a user whose stored scheme
+// cannot verify a password: ErrAuthFailed to the peer, the cause in the log.
+var errPasswordNoCredentials = fmt.Errorf("%w: the stored password scheme cannot verify a password", ErrAuthFailed)
 
 // plainVerifyPlaintext compares password with the stored plaintext. An
 // unknown user is compared against an empty dummy, so both paths hash and

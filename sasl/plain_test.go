@@ -283,18 +283,23 @@ func TestPlainVerifyPasswordDispatch(t *testing.T) {
 	pv := plainTestFuncVerifier(func(u, p string) error { called = "Passwords"; return nil })
 	// Passwords wins over Plaintext and SCRAM.
 	env := newServerEnv(nil, &ServerConfig{Passwords: pv, Plaintext: &plainTestStore{err: plainTestStoreErr}, SCRAM: plainTestSCRAMStore{}}, nil)
-	require.NoError(t, env.verifyPassword("tim", "anything"))
+	user, err := env.verifyPassword("tim", "anything")
+	require.NoError(t, err)
+	assert.Equal(t, "tim", user)
 	assert.Equal(t, "Passwords", called)
 	// Plaintext before SCRAM.
 	env = newServerEnv(nil, &ServerConfig{Plaintext: &plainTestStore{users: users}, SCRAM: plainTestSCRAMStore{}}, nil)
-	require.NoError(t, env.verifyPassword("tim", "tanstaaftanstaaf"))
+	_, err = env.verifyPassword("tim", "tanstaaftanstaaf")
+	require.NoError(t, err)
 	// SCRAM alone (the placeholder, or the real one, refuses this user).
 	env = newServerEnv(nil, &ServerConfig{SCRAM: plainTestSCRAMStore{}}, nil)
-	assert.Equal(t, ErrAuthFailed, env.verifyPassword("tim", "tanstaaftanstaaf"))
+	_, err = env.verifyPassword("tim", "tanstaaftanstaaf")
+	assert.Equal(t, ErrAuthFailed, err)
 	// Nothing configured.
 	env = newServerEnv(nil, nil, nil)
-	assert.ErrorIs(t, env.verifyPassword("tim", "tanstaaftanstaaf"), ErrUnsupportedMechanism)
-	_, _, err := NewPlainServer(nil, nil).Next([]byte("\x00tim\x00tanstaaftanstaaf"))
+	_, err = env.verifyPassword("tim", "tanstaaftanstaaf")
+	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
+	_, _, err = NewPlainServer(nil, nil).Next([]byte("\x00tim\x00tanstaaftanstaaf"))
 	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
 }
 

@@ -183,18 +183,39 @@ func ParseSCRAMCredentials(s string) (mech string, c SCRAMCredentials, err error
 // store holds (SHA-512, then SHA-256, then SHA-1), PBKDF2 over the
 // SASLprep'd password (the raw one if SASLprep refuses it, as stores that
 // skip SASLprep, like Dovecot's, hashed that), and StoredKey compared in
-// constant time. A wrong password and a user with no keys both return an
-// error wrapping ErrAuthFailed, the latter after a PBKDF2 of the default
-// cost; any other lookup error is returned unchanged.
+// constant time. The user name is prepared as SCRAM clients prepare n=
+// (RFC 5802, Section 5.1), so PLAIN finds the keys SCRAM finds. A wrong
+// password and a user with no keys both return an error wrapping
+// ErrAuthFailed, the latter after a PBKDF2 of the default cost; any other
+// lookup error is returned unchanged.
 func scramVerifyPassword(ctx context.Context, lookup SCRAMLookup, username, password string) error {
-	return scramVerifyPasswordFake(ctx, lookup, username, password, scramDefaultIterations)
+	_, err := scramVerifyPasswordWith(ctx, lookup, username, password, scramDummyHash(lookup, nil), scramDefaultIterations, scramDeriveKeys)
+	return err
 }
 
-// scramVerifyPasswordFake is scramVerifyPassword with the iteration count
-// of the PBKDF2 done for a user with no keys: ServerConfig.SCRAMIterations,
-// the count real users have, so that an unknown user costs what a wrong
-// password costs.
-func scramVerifyPasswordFake(ctx context.Context, lookup SCRAMLookup, username, password string, fakeIter int) error {
+// scramVerifyPasswordFake is scramVerifyPassword for a server
+// configuration: the PBKDF2 done for a user with no keys uses the
+// strongest hash real users have (scramDummyHash) and
+// ServerConfig.SCRAMIterations, the count real users have, so that an
+// unknown user costs what a wrong password costs (issue 8, defect 6). It
+// returns the prepared name, whose keys were checked.
+func scramVerifyPasswordFake(ctx context.Context, cfg *ServerConfig, username, password string) (string, error) {
+	return scramVerifyPasswordWith(ctx, cfg.SCRAM, username, password, scramDummyHash(cfg.SCRAM, cfg.Mechanisms),
+		cfg.scramFakeIterations(), scramDeriveKeys)
+}
+
+// scramVerifyPasswordWith is the verification with the dummy's hash and
+// count, and the key derivation (tests count its calls). It returns the
+// prepared name whose keys were looked up.
+func scramVerifyPasswordWith(ctx context.Context, lookup SCRAMLookup, username, password string,
+	dummyHash scramHash, dummyIter int, derive func(scramHash, string, []byte, int) (scramKeys, error)) (string, error) {
+	if prepped, err := saslprepQuery(username); err == nil && prepped != "" {
+		username = prepped
+	}
+	prepped, err := SASLprep(password)
+	if err != nil {
+		prepped = password
+	}
 	for _, mech := range [...]string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1} {
 		var c SCRAMCredentials
 		var err error
@@ -207,34 +228,46 @@ func scramVerifyPasswordFake(ctx context.Context, lookup SCRAMLookup, username, 
 			continue
 		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		_, h, _, _, _ := scramMechanism(mech)
 		if len(c.StoredKey) != h.size() || len(c.Salt) == 0 || c.Iterations < 1 || c.Iterations > scramMaxStoredIterations {
-			return fmt.Errorf("sasl: stored %s credentials are invalid", mech)
+			return "", fmt.Errorf("sasl: stored %s credentials are invalid", mech)
 		}
-		if scramPasswordMatches(h, password, c) {
-			return nil
+		k, err := derive(h, prepped, c.Salt, c.Iterations)
+		// Constant time: StoredKey is secret, and an early exit would
+		// tell an attacker how close H(ClientKey) of a guess came.
+		if err == nil && hmac.Equal(k.storedKey[:h.size()], c.StoredKey) {
+			return username, nil
 		}
-		return fmt.Errorf("%w: password does not match", ErrAuthFailed)
+		return "", fmt.Errorf("%w: password does not match", ErrAuthFailed)
 	}
-	// No keys at all: do the work a typical user costs, so the answer
-	// takes as long as for a wrong password.
+	// No keys at all: do the work a typical user costs (the same
+	// derivation, hash and count), so the answer takes as long as for a
+	// wrong password.
 	var salt [scramSaltBytes]byte
-	scramPBKDF2(scramSHA256, password, salt[:], fakeIter)
-	return fmt.Errorf("%w: password does not match", ErrAuthFailed)
+	derive(dummyHash, prepped, salt[:], dummyIter)
+	return "", fmt.Errorf("%w: password does not match", ErrAuthFailed)
 }
 
-func scramPasswordMatches(h scramHash, password string, c SCRAMCredentials) bool {
-	prepped, err := SASLprep(password)
-	if err != nil {
-		prepped = password
+// scramDummyHash is the hash of the PBKDF2 done for a user without keys:
+// the strongest one real users have. A store that reports what it holds
+// ([CredentialReporter], as sasl/passdb does) says it; otherwise SHA-512 if the
+// configuration offers SCRAM-SHA-512 (which it does only when told, for
+// stores that hold such keys), else SHA-256.
+func scramDummyHash(lookup SCRAMLookup, mechs []string) scramHash {
+	if r, ok := lookup.(CredentialReporter); ok {
+		for _, m := range [...]struct {
+			name string
+			h    scramHash
+		}{{SCRAMSHA512, scramSHA512}, {SCRAMSHA256, scramSHA256}, {SCRAMSHA1, scramSHA1}} {
+			if r.HoldsCredentials(m.name) {
+				return m.h
+			}
+		}
 	}
-	k, err := scramDeriveKeys(h, prepped, c.Salt, c.Iterations)
-	if err != nil {
-		return false
+	if containsFold(mechs, SCRAMSHA512) || containsFold(mechs, SCRAMSHA512Plus) {
+		return scramSHA512
 	}
-	// Constant time: StoredKey is secret, and an early exit would tell
-	// an attacker how close H(ClientKey) of a guess came.
-	return hmac.Equal(k.storedKey[:h.size()], c.StoredKey)
+	return scramSHA256
 }

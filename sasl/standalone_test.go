@@ -20,7 +20,7 @@ func NewExternalClient(authzid string) Client { return newExternalClient(authzid
 func NewLoginClient(username, password string) Client {
 	return newLoginClient(username, password)
 }
-func NewOAuthBearerClient(opts *OAuthBearerOptions) Client { return newOAuthBearerClient(opts) }
+func NewOAuthBearerClient(opts *oauthBearerOptions) Client { return newOAuthBearerClient(opts) }
 func NewPlainClient(authzid, username, password string) Client {
 	return newPlainClient(authzid, username, password)
 }

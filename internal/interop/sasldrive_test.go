@@ -160,6 +160,7 @@ func ourServerConfig(hostname string) *sasl.ServerConfig {
 		SCRAM:     st,
 		Hostname:  hostname,
 		Anonymous: func(context.Context, string) error { return nil },
+		Legacy:    true, // the peers speak LOGIN, CRAM-MD5, DIGEST-MD5 too
 	}
 }
 

@@ -65,7 +65,7 @@
 // PLAIN-TRUNC parse, and [DB.Schemes] counts them so a tool can warn at
 // load time, but no password verifies against them: VerifyPassword does
 // the work of a typical user and returns an error wrapping both
-// sasl.ErrAuthFailed (so the peer sees a wrong password) and
+// sasl.ErrNoCredentials (so the peer sees a wrong password) and
 // ErrUnsupportedScheme (so the log says why). Rehash those users (e.g. to
 // SHA512-CRYPT or ARGON2ID) with Dovecot, or ask them for new passwords.
 //
@@ -91,9 +91,9 @@
 //     identity a mechanism reports is exactly the entry whose credentials
 //     were verified (DIGEST-MD5 never serves "alice" from "alice@realm").
 //   - Unknown user, wrong password, locked user and a stored scheme no
-//     mechanism can verify (DES-CRYPT) get the same error kind
-//     (sasl.ErrAuthFailed or sasl.ErrUnknownUser, which sasl answers
-//     alike) after the same work: the verification of the most common
+//     mechanism can verify (DES-CRYPT) get errors that sasl answers alike
+//     (sasl.ErrAuthFailed, ErrUnknownUser, ErrNoCredentials) after the
+//     same work: the verification of the most common
 //     (scheme, cost) entry, which is a real user's work and never more
 //     than a typical user's, whatever one hostile entry's Argon2 or
 //     PBKDF2 cost.
@@ -473,8 +473,9 @@ func (db *DB) unknown(password string) error {
 // it, against the user's stored scheme (sasl.PasswordVerifier). A wrong
 // password or a locked user is an error wrapping sasl.ErrAuthFailed; an
 // unknown user wraps sasl.ErrUnknownUser after the work of a typical
-// user; a scheme this package cannot verify wraps both sasl.ErrAuthFailed
-// and ErrUnsupportedScheme, after the same work.
+// user; a scheme this package cannot verify wraps both sasl.ErrNoCredentials
+// and ErrUnsupportedScheme, after the same work, and sasl's PLAIN and
+// LOGIN answer it like a wrong password.
 func (db *DB) VerifyPassword(_ context.Context, username, password string) error {
 	e, ok := db.users[username]
 	if !ok {
@@ -486,11 +487,11 @@ func (db *DB) VerifyPassword(_ context.Context, username, password string) error
 	}
 	if !e.pw.Supported() {
 		// Exactly like a wrong password: the same work (a typical
-		// user's) and an error wrapping sasl.ErrAuthFailed, so that the
-		// reply does not tell this user from others; the text says the
-		// cause for the operator's log.
+		// user's) and sasl.ErrNoCredentials, which sasl answers like a
+		// wrong password, so that the reply does not tell this user
+		// from others; the text says the cause for the operator's log.
 		_ = db.unknown(password)
-		return fmt.Errorf("%w: the stored scheme {%s} cannot be verified (%w)", sasl.ErrAuthFailed, e.pw.scheme, ErrUnsupportedScheme)
+		return fmt.Errorf("%w: the stored scheme {%s} cannot be verified (%w)", sasl.ErrNoCredentials, e.pw.scheme, ErrUnsupportedScheme)
 	}
 	return e.pw.Verify(e.User, password)
 }
