@@ -79,13 +79,12 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/textproto"
-	"os"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
@@ -209,14 +208,16 @@ type Server struct {
 }
 
 // NewServer returns the APOP server of a new connection, with a fresh
-// timestamp "<pid.time.random@host>" (RFC 1939, Section 7): the process id,
-// the Unix time in nanoseconds and 128 random bits from crypto/rand in hex,
-// which make it different for every greeting as the RFC requires. (The
-// nanoseconds also make it longer than one 64-octet MD5 block for host names
-// of 7 octets or more, which lets Verify start from a precomputed state.) A nil cfg is the zero
-// ServerConfig. It fails with an error wrapping ErrInvalidTimestamp if
-// cfg.Hostname is not a dot-atom or makes the timestamp longer than 255
-// octets.
+// timestamp "<time.random@host>" (RFC 1939, Section 7): the Unix time in
+// nanoseconds and 128 random bits from crypto/rand in hex, which make it
+// different for every greeting as the RFC requires. (The RFC's example
+// also has the process id; the random bits already keep two processes
+// apart, and asking the kernel for the id cost a quarter of a login.) With
+// a host name of 9 octets or more ("localhost") the timestamp is longer
+// than one 64-octet MD5 block, which lets Verify start from a precomputed
+// state. A nil cfg is the zero ServerConfig. It fails with an error
+// wrapping ErrInvalidTimestamp if cfg.Hostname is not a dot-atom or makes
+// the timestamp longer than 255 octets.
 func NewServer(cfg *ServerConfig) (*Server, error) {
 	if cfg == nil {
 		cfg = &ServerConfig{}
@@ -238,8 +239,6 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	}
 	b := make([]byte, 0, 64+len(host))
 	b = append(b, '<')
-	b = strconv.AppendInt(b, int64(os.Getpid()), 10)
-	b = append(b, '.')
 	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
 	b = append(b, '.')
 	b = apopAppendHex(b, rnd[:])
@@ -672,32 +671,43 @@ func Command(conn *sasl.ConnState, greeting, username, password string, cfg *Cli
 	return "APOP " + username + " " + apopDigest(ts, password), nil
 }
 
-// Login logs in to a POP3 server with APOP over tp, in the AUTHORIZATION
-// state: greeting is the server's greeting line as read (tp.ReadLine), conn
-// describes the connection (nil: no TLS), and cfg may be nil. It sends the
-// command built by [Command] and reads the reply, at most 512 octets (RFC
-// 2449, Section 4). It returns nil on "+OK".
+// Login logs in to a POP3 server with APOP over tp, a textproto.Conn over
+// raw, in the AUTHORIZATION state: greeting is the server's greeting line
+// as read, and cfg may be nil. Whether the connection has TLS is read from
+// raw (a *tls.Conn whose handshake is complete). It sends the command built
+// by [Command] and reads the reply, at most 512 octets (RFC 2449, Section
+// 4). It returns nil on "+OK".
+//
+// ctx bounds the login: when it is done, raw gets a deadline in the past,
+// which interrupts a blocked read or write (and is cleared again before
+// Login returns); a ctx that is never done leaves raw's deadlines alone.
 //
 // It fails, before sending anything, with the errors of Command. A "-ERR"
 // reply is an error wrapping sasl.ErrAuthFailed that quotes the server's
 // text (RFC 2449 response codes such as [IN-USE] show there); a reply that
-// is neither, sasl.ErrMalformed; a longer one, sasl.ErrTooLarge, after
-// which the connection is out of step and should be closed. Errors of the
-// connection are returned wrapped. Login never falls back to USER/PASS.
-//
-// Login does not interrupt a blocked read: bound the wait with a deadline
-// on the underlying connection.
-func Login(tp *textproto.Conn, conn *sasl.ConnState, greeting, username, password string, cfg *ClientConfig) error {
-	cmd, err := Command(conn, greeting, username, password, cfg)
+// is neither, sasl.ErrMalformed. A longer reply (sasl.ErrTooLarge), an I/O
+// error and ctx done mid-login give errors wrapping sasl.ErrOutOfStep:
+// close the connection. Login never falls back to USER/PASS.
+func Login(ctx context.Context, tp *textproto.Conn, raw net.Conn, greeting, username, password string, cfg *ClientConfig) (err error) {
+	cmd, err := Command(sasl.ClientConn(raw), greeting, username, password, cfg)
 	if err != nil {
 		return err
 	}
-	id, err := tp.Cmd("%s", cmd)
-	if err != nil {
-		return fmt.Errorf("apop: sending APOP: %w", err)
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+		defer func() {
+			if stop() {
+				return
+			}
+			raw.SetDeadline(time.Time{})
+			if err != nil && !errors.Is(err, ctx.Err()) {
+				err = fmt.Errorf("%w (%w)", err, ctx.Err())
+			}
+		}()
 	}
-	tp.StartResponse(id)
-	defer tp.EndResponse(id)
+	if err := tp.PrintfLine("%s", cmd); err != nil {
+		return fmt.Errorf("apop: sending APOP: %w (%w)", err, sasl.ErrOutOfStep)
+	}
 	line, err := apopReadLine(tp.R)
 	if err != nil {
 		return err
@@ -714,10 +724,13 @@ func Login(tp *textproto.Conn, conn *sasl.ConnState, greeting, username, passwor
 // apopReadLine reads one line of at most maxLineLen octets including the
 // line end and returns it without CRLF.
 func apopReadLine(r *bufio.Reader) (string, error) {
-	line, err := textline.ReadLine(r, maxLineLen, sasl.ErrTooLarge)
+	line, err := sasl.ReadLine(r, maxLineLen)
 	if err != nil {
 		if errors.Is(err, io.EOF) { // a reply was due
 			err = io.ErrUnexpectedEOF
+		}
+		if !errors.Is(err, sasl.ErrOutOfStep) {
+			err = fmt.Errorf("%w (%w)", err, sasl.ErrOutOfStep)
 		}
 		return "", fmt.Errorf("apop: reading the reply to APOP: %w", err)
 	}

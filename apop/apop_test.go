@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // apopTestLookup is a sasl.PlaintextLookup over a map; a name listed in
@@ -230,7 +232,7 @@ func TestParseGreeting(t *testing.T) {
 }
 
 func TestNewServer(t *testing.T) {
-	re := regexp.MustCompile(`^<[0-9]+\.[0-9]+\.[0-9a-f]{32}@mail\.example\.org>$`)
+	re := regexp.MustCompile(`^<[0-9]+\.[0-9a-f]{32}@mail\.example\.org>$`)
 	cfg := &ServerConfig{Hostname: "mail.example.org"}
 	seen := make(map[string]bool)
 	for range 1000 {
@@ -521,8 +523,8 @@ func TestLoginRoundTrip(t *testing.T) {
 		{"wrong password", "wrong", sasl.ErrAuthFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cc, sc := net.Pipe()
-			defer cc.Close()
+			// Real TLS: Login reads it from the connection.
+			cc, sc := apopTLSPipe(t)
 			srv, err := NewServer(cfg)
 			require.NoError(t, err)
 			errc := make(chan error, 1)
@@ -531,7 +533,10 @@ func TestLoginRoundTrip(t *testing.T) {
 			tp := textproto.NewConn(cc)
 			greeting, err := tp.ReadLine()
 			require.NoError(t, err)
-			err = Login(tp, apopTLS, greeting, "mrose", tt.password, nil)
+			err = Login(context.Background(), tp, cc, greeting, "mrose", tt.password, nil)
+			// Close the pipe under TLS, so neither side's close_notify
+			// waits for a reader.
+			cc.(*tls.Conn).NetConn().Close()
 			serr := <-errc
 			if tt.want == nil {
 				require.NoError(t, err)
@@ -576,7 +581,7 @@ func TestLoginReplies(t *testing.T) {
 			tp := textproto.NewConn(cc)
 			greeting, err := tp.ReadLine()
 			require.NoError(t, err)
-			err = Login(tp, apopTLS, greeting, "u", "pw", nil)
+			err = Login(context.Background(), tp, cc, greeting, "u", "pw", apopInsecure)
 			// Close our end so a server still writing a long reply ends.
 			cc.Close()
 			<-errc
@@ -612,17 +617,17 @@ func apopServeRaw(c net.Conn, ts, reply string, errc chan<- error) {
 func TestLoginRefusesBeforeSending(t *testing.T) {
 	for _, tt := range []struct {
 		name, greeting string
-		conn           *sasl.ConnState
+		cfg            *ClientConfig
 		want           error
 	}{
 		{"no TLS", "+OK <1.2@h>", nil, sasl.ErrNeedsTLS},
-		{"no timestamp", "+OK ready", apopTLS, ErrNoTimestamp},
-		{"bad timestamp", "+OK <1.2\x80@h>", apopTLS, ErrInvalidTimestamp},
+		{"no timestamp", "+OK ready", apopInsecure, ErrNoTimestamp},
+		{"bad timestamp", "+OK <1.2\x80@h>", apopInsecure, ErrInvalidTimestamp},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			tp := textproto.NewConn(apopRW{bufio.NewReader(strings.NewReader("+OK\r\n")), &out})
-			err := Login(tp, tt.conn, tt.greeting, "u", "pw", nil)
+			err := Login(context.Background(), tp, apopNopConn{}, tt.greeting, "u", "pw", tt.cfg)
 			require.ErrorIs(t, err, tt.want)
 			assert.Empty(t, out.String(), "nothing may be sent, USER/PASS least of all")
 		})
@@ -640,23 +645,64 @@ func (rw apopRW) Close() error                { return nil }
 func TestLoginSentCommand(t *testing.T) {
 	var out bytes.Buffer
 	tp := textproto.NewConn(apopRW{bufio.NewReader(strings.NewReader("+OK\r\n")), &out})
-	err := Login(tp, apopTLS, "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>", "mrose", "tanstaaf", nil)
+	err := Login(context.Background(), tp, apopNopConn{}, "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>", "mrose", "tanstaaf", apopInsecure)
 	require.NoError(t, err)
 	assert.Equal(t, "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n", out.String())
 }
 
-func TestLoginTimeoutIsTheCallers(t *testing.T) {
-	cc, sc := net.Pipe()
-	defer cc.Close()
-	defer sc.Close()
-	go func() { // read the command, never reply
-		_, _ = bufio.NewReader(sc).ReadString('\n')
-	}()
-	require.NoError(t, cc.SetDeadline(time.Now().Add(50*time.Millisecond)))
-	err := Login(textproto.NewConn(cc), apopTLS, "+OK <1.2@h>", "u", "pw", nil)
-	var ne net.Error
-	require.ErrorAs(t, err, &ne)
-	assert.True(t, ne.Timeout())
+// TestLoginContext: ctx's deadline interrupts a server that never
+// replies; the error wraps it and sasl.ErrOutOfStep, and the connection's
+// deadline is cleared. Without a ctx deadline, the caller's own deadline on
+// the connection still works.
+func TestLoginContext(t *testing.T) {
+	never := func(t *testing.T) net.Conn {
+		cc, sc := net.Pipe()
+		t.Cleanup(func() { cc.Close(); sc.Close() })
+		go func() { // read the command, never reply
+			_, _ = bufio.NewReader(sc).ReadString('\n')
+		}()
+		return cc
+	}
+	t.Run("ctx", func(t *testing.T) {
+		cc := never(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		err := Login(ctx, textproto.NewConn(cc), cc, "+OK <1.2@h>", "u", "pw", apopInsecure)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, sasl.ErrOutOfStep)
+	})
+	t.Run("caller's deadline", func(t *testing.T) {
+		cc := never(t)
+		require.NoError(t, cc.SetDeadline(time.Now().Add(50*time.Millisecond)))
+		err := Login(context.Background(), textproto.NewConn(cc), cc, "+OK <1.2@h>", "u", "pw", apopInsecure)
+		var ne net.Error
+		require.ErrorAs(t, err, &ne)
+		assert.True(t, ne.Timeout())
+		require.ErrorIs(t, err, sasl.ErrOutOfStep)
+	})
+}
+
+// apopInsecure lets Login run over the in-memory connections of the tests.
+var apopInsecure = &ClientConfig{InsecureAuth: true}
+
+// apopNopConn is a connection without TLS whose deadlines do nothing, for
+// Login over an in-memory textproto.Conn.
+type apopNopConn struct{ net.Conn }
+
+func (apopNopConn) SetDeadline(time.Time) error { return nil }
+
+// apopTLSPipe returns the two ends of an in-memory TLS connection, with
+// a self-signed certificate the client trusts.
+func apopTLSPipe(t *testing.T) (client, server net.Conn) {
+	kp, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{"pop.example.org"}})
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(kp.Leaf())
+	cert := kp.Certificate
+	c, s := net.Pipe()
+	sc := tls.Server(s, tlsutil.NewServerConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }))
+	cc := tls.Client(c, tlsutil.NewClientConfig("pop.example.org", pool))
+	return cc, sc
 }
 
 // apopMsgID is an independent statement of the rule ParseGreeting enforces
@@ -830,7 +876,7 @@ func FuzzLoginReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, reply string) {
 		var out bytes.Buffer
 		tp := textproto.NewConn(apopRW{bufio.NewReader(strings.NewReader(reply)), &out})
-		err := Login(tp, apopTLS, "+OK <1.2@h>", "u", "pw", nil)
+		err := Login(context.Background(), tp, apopNopConn{}, "+OK <1.2@h>", "u", "pw", apopInsecure)
 		if out.String() != "APOP u "+apopRefDigest("<1.2@h>", "pw")+"\r\n" {
 			t.Fatalf("sent %q", out.String())
 		}

@@ -52,7 +52,8 @@ func Example() {
 		}
 		tp := textproto.NewConn(serverConn)
 		tp.PrintfLine("+OK POP3 server ready %s", srv.Timestamp())
-		line, err := tp.ReadLine()
+		line, err := sasl.ReadLine(tp.R, 512) // bounded, unlike tp.ReadLine
+
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -80,8 +81,9 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	state := clientConn.ConnectionState()
-	if err := apop.Login(tp, sasl.ClientConnState(&state), greeting, "mrose", "tanstaaf", nil); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := apop.Login(ctx, tp, clientConn, greeting, "mrose", "tanstaaf", nil); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("client: logged in")
@@ -141,19 +143,20 @@ func ExampleNewServer() {
 // with APOP, and does not fall back to USER/PASS when the server offers no
 // valid timestamp.
 func ExampleLogin() {
-	conn, err := tls.Dial("tcp", "pop.example.org:995", &tls.Config{ServerName: "pop.example.org"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{ServerName: "pop.example.org"}}
+	conn, err := d.DialContext(ctx, "tcp", "pop.example.org:995")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	tp := textproto.NewConn(conn)
-	greeting, err := tp.ReadLine()
+	greeting, err := sasl.ReadLine(tp.R, 512)
 	if err != nil {
 		log.Fatal(err)
 	}
-	state := conn.ConnectionState()
-	err = apop.Login(tp, sasl.ClientConnState(&state), greeting, "mrose", "tanstaaf", nil)
+	err = apop.Login(ctx, tp, conn, greeting, "mrose", "tanstaaf", nil)
 	switch {
 	case errors.Is(err, apop.ErrNoTimestamp), errors.Is(err, apop.ErrInvalidTimestamp):
 		log.Fatal("the server offers no usable APOP timestamp: ", err)

@@ -30,7 +30,8 @@ var (
 	ErrReplay = errors.New("kpop: replayed authenticator")
 	// ErrReplayCacheFull means the replay cache holds its maximum of live
 	// entries; the AP-REQ is refused, since accepting it unrecorded would
-	// allow its replay. It is a temporary condition.
+	// allow its replay. It is a temporary condition: it wraps
+	// sasl.ErrTemporaryFailure, not sasl.ErrAuthFailed.
 	ErrReplayCacheFull = errors.New("kpop: replay cache full")
 	// ErrClockSkew means the authenticator's time is further from the
 	// server's clock than the allowed skew (KRB_AP_ERR_SKEW).
@@ -51,9 +52,6 @@ var (
 	// user under the server's rule (by default: one component, in the
 	// server's realm).
 	ErrNoLocalUser = errors.New("kpop: principal maps to no local user")
-	// ErrServerNotVerified means a client was asked whether the server
-	// proved itself before it had verified the server's AP-REP.
-	ErrServerNotVerified = errors.New("kpop: server not verified")
 	// ErrKRBError means the peer sent a KRB-ERROR; the error text names
 	// its code and e-text.
 	ErrKRBError = errors.New("kpop: peer sent KRB-ERROR")

@@ -124,7 +124,7 @@ func (c *gssapiClient) Next(challenge []byte) ([]byte, error) {
 			if len(challenge) >= 2 && challenge[0] == tokWrap[0] && challenge[1] == tokWrap[1] {
 				// The server went straight to the security layer: it
 				// never proved itself.
-				return nil, c.fail(fmt.Errorf("kpop: GSSAPI AP-REP: server skipped mutual authentication: %w", ErrServerNotVerified))
+				return nil, c.fail(fmt.Errorf("kpop: GSSAPI AP-REP: server skipped mutual authentication: %w", sasl.ErrServerNotVerified))
 			}
 			return nil, c.fail(fmt.Errorf("kpop: GSSAPI AP-REP: %w", err))
 		}
@@ -169,12 +169,12 @@ func (c *gssapiClient) Next(challenge []byte) ([]byte, error) {
 
 // Finished returns nil once the server's AP-REP has verified and the
 // security-layer negotiation is answered; before, an error wrapping
-// ErrServerNotVerified.
+// sasl.ErrServerNotVerified.
 func (c *gssapiClient) Finished() error {
 	if c.step == cDone {
 		return nil
 	}
-	return fmt.Errorf("kpop: GSSAPI: exchange not complete: %w", ErrServerNotVerified)
+	return fmt.Errorf("kpop: GSSAPI: exchange not complete: %w", sasl.ErrServerNotVerified)
 }
 
 func (c *gssapiClient) fail(err error) error {

@@ -296,15 +296,15 @@ func TestGSSAPIClientRefusals(t *testing.T) {
 		offer, _, err := s.offer()
 		require.NoError(t, err)
 		_, err = c.Next(offer)
-		require.ErrorIs(t, err, ErrServerNotVerified)
-		assert.ErrorIs(t, c.Finished(), ErrServerNotVerified)
+		require.ErrorIs(t, err, sasl.ErrServerNotVerified)
+		assert.ErrorIs(t, c.Finished(), sasl.ErrServerNotVerified)
 	})
 	t.Run("AP-REP of another exchange", func(t *testing.T) {
 		c, _, _ := start(t)
 		_, _, rep2 := start(t)
 		_, err := c.Next(rep2)
 		require.Error(t, err)
-		assert.ErrorIs(t, c.Finished(), ErrServerNotVerified)
+		assert.ErrorIs(t, c.Finished(), sasl.ErrServerNotVerified)
 	})
 	t.Run("tampered AP-REP", func(t *testing.T) {
 		c, _, rep := start(t)
@@ -329,7 +329,7 @@ func TestGSSAPIClientRefusals(t *testing.T) {
 		require.NoError(t, err)
 		_, err = c.Next(offer)
 		require.ErrorIs(t, err, ErrSequence)
-		assert.ErrorIs(t, c.Finished(), ErrServerNotVerified)
+		assert.ErrorIs(t, c.Finished(), sasl.ErrServerNotVerified)
 	})
 	t.Run("offer without none", func(t *testing.T) {
 		c, s, rep := start(t)

@@ -190,6 +190,7 @@ const wrapHeaderLen = 16
 // use the acceptor subkey when the acceptor sent one, else the
 // initiator's subkey, else the ticket session key (RFC 4121, Section 2).
 type wrapKeys struct {
+	dk          *dkCache
 	session     types.EncryptionKey
 	initiatorSK types.EncryptionKey // KeyType 0: none
 	acceptorSK  types.EncryptionKey // KeyType 0: none
@@ -238,8 +239,8 @@ func wrapChecksumLen(key types.EncryptionKey) (int, error) {
 
 // wrapChecksum computes the checksum of an integrity-only Wrap token:
 // over payload ‖ header with EC and RRC zero (RFC 4121, Section 4.2.4).
-func wrapChecksum(key types.EncryptionKey, usage uint32, flags byte, seq uint64, payload []byte) ([]byte, error) {
-	et, err := crypto.GetEtype(key.KeyType)
+func wrapChecksum(c *dkCache, key types.EncryptionKey, usage uint32, flags byte, seq uint64, payload []byte) ([]byte, error) {
+	et, err := cryptoFor(c, key.KeyType)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +260,7 @@ func (k *wrapKeys) makeWrap(acceptor bool, seq uint64, payload []byte) ([]byte, 
 	if acceptor {
 		usage = keyusage.GSSAPI_ACCEPTOR_SEAL
 	}
-	sum, err := wrapChecksum(key, usage, fl, seq, payload)
+	sum, err := wrapChecksum(k.dk, key, usage, fl, seq, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +348,7 @@ func (k *wrapKeys) unwrap(b []byte, fromAcceptor bool, wantSeq uint64) ([]byte, 
 	if fromAcceptor {
 		usage = keyusage.GSSAPI_ACCEPTOR_SEAL
 	}
-	want, err := wrapChecksum(key, usage, w.flags, w.seq, w.payload)
+	want, err := wrapChecksum(k.dk, key, usage, w.flags, w.seq, w.payload)
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func (m *minter) principal() Principal { return m.client }
 // testCreds are credentials of alice@UNIT.INVALID from a minter.
 func testCreds(kt *keytab.Keytab) (*Credentials, *minter) {
 	m := &minter{kt: kt, client: Principal{Components: []string{"alice"}, Realm: testRealm}}
-	return &Credentials{src: m}, m
+	return &Credentials{src: m, dk: newDKCache()}, m
 }
 
 func testAcceptor(t testing.TB, kt *keytab.Keytab, mod func(*ServerConfig)) *Acceptor {

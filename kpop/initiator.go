@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -24,6 +25,7 @@ import (
 // among connections so that each service ticket is fetched once.
 type Credentials struct {
 	cl *client.Client
+	dk *dkCache // derived keys of the session keys, shared by connections
 	// src, if not nil, replaces cl as the ticket source (tests only).
 	src ticketSource
 	// authHook, if not nil, edits each authenticator before it is
@@ -110,7 +112,7 @@ func NewPasswordCredentials(krb5conf *config.Config, principal, password string)
 	if err := cl.Login(); err != nil {
 		return nil, loginError(err)
 	}
-	return &Credentials{cl: cl}, nil
+	return newCredentials(cl), nil
 }
 
 // NewKeytabCredentials logs principal in with its key from kt.
@@ -123,7 +125,7 @@ func NewKeytabCredentials(krb5conf *config.Config, principal string, kt *keytab.
 	if err := cl.Login(); err != nil {
 		return nil, loginError(err)
 	}
-	return &Credentials{cl: cl}, nil
+	return newCredentials(cl), nil
 }
 
 // NewCCacheCredentials loads the credential cache ccname, as kinit left
@@ -150,12 +152,14 @@ func NewCCacheCredentials(krb5conf *config.Config, ccname string) (*Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("kpop: credential cache: %w", err)
 	}
-	return &Credentials{cl: cl}, nil
+	return newCredentials(cl), nil
 }
 
 // NewClientCredentials returns credentials on a gokrb5 client the caller
 // made and logged in.
-func NewClientCredentials(cl *client.Client) *Credentials { return &Credentials{cl: cl} }
+func NewClientCredentials(cl *client.Client) *Credentials { return newCredentials(cl) }
+
+func newCredentials(cl *client.Client) *Credentials { return &Credentials{cl: cl, dk: newDKCache()} }
 
 func loginError(err error) error {
 	// gokrb5 reports a wrong password as a KRB-ERROR from the KDC
@@ -214,16 +218,24 @@ func newInitiator(creds *Credentials, service, host string, gss bool, gssFlags u
 	if creds.authHook != nil {
 		creds.authHook(&au)
 	}
-	ap, err := messages.NewAPReq(tkt, key, au)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kpop: making AP-REQ: %w", err)
+	if creds.dk == nil {
+		creds.dk = newDKCache() // unreachable: the constructors set it
 	}
+	ab, err := au.Marshal()
+	if err != nil {
+		return nil, nil, fmt.Errorf("kpop: encoding authenticator: %w", err)
+	}
+	ea, err := encrypt(creds.dk, ab, key, keyusage.AP_REQ_AUTHENTICATOR, tkt.EncPart.KVNO)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kpop: encrypting authenticator: %w", err)
+	}
+	ap := messages.APReq{PVNO: 5, MsgType: msgtype.KRB_AP_REQ, APOptions: types.NewKrbFlags(), Ticket: tkt, EncryptedAuthenticator: ea}
 	types.SetFlag(&ap.APOptions, flags.APOptionMutualRequired)
 	b, err := ap.Marshal()
 	if err != nil {
 		return nil, nil, fmt.Errorf("kpop: encoding AP-REQ: %w", err)
 	}
-	in := &initiator{tkt: tkt, auth: au, keys: wrapKeys{session: key, initiatorSK: au.SubKey}, seqSend: uint64(uint32(au.SeqNumber))}
+	in := &initiator{tkt: tkt, auth: au, keys: wrapKeys{dk: creds.dk, session: key, initiatorSK: au.SubKey}, seqSend: uint64(uint32(au.SeqNumber))}
 	return in, b, nil
 }
 
@@ -245,7 +257,7 @@ func (in *initiator) verifyAPRep(b []byte) (err error) {
 	if err := rep.Unmarshal(b); err != nil {
 		return fmt.Errorf("AP-REP does not decode: %w", sasl.ErrMalformed)
 	}
-	pt, err := decrypt(rep.EncPart, in.keys.session, keyusage.AP_REP_ENCPART, "AP-REP")
+	pt, err := decrypt(in.keys.dk, rep.EncPart, in.keys.session, keyusage.AP_REP_ENCPART, "AP-REP")
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,9 @@ package kpop
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/textproto"
 	"strings"
 	"testing"
 
@@ -130,4 +133,37 @@ func TestKDCPAC(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "alice", acc.user)
 	require.NoError(t, in.verifyAPRep(acc.aprep))
+}
+
+// TestKDCKPOP runs KPOP over TCP on 127.0.0.1 with real tickets, from a
+// credential cache as fetchmail uses one.
+func TestKDCKPOP(t *testing.T) {
+	k := startKDC(t)
+	a, err := NewAcceptor(&ServerConfig{Keytab: k.Keytab(t, "pop/"+kdcHost), Host: kdcHost, Realm: kdcRealm})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	res := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			res <- err
+			return
+		}
+		defer c.Close()
+		id, err := a.ServeKPOP(context.Background(), textproto.NewConn(c), c.RemoteAddr(), "ready")
+		if err == nil && id.Username != "alice" {
+			err = fmt.Errorf("identity %+v", id)
+		}
+		res <- err
+	}()
+	creds, err := NewCCacheCredentials(k.Config, k.Kinit(t, "alice", "alice-pw"))
+	require.NoError(t, err)
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = LoginKPOP(textproto.NewConn(c), &ClientConfig{Credentials: creds, Host: kdcHost}, "alice")
+	require.NoError(t, err)
+	require.NoError(t, <-res)
 }

@@ -2,6 +2,7 @@ package kpop
 
 import (
 	"crypto/sha256"
+	"github.com/go-mailauth/mailauth/sasl"
 	"sync"
 	"time"
 )
@@ -47,7 +48,7 @@ func (c *replayCache) check(cipher []byte, ct time.Time, skew time.Duration, now
 		if len(c.seen) >= c.max {
 			// Accepting without recording would allow a replay:
 			// fail closed.
-			return &krbError{code: codeGeneric, kind: ErrReplayCacheFull, msg: "replay cache full"}
+			return &krbError{code: codeGeneric, kind: ErrReplayCacheFull, base: sasl.ErrTemporaryFailure, msg: "replay cache full"}
 		}
 	}
 	c.seen[k] = ct.Add(skew)

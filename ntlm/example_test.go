@@ -61,18 +61,18 @@ func Example() {
 	done := make(chan error, 1)
 	go func() {
 		sc := textproto.NewConn(a)
-		line, _ := sc.ReadLine() // "AUTH NTLM <NEGOTIATE>"
+		line, _ := sasl.ReadLine(sc.R, 512) // "AUTH NTLM <NEGOTIATE>"
 		mech, ir, err := sasl.ParseAuthCommand(strings.TrimPrefix(line, "AUTH "))
 		if err == nil {
 			var s sasl.Server
 			if s, err = set.NewServer(context.Background(), mech); err == nil {
-				err = x.Serve(sc, s, ir)
+				err = x.Serve(context.Background(), sc, a, s, ir)
 			}
 		}
 		x.WriteResult(sc, err)
 		done <- err
 	}()
-	fmt.Println("client:", x.Authenticate(textproto.NewConn(b), client))
+	fmt.Println("client:", x.Authenticate(context.Background(), textproto.NewConn(b), b, client))
 	fmt.Println("server:", <-done)
 	id, _ := set.Identity()
 	fmt.Println("logged in:", id.Username)

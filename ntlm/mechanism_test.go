@@ -45,19 +45,27 @@ func newDB(t testing.TB) *passdb.DB {
 	return db
 }
 
-func pipe(t testing.TB) (server, client *textproto.Conn) {
+func pipe(t testing.TB) (server, client *conn) {
 	a, b := net.Pipe()
 	deadline := time.Now().Add(10 * time.Second)
 	a.SetDeadline(deadline)
 	b.SetDeadline(deadline)
 	t.Cleanup(func() { a.Close(); b.Close() })
-	return textproto.NewConn(a), textproto.NewConn(b)
+	return &conn{a, textproto.NewConn(a)}, &conn{b, textproto.NewConn(b)}
+}
+
+// conn is one end of pipe: the net.Conn an exchange applies its context
+// to, and the textproto.Conn over it.
+type conn struct {
+	raw net.Conn
+	tp  *textproto.Conn
 }
 
 // serveAuth answers one IMAP AUTHENTICATE or POP3/SMTP AUTH command with
 // set, as a mail server does.
-func serveAuth(x *sasl.Exchange, tp *textproto.Conn, set *sasl.ServerSet) error {
-	line, err := tp.ReadLine()
+func serveAuth(x *sasl.Exchange, c *conn, set *sasl.ServerSet) error {
+	tp := c.tp
+	line, err := sasl.ReadLine(tp.R, 512)
 	if err != nil {
 		return err
 	}
@@ -72,7 +80,7 @@ func serveAuth(x *sasl.Exchange, tp *textproto.Conn, set *sasl.ServerSet) error 
 	if err == nil {
 		var s sasl.Server
 		if s, err = set.NewServer(context.Background(), mech); err == nil {
-			err = x.Serve(tp, s, ir)
+			err = x.Serve(context.Background(), tp, c.raw, s, ir)
 		}
 	}
 	if werr := x.WriteResult(tp, err); werr != nil {
@@ -124,7 +132,7 @@ func TestMechanismOverExchange(t *testing.T) {
 			sc, cc := pipe(t)
 			srv := make(chan error, 1)
 			go func() { srv <- serveAuth(&tc.x, sc, set) }()
-			cerr := tc.x.Authenticate(cc, c)
+			cerr := tc.x.Authenticate(context.Background(), cc.tp, cc.raw, c)
 			serr := <-srv
 			id, ok := set.Identity()
 			if tc.want != nil {
@@ -174,7 +182,7 @@ func TestGoNTLMSSPOverExchange(t *testing.T) {
 	sc, cc := pipe(t)
 	srv := make(chan error, 1)
 	go func() { srv <- serveAuth(x, sc, set) }()
-	require.NoError(t, x.Authenticate(cc, &goNTLMSSPClient{user: "tim", pw: "pencil"}))
+	require.NoError(t, x.Authenticate(context.Background(), cc.tp, cc.raw, &goNTLMSSPClient{user: "tim", pw: "pencil"}))
 	require.NoError(t, <-srv)
 	id, ok := set.Identity()
 	require.True(t, ok)

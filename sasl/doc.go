@@ -93,7 +93,11 @@
 // A server never needs a plaintext password where the mechanism allows a
 // derived credential: SCRAM verifies from StoredKey and ServerKey, CRAM-MD5
 // from HMAC-MD5 midstates, PLAIN and LOGIN from any verifier (including the
-// SCRAM keys). Mechanisms whose Security has NeedsTLS are neither offered by
+// SCRAM keys). PLAIN and LOGIN verified from SCRAM keys look for the
+// user's SHA-512, then SHA-256, then SHA-1 keys and use the first found; a
+// store with a HoldsCredentials method is asked only for the hashes it
+// holds, so a store of SHA-256 keys costs one lookup per login. Mechanisms
+// whose Security has NeedsTLS are neither offered by
 // a ServerSet nor chosen by a ClientConfig on a connection without TLS,
 // unless the InsecureAuth field is set. Secrets are compared in constant
 // time on fixed-length values, randomness comes only from crypto/rand, and

@@ -1,11 +1,13 @@
 package sasl_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/textproto"
 	"strings"
+	"time"
 
 	gosasl "github.com/emersion/go-sasl"
 
@@ -20,6 +22,10 @@ func ExampleExchange() {
 	srvConn, cliConn := net.Pipe()
 	defer srvConn.Close()
 	defer cliConn.Close()
+	// Each exchange is bounded: ctx's deadline interrupts a peer that
+	// stops answering.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 
 	verify := func(identity, username, password string) error {
 		if username == "alice" && password == "secret" {
@@ -33,7 +39,9 @@ func ExampleExchange() {
 		conn := textproto.NewConn(srvConn)
 		x := &sasl.Exchange{Protocol: sasl.SMTP}
 		for {
-			line, err := conn.ReadLine()
+			// sasl.ReadLine, not conn.ReadLine: a command line is
+			// bounded (RFC 5321, Section 4.5.3.1.4: 512 octets).
+			line, err := sasl.ReadLine(conn.R, 512)
 			if err != nil {
 				return
 			}
@@ -43,7 +51,7 @@ func ExampleExchange() {
 				err = sasl.ErrUnsupportedMechanism
 			}
 			if err == nil {
-				err = x.Serve(conn, gosasl.NewPlainServer(verify), ir)
+				err = x.Serve(ctx, conn, srvConn, gosasl.NewPlainServer(verify), ir)
 			}
 			x.WriteResult(conn, err)
 		}
@@ -52,9 +60,9 @@ func ExampleExchange() {
 	// Client.
 	conn := textproto.NewConn(cliConn)
 	x := &sasl.Exchange{Protocol: sasl.SMTP}
-	err := x.Authenticate(conn, gosasl.NewPlainClient("", "alice", "wrong"))
+	err := x.Authenticate(ctx, conn, cliConn, gosasl.NewPlainClient("", "alice", "wrong"))
 	fmt.Println(errors.Is(err, sasl.ErrAuthFailed), err)
-	err = x.Authenticate(conn, gosasl.NewPlainClient("", "alice", "secret"))
+	err = x.Authenticate(ctx, conn, cliConn, gosasl.NewPlainClient("", "alice", "secret"))
 	fmt.Println(err)
 	// Output:
 	// true sasl: SMTP server refused authentication: 535 5.7.8 Authentication credentials invalid

@@ -2,14 +2,15 @@ package sasl
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/textproto"
 	"strconv"
 	"strings"
-
-	"github.com/go-mailauth/mailauth/internal/textline"
+	"time"
 )
 
 const (
@@ -126,9 +127,11 @@ func (x *Exchange) tag() string {
 // names are case-insensitive, RFC 4422 Section 3.1) and the decoded initial
 // response: nil when there is none, []byte{} for "=".
 //
-// Arguments are separated by exactly one space. The name must be 1 to 20
-// characters of A-Z, 0-9, "-" and "_"; the initial response must be strict
-// base64. Anything else is an error wrapping ErrMalformed. The error text
+// Arguments are separated by exactly one space; a single space after the
+// name with nothing after it is taken as no initial response, as Dovecot
+// does. The name must be 1 to 20 characters of A-Z, 0-9, "-" and "_"; the
+// initial response must be strict base64. Anything else is an error
+// wrapping ErrMalformed. The error text
 // never repeats the initial response, which may hold a password.
 func ParseAuthCommand(args string) (mech string, ir []byte, err error) {
 	name, rest, hasIR := strings.Cut(args, " ")
@@ -151,9 +154,11 @@ func ParseAuthCommand(args string) (mech string, ir []byte, err error) {
 		return "", nil, fmt.Errorf("%w: too many arguments", ErrMalformed)
 	}
 	if rest == "" {
-		// "AUTH PLAIN " with nothing after the space: an IR that is
-		// neither data nor "=".
-		return "", nil, fmt.Errorf("%w: empty initial response argument (use \"=\")", ErrMalformed)
+		// "AUTHENTICATE CRAM-MD5 " with nothing after the space, as mutt
+		// with GNU SASL sends for mechanisms without an initial
+		// response: no initial response, as Dovecot takes it. An empty
+		// one is "=".
+		return mech, nil, nil
 	}
 	ir, err = xchgDecode(rest, false)
 	if err != nil {
@@ -187,26 +192,58 @@ func xchgEncode(b []byte) string {
 }
 
 // xchgReadLine reads one line of at most max bytes (CRLF included) from r
-// and returns it without its line ending; a longer line is an error
-// wrapping ErrTooLarge, and the caller must end the connection.
+// and returns it without its line ending; see ReadLine.
 func xchgReadLine(r *bufio.Reader, max int) (string, error) {
-	return textline.ReadLine(r, max, ErrTooLarge)
+	return ReadLine(r, max)
 }
 
 func (x *Exchange) readLine(conn *textproto.Conn) (string, error) {
-	return xchgReadLine(conn.R, x.maxLine())
+	line, err := xchgReadLine(conn.R, x.maxLine())
+	return line, outOfStep(err)
 }
 
-// xchgWriteLine writes one line and its CRLF, and flushes them.
+// xchgWriteLine writes one line and its CRLF, and flushes them. A failed
+// write leaves the connection out of step.
 func xchgWriteLine(conn *textproto.Conn, line string) error {
 	w := conn.W
 	if _, err := w.WriteString(line); err != nil {
-		return err
+		return outOfStep(err)
 	}
 	if _, err := w.WriteString("\r\n"); err != nil {
-		return err
+		return outOfStep(err)
 	}
-	return w.Flush()
+	return outOfStep(w.Flush())
+}
+
+// xchgWatch applies ctx to raw for one exchange: when ctx is done
+// (cancelled, or past its deadline) raw gets a deadline in the past, which
+// interrupts a blocked read or write. A ctx that can never be done leaves
+// raw alone, so the caller's own deadlines stay. stop undoes it and returns
+// err, marked out of step and joined with ctx's error when ctx interrupted
+// the exchange (or may have: then raw's deadline is cleared).
+func xchgWatch(ctx context.Context, raw net.Conn) (stop func(err error) error) {
+	if ctx.Done() == nil {
+		return func(err error) error { return err }
+	}
+	stopAfter := context.AfterFunc(ctx, func() {
+		raw.SetDeadline(time.Unix(1, 0))
+	})
+	return func(err error) error {
+		if stopAfter() {
+			return err // never fired: raw's deadlines are the caller's
+		}
+		raw.SetDeadline(time.Time{})
+		ctxErr := ctx.Err()
+		if err == nil {
+			// Done at the last moment: the exchange is over, but raw
+			// may have been given a past deadline and cleared since.
+			return nil
+		}
+		if !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%w)", err, ctxErr)
+		}
+		return outOfStep(err)
+	}
 }
 
 // challengeLine returns the continuation line that carries chal.
@@ -217,10 +254,14 @@ func (x *Exchange) challengeLine(chal []byte) string {
 	return "+ " + xchgEncode(chal)
 }
 
-// Serve runs the server side of one exchange on conn, after the command
-// that started it (parsed with [ParseAuthCommand]) was read: it drives s
-// from the initial response ir (nil for none) until s reports done or
-// fails. It does not write the final reply: call [Exchange.WriteResult]
+// Serve runs the server side of one exchange on conn, a textproto.Conn
+// over raw, after the command that started it (parsed with
+// [ParseAuthCommand]) was read: it drives s from the initial response ir
+// (nil for none) until s reports done or fails. ctx bounds the exchange:
+// when it is done, raw gets a deadline in the past, which interrupts a
+// blocked read or write (and is cleared again before Serve returns); a ctx
+// that is never done leaves raw's deadlines alone. Pass the ctx that s was
+// made with ([ServerSet.NewServer]), so its lookups are bounded too. It does not write the final reply: call [Exchange.WriteResult]
 // with the returned error (or write your own reply, e.g. an IMAP OK with
 // a CAPABILITY code).
 //
@@ -236,9 +277,20 @@ func (x *Exchange) challengeLine(chal []byte) string {
 // assertions); an error wrapping ErrCanceled when the client sent "*";
 // ErrMalformed for a response that is not base64; ErrTooLarge for a line
 // longer than MaxLineLength or more than MaxRounds challenges; or the
-// connection's I/O error. After ErrTooLarge or an I/O error the
-// connection is out of step and must be closed after the reply.
-func (x *Exchange) Serve(conn *textproto.Conn, s Server, ir []byte) error {
+// connection's I/O error, or ctx's error. Errors after which the
+// connection is out of step (a line over MaxLineLength, an I/O error, ctx
+// done mid-exchange) wrap [ErrOutOfStep]: write the reply if you can, then
+// close the connection.
+func (x *Exchange) Serve(ctx context.Context, conn *textproto.Conn, raw net.Conn, s Server, ir []byte) (err error) {
+	if raw == nil {
+		return errors.New("sasl: Exchange.Serve: no connection to apply ctx to")
+	}
+	stop := xchgWatch(ctx, raw)
+	defer func() { err = stop(err) }()
+	return x.serve(conn, s, ir)
+}
+
+func (x *Exchange) serve(conn *textproto.Conn, s Server, ir []byte) error {
 	resp := ir
 	for round := 0; ; round++ {
 		chal, done, err := s.Next(resp)
@@ -277,56 +329,14 @@ func (x *Exchange) Serve(conn *textproto.Conn, s Server, ir []byte) error {
 }
 
 // Reply returns the line a server sends to end an exchange (or to refuse
-// the command that would start one) whose outcome is err, without CRLF.
-// The text is fixed per outcome and never contains what the client sent or
-// what err says, so it cannot leak a username or a secret.
-//
-//	outcome                        IMAP (tag ...)              SMTP        POP3
-//	nil                            OK Authenticated            235 2.7.0   +OK
-//	ErrAuthFailed, ErrUnknownUser,
-//	  ErrChannelBinding            NO [AUTHENTICATIONFAILED]   535 5.7.8   -ERR [AUTH]
-//	ErrAuthzFailed                 NO [AUTHORIZATIONFAILED]    535 5.7.8   -ERR [AUTH]
-//	ErrCanceled                    BAD                         501 5.0.0   -ERR
-//	ErrMalformed,
-//	  ErrUnexpectedClientResponse  BAD                         501 5.5.2   -ERR
-//	ErrTooLarge                    BAD                         500 5.5.6   -ERR
-//	ErrUnsupportedMechanism        NO [CANNOT]                 504 5.5.4   -ERR
-//	ErrNeedsTLS                    NO [PRIVACYREQUIRED]        538 5.7.11  -ERR [AUTH]
-//	anything else                  NO [UNAVAILABLE]            454 4.7.0   -ERR [SYS/TEMP]
-//
-// IMAP codes are from RFC 5530, SMTP codes from RFC 4954 Section 6, POP3
-// codes from RFC 3206. A caller with its own error types (go-smtp's
-// *SMTPError) should write their replies itself and use Reply for the rest.
+// the command that would start one) whose outcome is err, without CRLF:
+// [ReplyFor](err) written for x.Protocol with x's tag. The text is fixed per
+// outcome and never contains what the client sent or what err says, so it
+// cannot leak a username or a secret. A caller with its own error types
+// (go-smtp's *SMTPError) should write their replies itself and use Reply for
+// the rest.
 func (x *Exchange) Reply(err error) string {
-	var imap, smtp, pop string
-	switch {
-	case err == nil:
-		imap, smtp, pop = "OK Authenticated", "235 2.7.0 Authentication successful", "+OK Authenticated"
-	case errors.Is(err, ErrCanceled):
-		imap, smtp, pop = "BAD Authentication cancelled", "501 5.0.0 Authentication cancelled", "-ERR Authentication cancelled"
-	case errors.Is(err, ErrTooLarge):
-		imap, smtp, pop = "BAD Authentication exchange too long", "500 5.5.6 Authentication exchange too long", "-ERR Authentication exchange too long"
-	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnexpectedClientResponse):
-		imap, smtp, pop = "BAD Malformed authentication exchange", "501 5.5.2 Cannot decode authentication exchange", "-ERR Malformed authentication exchange"
-	case errors.Is(err, ErrAuthzFailed):
-		imap, smtp, pop = "NO [AUTHORIZATIONFAILED] Authorization failed", "535 5.7.8 Authentication credentials invalid", "-ERR [AUTH] Authorization failed"
-	case errors.Is(err, ErrAuthFailed), errors.Is(err, ErrChannelBinding), errors.Is(err, ErrUnknownUser):
-		imap, smtp, pop = "NO [AUTHENTICATIONFAILED] Authentication failed", "535 5.7.8 Authentication credentials invalid", "-ERR [AUTH] Authentication failed"
-	case errors.Is(err, ErrNeedsTLS):
-		imap, smtp, pop = "NO [PRIVACYREQUIRED] Mechanism requires TLS", "538 5.7.11 Encryption required for requested authentication mechanism", "-ERR [AUTH] Mechanism requires TLS"
-	case errors.Is(err, ErrUnsupportedMechanism):
-		imap, smtp, pop = "NO [CANNOT] Unsupported authentication mechanism", "504 5.5.4 Unrecognized authentication type", "-ERR Unsupported authentication mechanism"
-	default:
-		imap, smtp, pop = "NO [UNAVAILABLE] Temporary authentication failure", "454 4.7.0 Temporary authentication failure", "-ERR [SYS/TEMP] Temporary authentication failure"
-	}
-	switch x.Protocol {
-	case IMAP:
-		return x.tag() + " " + imap
-	case SMTP:
-		return smtp
-	default:
-		return pop
-	}
+	return ReplyFor(err).Line(x.Protocol, x.tag())
 }
 
 // WriteResult writes [Exchange.Reply] for err to conn and flushes it: the
@@ -446,7 +456,7 @@ type xchgReply struct {
 func (x *Exchange) readReply(conn *textproto.Conn) xchgReply {
 	for untagged := 0; ; untagged++ {
 		if untagged > xchgMaxUntagged {
-			return xchgReply{err: fmt.Errorf("%w: more than %d untagged lines", ErrTooLarge, xchgMaxUntagged)}
+			return xchgReply{err: outOfStep(fmt.Errorf("%w: more than %d untagged lines", ErrTooLarge, xchgMaxUntagged))}
 		}
 		line, err := x.readLine(conn)
 		if err != nil {
@@ -462,7 +472,7 @@ func (x *Exchange) readReply(conn *textproto.Conn) xchgReply {
 			}
 			rest, ok := strings.CutPrefix(line, x.tag()+" ")
 			if !ok {
-				return xchgReply{err: fmt.Errorf("%w: unexpected IMAP line during authentication", ErrMalformed)}
+				return xchgReply{err: outOfStep(fmt.Errorf("%w: unexpected IMAP line during authentication", ErrMalformed))}
 			}
 			status, _, _ := strings.Cut(rest, " ")
 			if strings.EqualFold(status, "OK") {
@@ -479,11 +489,11 @@ func (x *Exchange) readReply(conn *textproto.Conn) xchgReply {
 			if strings.HasPrefix(line, "-ERR") {
 				return xchgReply{err: &ReplyError{Protocol: POP3, Text: truncate(line, xchgMaxReplyText), Err: xchgPOP3Code(line)}}
 			}
-			return xchgReply{err: fmt.Errorf("%w: unexpected POP3 line during authentication", ErrMalformed)}
+			return xchgReply{err: outOfStep(fmt.Errorf("%w: unexpected POP3 line during authentication", ErrMalformed))}
 		default:
 			code, text, err := x.readSMTPReply(conn, line)
 			if err != nil {
-				return xchgReply{err: err}
+				return xchgReply{err: outOfStep(err)}
 			}
 			switch {
 			case code == 334:
@@ -529,8 +539,8 @@ func (x *Exchange) contReply(data string) xchgReply {
 	return xchgReply{cont: true, chal: chal}
 }
 
-// Authenticate runs the client side of one exchange on conn: it sends the
-// command (IMAP "tag AUTHENTICATE mech [ir]", POP3 and SMTP "AUTH mech
+// Authenticate runs the client side of one exchange on conn, a
+// textproto.Conn over raw: it sends the command (IMAP "tag AUTHENTICATE mech [ir]", POP3 and SMTP "AUTH mech
 // [ir]"), answers the server's challenges with c, and reads the final
 // reply. The initial response from c.Start goes on the command line as
 // base64, or "=" when it is empty, if the protocol allows it (IMAP only
@@ -548,9 +558,26 @@ func (x *Exchange) contReply(data string) xchgReply {
 // challenges, the client cancels with "*", reads the server's reply and
 // returns that error (c's unchanged). If the server refuses, the error is
 // a *ReplyError whose Err is the matching sentinel, e.g. ErrAuthFailed for
-// rejected credentials. A line longer than MaxLineLength is an error
-// wrapping ErrTooLarge and leaves the connection out of step.
-func (x *Exchange) Authenticate(conn *textproto.Conn, c Client) error {
+// rejected credentials. When the server accepts, a client that has a
+// Finished() error method must be finished: a mutual mechanism's client that has
+// not verified the server returns its Finished error (wrapping
+// ErrServerNotVerified) instead of nil.
+//
+// ctx bounds the exchange as for [Exchange.Serve]. Errors after which the
+// connection is out of step wrap [ErrOutOfStep]: a line longer than
+// MaxLineLength, an I/O error, ctx done mid-exchange, a reply that breaks
+// the framing, a cancel the server did not answer, and a success the
+// client could not verify. Close the connection after any of them.
+func (x *Exchange) Authenticate(ctx context.Context, conn *textproto.Conn, raw net.Conn, c Client) (err error) {
+	if raw == nil {
+		return errors.New("sasl: Exchange.Authenticate: no connection to apply ctx to")
+	}
+	stop := xchgWatch(ctx, raw)
+	defer func() { err = stop(err) }()
+	return x.authenticate(conn, c)
+}
+
+func (x *Exchange) authenticate(conn *textproto.Conn, c Client) error {
 	mech, ir, err := c.Start()
 	if err != nil {
 		return err
@@ -584,7 +611,9 @@ func (x *Exchange) Authenticate(conn *textproto.Conn, c Client) error {
 		r := x.readReply(conn)
 		if !r.cont {
 			if r.ok {
-				return clientFinished(mech, c)
+				// The server now thinks the session authenticated; if
+				// the client does not, the two are out of step.
+				return outOfStep(clientFinished(mech, c))
 			}
 			return r.err
 		}
@@ -628,21 +657,26 @@ func clientFinished(mech string, c Client) error {
 	return nil
 }
 
-// cancel sends "*", reads the server's final reply, and returns cause.
+// cancel sends "*", reads the server's final reply, and returns cause, out
+// of step if no final reply came.
 func (x *Exchange) cancel(conn *textproto.Conn, cause error) error {
 	if err := xchgWriteLine(conn, "*"); err != nil {
-		return cause
+		return outOfStep(cause)
 	}
 	// The server should answer a cancel with a failure; whatever it
 	// says, the exchange failed with cause. Read until a final reply
 	// so the connection stays in step.
 	for i := 0; i <= x.maxRounds(); i++ {
-		if r := x.readReply(conn); !r.cont {
-			break
+		r := x.readReply(conn)
+		if !r.cont {
+			if errors.Is(r.err, ErrOutOfStep) {
+				return outOfStep(cause)
+			}
+			return cause
 		}
 		if err := xchgWriteLine(conn, "*"); err != nil {
 			break
 		}
 	}
-	return cause
+	return outOfStep(cause)
 }

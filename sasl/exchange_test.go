@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +30,42 @@ func xchgPipe(t testing.TB) (a, b *textproto.Conn) {
 	ca.SetDeadline(deadline)
 	cb.SetDeadline(deadline)
 	t.Cleanup(func() { ca.Close(); cb.Close() })
-	return textproto.NewConn(ca), textproto.NewConn(cb)
+	a, b = textproto.NewConn(ca), textproto.NewConn(cb)
+	xchgRaws.Store(a, ca)
+	xchgRaws.Store(b, cb)
+	t.Cleanup(func() { xchgRaws.Delete(a); xchgRaws.Delete(b) })
+	return a, b
 }
+
+// xchgRaws maps the textproto.Conns made by xchgPipe to their net.Conns.
+var xchgRaws sync.Map
+
+// xchgRaw returns the net.Conn under tp, or a connection whose deadlines
+// do nothing for one xchgPipe did not make.
+func xchgRaw(tp *textproto.Conn) net.Conn {
+	if c, ok := xchgRaws.Load(tp); ok {
+		return c.(net.Conn)
+	}
+	return xchgNopConn{}
+}
+
+// xchgServe is x.Serve on tp without a deadline.
+func xchgServe(x *Exchange, tp *textproto.Conn, s Server, ir []byte) error {
+	return x.Serve(context.Background(), tp, xchgRaw(tp), s, ir)
+}
+
+// xchgAuth is x.Authenticate on tp without a deadline.
+func xchgAuth(x *Exchange, tp *textproto.Conn, c Client) error {
+	return x.Authenticate(context.Background(), tp, xchgRaw(tp), c)
+}
+
+// xchgNopConn is a net.Conn that does nothing, for exchanges over an
+// in-memory textproto.Conn.
+type xchgNopConn struct{ net.Conn }
+
+func (xchgNopConn) SetDeadline(time.Time) error      { return nil }
+func (xchgNopConn) SetReadDeadline(time.Time) error  { return nil }
+func (xchgNopConn) SetWriteDeadline(time.Time) error { return nil }
 
 // xchgGo runs f in a goroutine and returns a channel with its error.
 func xchgGo(f func() error) <-chan error {
@@ -92,7 +127,7 @@ func xchgServeOne(x *Exchange, conn *textproto.Conn, newServer func(mech string)
 	}
 	mech, ir, err := ParseAuthCommand(args)
 	if err == nil {
-		err = x.Serve(conn, newServer(mech), ir)
+		err = xchgServe(x, conn, newServer(mech), ir)
 	}
 	if werr := x.WriteResult(conn, err); werr != nil {
 		return werr
@@ -118,7 +153,7 @@ func TestExchangePLAINRoundTrip(t *testing.T) {
 						return xchgServeOne(&Exchange{Protocol: p}, sc, func(string) Server { return xchgPlainServer() })
 					})
 					x := &Exchange{Protocol: p, Tag: "a7", SASLIR: saslIR}
-					err := x.Authenticate(cc, gosasl.NewPlainClient(tc.authz, tc.user, tc.pass))
+					err := xchgAuth(x, cc, gosasl.NewPlainClient(tc.authz, tc.user, tc.pass))
 					serr := <-srvErr
 					if tc.want == nil {
 						require.NoError(t, err)
@@ -172,7 +207,7 @@ func TestExchangeServerWire(t *testing.T) {
 			sc, peer := xchgPipe(t)
 			x := &Exchange{Protocol: tc.proto, Tag: "t1"}
 			done := xchgGo(func() error {
-				err := x.Serve(sc, xchgPlainServer(), tc.ir)
+				err := xchgServe(x, sc, xchgPlainServer(), tc.ir)
 				if werr := x.WriteResult(sc, err); werr != nil {
 					return werr
 				}
@@ -213,7 +248,7 @@ func TestExchangeServeEmptyResponses(t *testing.T) {
 					return nil, true, nil
 				})
 				x := &Exchange{Protocol: p}
-				done := xchgGo(func() error { return x.Serve(sc, srv, nil) })
+				done := xchgGo(func() error { return xchgServe(x, sc, srv, nil) })
 				line, err := peer.ReadLine()
 				require.NoError(t, err)
 				assert.Equal(t, x.challengeLine([]byte("hi")), line)
@@ -243,7 +278,7 @@ func TestExchangeServeEmptyChallenge(t *testing.T) {
 				return nil, true, nil
 			})
 			x := &Exchange{Protocol: p}
-			done := xchgGo(func() error { return x.Serve(sc, srv, nil) })
+			done := xchgGo(func() error { return xchgServe(x, sc, srv, nil) })
 			line, err := peer.ReadLine()
 			require.NoError(t, err)
 			want := map[Protocol]string{IMAP: "+ ", POP3: "+ ", SMTP: "334 "}[p]
@@ -266,7 +301,7 @@ func TestExchangeServeSuccessData(t *testing.T) {
 			return []byte("v=final"), true, nil
 		})
 		x := &Exchange{Protocol: SMTP}
-		done := xchgGo(func() error { return x.Serve(sc, srv, []byte("ir")) })
+		done := xchgGo(func() error { return xchgServe(x, sc, srv, []byte("ir")) })
 		line, err := peer.ReadLine()
 		require.NoError(t, err)
 		assert.Equal(t, "334 dj1maW5hbA==", line)
@@ -296,7 +331,7 @@ func TestExchangeServeErrorPassThrough(t *testing.T) {
 			return nil, false, custom
 		})
 		x := &Exchange{Protocol: p}
-		done := xchgGo(func() error { return x.Serve(sc, srv, nil) })
+		done := xchgGo(func() error { return xchgServe(x, sc, srv, nil) })
 		_, err := peer.ReadLine()
 		require.NoError(t, err)
 		require.NoError(t, peer.PrintfLine("Zm9v"))
@@ -314,7 +349,7 @@ func TestExchangeServeTooLongLine(t *testing.T) {
 	for _, p := range xchgProtocols {
 		sc, peer := xchgPipe(t)
 		x := &Exchange{Protocol: p, MaxLineLength: 100}
-		done := xchgGo(func() error { return x.Serve(sc, xchgPlainServer(), nil) })
+		done := xchgGo(func() error { return xchgServe(x, sc, xchgPlainServer(), nil) })
 		_, err := peer.ReadLine()
 		require.NoError(t, err)
 		// The peer's write blocks once the server stops reading; do it
@@ -357,7 +392,7 @@ func TestExchangeServeTooManyRounds(t *testing.T) {
 		sc, peer := xchgPipe(t)
 		srv := xchgFuncServer(func(resp []byte) ([]byte, bool, error) { return []byte("more"), false, nil })
 		x := &Exchange{Protocol: p, MaxRounds: 3}
-		done := xchgGo(func() error { return x.Serve(sc, srv, nil) })
+		done := xchgGo(func() error { return xchgServe(x, sc, srv, nil) })
 		for range 3 {
 			_, err := peer.ReadLine()
 			require.NoError(t, err)
@@ -383,6 +418,9 @@ func TestExchangeReplyTable(t *testing.T) {
 		{ErrUnsupportedMechanism, "x NO [CANNOT]", "504 5.5.4 ", "-ERR "},
 		{ErrNeedsTLS, "x NO [PRIVACYREQUIRED]", "538 5.7.11 ", "-ERR [AUTH]"},
 		{io.ErrUnexpectedEOF, "x NO [UNAVAILABLE]", "454 4.7.0 ", "-ERR [SYS/TEMP]"},
+		{ErrTemporaryFailure, "x NO [UNAVAILABLE]", "454 4.7.0 ", "-ERR [SYS/TEMP]"},
+		{context.DeadlineExceeded, "x NO [UNAVAILABLE]", "454 4.7.0 ", "-ERR [SYS/TEMP]"},
+		{ErrUnknownUser, "x NO [AUTHENTICATIONFAILED]", "535 5.7.8 ", "-ERR [AUTH]"},
 	}
 	for _, c := range cases {
 		err := c.err
@@ -408,8 +446,10 @@ func TestExchangeReplyTable(t *testing.T) {
 					want = ErrAuthFailed
 				case ErrUnexpectedClientResponse, ErrCanceled:
 					want = ErrMalformed
-				case io.ErrUnexpectedEOF:
+				case io.ErrUnexpectedEOF, context.DeadlineExceeded:
 					want = ErrTemporaryFailure
+				case ErrUnknownUser:
+					want = ErrAuthFailed
 				}
 				if p == SMTP && c.err == ErrAuthzFailed {
 					want = ErrAuthFailed // SMTP has one code for both
@@ -444,6 +484,10 @@ func TestParseAuthCommand(t *testing.T) {
 		{"PLAIN =", "PLAIN", []byte{}},
 		{"PLAIN AGFsaWNlAHNlY3JldA==", "PLAIN", []byte("\x00alice\x00secret")},
 		{"ABCDEFGHIJKLMNOPQRST Zm9v", "ABCDEFGHIJKLMNOPQRST", []byte("foo")},
+		// mutt with GNU SASL: "AUTHENTICATE CRAM-MD5 " means no initial
+		// response, as Dovecot takes it.
+		{"CRAM-MD5 ", "CRAM-MD5", nil},
+		{"PLAIN ", "PLAIN", nil},
 	}
 	for _, g := range good {
 		mech, ir, err := ParseAuthCommand(g.args)
@@ -455,7 +499,7 @@ func TestParseAuthCommand(t *testing.T) {
 		}
 	}
 	bad := []string{
-		"", " PLAIN", "PLAIN ", "PLAIN  Zm9v", "PLAIN Zm9v extra", "PLA IN",
+		"", " PLAIN", "PLAIN  ", "PLAIN  Zm9v", "PLAIN Zm9v extra", "PLA IN",
 		"ABCDEFGHIJKLMNOPQRSTU", "PL@IN", "PLAIN Zm9", "PLAIN Zm9v=", "PLAIN Zm9v\r",
 		"PLAIN Zg", "PLAIN Zh==", "PLAIN\tZm9v", "PLAIN ==",
 	}
@@ -471,7 +515,7 @@ func TestParseAuthCommand(t *testing.T) {
 func xchgScript(t *testing.T, x *Exchange, c Client, script []string) error {
 	t.Helper()
 	cc, peer := xchgPipe(t)
-	done := xchgGo(func() error { return x.Authenticate(cc, c) })
+	done := xchgGo(func() error { return xchgAuth(x, cc, c) })
 	for _, step := range script {
 		if line, ok := strings.CutPrefix(step, "C:"); ok {
 			got, err := peer.ReadLine()
@@ -598,7 +642,7 @@ func TestExchangeClientWire(t *testing.T) {
 	t.Run("start error sends nothing", func(t *testing.T) {
 		boom := errors.New("boom")
 		cc, peer := xchgPipe(t)
-		err := (&Exchange{Protocol: SMTP}).Authenticate(cc, &xchgFuncClient{err: boom})
+		err := xchgAuth(&Exchange{Protocol: SMTP}, cc, &xchgFuncClient{err: boom})
 		require.Same(t, boom, err)
 		peer.R.Reset(strings.NewReader("")) // nothing was written: no blocked writer
 	})
@@ -643,7 +687,7 @@ func TestExchangeClientCancel(t *testing.T) {
 func TestExchangeClientTooLongLine(t *testing.T) {
 	cc, peer := xchgPipe(t)
 	x := &Exchange{Protocol: SMTP, MaxLineLength: 64}
-	done := xchgGo(func() error { return x.Authenticate(cc, gosasl.NewPlainClient("", "a", "b")) })
+	done := xchgGo(func() error { return xchgAuth(x, cc, gosasl.NewPlainClient("", "a", "b")) })
 	_, err := peer.ReadLine()
 	require.NoError(t, err)
 	go func() {
@@ -677,7 +721,7 @@ func TestExchangeGoSASLLogin(t *testing.T) {
 			})
 		}
 		srvErr := xchgGo(func() error { return xchgServeOne(&Exchange{Protocol: p}, sc, newSrv) })
-		err := (&Exchange{Protocol: p, SASLIR: true}).Authenticate(cc, gosasl.NewLoginClient("alice", "secret"))
+		err := xchgAuth(&Exchange{Protocol: p, SASLIR: true}, cc, gosasl.NewLoginClient("alice", "secret"))
 		require.NoError(t, err)
 		require.NoError(t, <-srvErr)
 	}
@@ -751,7 +795,7 @@ func FuzzServerExchange(f *testing.F) {
 			})
 		}
 		x := &Exchange{Protocol: p, MaxLineLength: 256, MaxRounds: 4}
-		err := x.Serve(conn, srv, nil)
+		err := xchgServe(x, conn, srv, nil)
 		if werr := x.WriteResult(conn, err); werr != nil {
 			t.Fatal(werr)
 		}
@@ -790,7 +834,7 @@ func BenchmarkExchange(b *testing.B) {
 			x := &Exchange{Protocol: p, Tag: "a1", SASLIR: true}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := x.Authenticate(cc, gosasl.NewPlainClient("", "alice", "secret")); err != nil {
+				if err := xchgAuth(x, cc, gosasl.NewPlainClient("", "alice", "secret")); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -805,7 +849,7 @@ func BenchmarkExchange(b *testing.B) {
 func TestExchangeClientTooManyUntagged(t *testing.T) {
 	cc, peer := xchgPipe(t)
 	x := &Exchange{Protocol: IMAP, Tag: "a1", SASLIR: true}
-	done := xchgGo(func() error { return x.Authenticate(cc, gosasl.NewPlainClient("", "a", "b")) })
+	done := xchgGo(func() error { return xchgAuth(x, cc, gosasl.NewPlainClient("", "a", "b")) })
 	_, err := peer.ReadLine()
 	require.NoError(t, err)
 	go func() {
@@ -880,7 +924,7 @@ func TestExchangeOurMechanisms(t *testing.T) {
 							return s
 						})
 					})
-					err = (&Exchange{Protocol: p, Tag: "x", SASLIR: true}).Authenticate(cc, c)
+					err = xchgAuth(&Exchange{Protocol: p, Tag: "x", SASLIR: true}, cc, c)
 					serr := <-srvErr
 					if pass == "secret" {
 						require.NoError(t, err)
@@ -922,7 +966,7 @@ func FuzzClientExchange(f *testing.F) {
 			return chal, nil
 		}}
 		x := &Exchange{Protocol: p, Tag: "a1", SASLIR: true, MaxLineLength: 256, MaxRounds: 4}
-		err := x.Authenticate(conn, c)
+		err := xchgAuth(x, conn, c)
 		if out.Len() > 8*(256+16) {
 			t.Fatalf("wrote %d bytes", out.Len())
 		}

@@ -86,19 +86,20 @@ var (
 	_ sasl.ClientMechanism = (*xpskMech)(nil)
 )
 
-// extPipe returns the two ends of an in-memory connection.
-func extPipe(t *testing.T) (server, client *textproto.Conn) {
+// extPipe returns the two ends of an in-memory connection, as net.Conns
+// and textproto.Conns over them.
+func extPipe(t *testing.T) (server, client net.Conn, stp, ctp *textproto.Conn) {
 	a, b := net.Pipe()
 	deadline := time.Now().Add(10 * time.Second)
 	a.SetDeadline(deadline)
 	b.SetDeadline(deadline)
 	t.Cleanup(func() { a.Close(); b.Close() })
-	return textproto.NewConn(a), textproto.NewConn(b)
+	return a, b, textproto.NewConn(a), textproto.NewConn(b)
 }
 
 // extServe answers one AUTH command with set, as a POP3/SMTP server does.
-func extServe(x *sasl.Exchange, tp *textproto.Conn, set *sasl.ServerSet) error {
-	line, err := tp.ReadLine()
+func extServe(x *sasl.Exchange, raw net.Conn, tp *textproto.Conn, set *sasl.ServerSet) error {
+	line, err := sasl.ReadLine(tp.R, 512)
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func extServe(x *sasl.Exchange, tp *textproto.Conn, set *sasl.ServerSet) error {
 	if err == nil {
 		var s sasl.Server
 		if s, err = set.NewServer(context.Background(), mech); err == nil {
-			err = x.Serve(tp, s, ir)
+			err = x.Serve(context.Background(), tp, raw, s, ir)
 		}
 	}
 	if werr := x.WriteResult(tp, err); werr != nil {
@@ -185,11 +186,11 @@ func TestExtensionMechanism(t *testing.T) {
 			require.True(t, ok)
 			require.Equal(t, xpskName, m.Name())
 
-			sc, cc := extPipe(t)
+			sraw, craw, sc, cc := extPipe(t)
 			x := &sasl.Exchange{Protocol: sasl.SMTP}
 			srv := make(chan error, 1)
-			go func() { srv <- extServe(x, sc, set) }()
-			err = x.Authenticate(cc, c)
+			go func() { srv <- extServe(x, sraw, sc, set) }()
+			err = x.Authenticate(context.Background(), cc, craw, c)
 			serr := <-srv
 			id, ok := set.Identity()
 			if tc.wantErr != nil {

@@ -47,7 +47,7 @@ func TestMutualFakeServerRefused(t *testing.T) {
 				srvErr := xchgGo(func() error {
 					return xchgServeOne(&Exchange{Protocol: p}, sc, func(string) Server { return mutualFakeServer(mech) })
 				})
-				err = (&Exchange{Protocol: p, Tag: "a1", SASLIR: true}).Authenticate(cc, c)
+				err = xchgAuth(&Exchange{Protocol: p, Tag: "a1", SASLIR: true}, cc, c)
 				require.ErrorIs(t, err, ErrServerNotVerified)
 				assert.ErrorIs(t, Finished(c), ErrServerNotVerified)
 				require.NoError(t, <-srvErr)
@@ -65,7 +65,7 @@ func TestMutualForeignClient(t *testing.T) {
 	})
 	c := &xchgFuncClient{mech: SCRAMSHA256, ir: []byte("n,,n=alice,r=abc"),
 		next: func([]byte) ([]byte, error) { return []byte("c=biws,r=abcfake,p=AAAA"), nil }}
-	err := (&Exchange{Protocol: SMTP}).Authenticate(cc, c)
+	err := xchgAuth(&Exchange{Protocol: SMTP}, cc, c)
 	require.ErrorIs(t, err, ErrServerNotVerified)
 	require.NoError(t, <-srvErr)
 }
@@ -89,7 +89,7 @@ func TestMutualRealServerFinished(t *testing.T) {
 			return s
 		})
 	})
-	require.NoError(t, (&Exchange{Protocol: IMAP, Tag: "a1"}).Authenticate(cc, c))
+	require.NoError(t, xchgAuth(&Exchange{Protocol: IMAP, Tag: "a1"}, cc, c))
 	require.NoError(t, <-srvErr)
 	assert.NoError(t, Finished(c))
 }

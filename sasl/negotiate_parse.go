@@ -7,8 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/go-mailauth/mailauth/internal/textline"
 )
 
 // Bounds on what a server can make the client read. textproto.Reader.ReadLine
@@ -38,7 +36,7 @@ const (
 // cliReadLine reads one line of at most cliMaxLineLength octets and returns
 // it without its line ending (CRLF, or a bare LF as textproto accepts).
 func cliReadLine(r *bufio.Reader) (string, error) {
-	return textline.ReadLine(r, cliMaxLineLength, ErrTooLarge)
+	return ReadLine(r, cliMaxLineLength)
 }
 
 // ---- IMAP (RFC 9051, Section 7; RFC 3501, Section 7) ----

@@ -179,15 +179,8 @@ func ParseSCRAMCredentials(s string) (mech string, c SCRAMCredentials, err error
 }
 
 // scramVerifyPassword checks a plaintext password, as PLAIN and LOGIN
-// receive it, against the user's stored SCRAM keys: the strongest hash the
-// store holds (SHA-512, then SHA-256, then SHA-1), PBKDF2 over the
-// SASLprep'd password (the raw one if SASLprep refuses it, as stores that
-// skip SASLprep, like Dovecot's, hashed that), and StoredKey compared in
-// constant time. The user name is prepared as SCRAM clients prepare n=
-// (RFC 5802, Section 5.1), so PLAIN finds the keys SCRAM finds. A wrong
-// password and a user with no keys both return an error wrapping
-// ErrAuthFailed, the latter after a PBKDF2 of the default cost; any other
-// lookup error is returned unchanged.
+// receive it, against the user's stored SCRAM keys, with the default cost
+// for a user without keys; see scramVerifyPasswordWith.
 func scramVerifyPassword(ctx context.Context, lookup SCRAMLookup, username, password string) error {
 	_, err := scramVerifyPasswordWith(ctx, lookup, username, password, scramDummyHash(lookup, nil), scramDefaultIterations, scramDeriveKeys)
 	return err
@@ -204,9 +197,26 @@ func scramVerifyPasswordFake(ctx context.Context, cfg *ServerConfig, username, p
 		cfg.scramFakeIterations(), scramDeriveKeys)
 }
 
-// scramVerifyPasswordWith is the verification with the dummy's hash and
-// count, and the key derivation (tests count its calls). It returns the
+// scramVerifyPasswordWith checks a plaintext password, as PLAIN and LOGIN
+// receive it, against the user's stored SCRAM keys, with the dummy's hash
+// and count and the key derivation (tests count its calls). It returns the
 // prepared name whose keys were looked up.
+//
+// The user name is prepared as SCRAM clients prepare n= (RFC 5802, Section
+// 5.1), so PLAIN finds the keys SCRAM finds. It asks the store for the
+// user's keys of SHA-512, then SHA-256, then SHA-1, and uses the first it
+// finds: PBKDF2 over the SASLprep'd password (the raw one if SASLprep
+// refuses it, as stores that skip SASLprep, like Dovecot's, hashed that),
+// and StoredKey compared in constant time. A store that reports the hashes
+// it holds ([CredentialReporter]) is asked only for those, so a store of
+// SCRAM-SHA-256 keys, the common case, costs one lookup per login instead
+// of two; one that does not is asked for each hash in turn until one
+// answers (three round trips for a user with only SHA-1 keys).
+//
+// A wrong password, an unknown user and a user without SCRAM keys
+// (ErrNoCredentials) all return an error wrapping ErrAuthFailed, the last
+// two after a PBKDF2 of dummyHash and dummyIter. Any other lookup error is
+// returned unchanged.
 func scramVerifyPasswordWith(ctx context.Context, lookup SCRAMLookup, username, password string,
 	dummyHash scramHash, dummyIter int, derive func(scramHash, string, []byte, int) (scramKeys, error)) (string, error) {
 	if prepped, err := saslprepQuery(username); err == nil && prepped != "" {
@@ -216,13 +226,21 @@ func scramVerifyPasswordWith(ctx context.Context, lookup SCRAMLookup, username, 
 	if err != nil {
 		prepped = password
 	}
+	holds, _ := lookup.(CredentialReporter)
+	noKeys := false // the store holds the user, without SCRAM keys
+	// Strongest hash first, so that a user whose keys were re-minted with
+	// a stronger hash is checked against those.
 	for _, mech := range [...]string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1} {
-		var c SCRAMCredentials
-		var err error
-		if lookup != nil {
-			c, err = lookup.LookupSCRAM(ctx, mech, username)
-		} else {
-			err = ErrUnknownUser
+		if lookup == nil {
+			break
+		}
+		if holds != nil && !holds.HoldsCredentials(mech) {
+			continue
+		}
+		c, err := lookup.LookupSCRAM(ctx, mech, username)
+		if errors.Is(err, ErrNoCredentials) {
+			noKeys = true
+			continue
 		}
 		if errors.Is(err, ErrUnknownUser) {
 			continue
@@ -247,6 +265,10 @@ func scramVerifyPasswordWith(ctx context.Context, lookup SCRAMLookup, username, 
 	// wrong password.
 	var salt [scramSaltBytes]byte
 	derive(dummyHash, prepped, salt[:], dummyIter)
+	if noKeys {
+		// For the operator's log; the peer gets the same reply.
+		return "", fmt.Errorf("%w: no SCRAM keys for this user", ErrAuthFailed)
+	}
 	return "", fmt.Errorf("%w: password does not match", ErrAuthFailed)
 }
 

@@ -177,26 +177,25 @@ func (a *server) Next(resp []byte) ([]byte, bool, error) {
 	return chal, done, nil
 }
 
-// IMAPError maps a mailauth error to the *imap.Error go-imap writes: NO
-// [AUTHENTICATIONFAILED], NO [AUTHORIZATIONFAILED], NO [PRIVACYREQUIRED],
-// NO [CANNOT] or BAD, with fixed text that holds no secret (RFC 5530). An
-// *imap.Error from a caller's callback passes through; other errors are
-// returned as they are (go-imap answers NO [SERVERBUG]).
+// IMAPError returns the *imap.Error go-imap writes for a mailauth error:
+// the IMAP reply of [sasl.ReplyFor], the table sasl.Exchange uses, so a
+// client gets the same answer from go-imap as from a net/textproto server
+// (NO [AUTHENTICATIONFAILED], NO [PRIVACYREQUIRED], BAD for a cancelled or
+// malformed exchange, NO [UNAVAILABLE] for a store that is down, ...), with
+// fixed text that holds no secret. An *imap.Error from a caller's callback
+// passes through unchanged; nil is nil.
 func IMAPError(err error) error {
-	var ie *imap.Error
-	switch {
-	case errors.As(err, &ie):
-		return ie
-	case errors.Is(err, sasl.ErrAuthFailed), errors.Is(err, sasl.ErrChannelBinding):
-		return imapserver.ErrAuthFailed
-	case errors.Is(err, sasl.ErrAuthzFailed):
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "Authorization failed"}
-	case errors.Is(err, sasl.ErrNeedsTLS):
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired, Text: "Mechanism requires TLS"}
-	case errors.Is(err, sasl.ErrUnsupportedMechanism):
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Unsupported authentication mechanism"}
-	case errors.Is(err, sasl.ErrMalformed), errors.Is(err, sasl.ErrTooLarge), errors.Is(err, sasl.ErrUnexpectedClientResponse):
-		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Malformed authentication exchange"}
+	if err == nil {
+		return nil
 	}
-	return err
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return ie
+	}
+	r := sasl.ReplyFor(err)
+	return &imap.Error{
+		Type: imap.StatusResponseType(r.IMAPStatus),
+		Code: imap.ResponseCode(r.IMAPCode),
+		Text: r.Text,
+	}
 }

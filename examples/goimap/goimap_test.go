@@ -139,11 +139,3 @@ func TestGoIMAPOurClient(t *testing.T) {
 		assert.Equal(t, mech, res.Mechanism)
 	}
 }
-
-func TestIMAPError(t *testing.T) {
-	custom := &imap.Error{Type: imap.StatusResponseTypeNo, Text: "custom"}
-	assert.Same(t, custom, IMAPError(custom))
-	other := errors.New("db down")
-	assert.Same(t, other, IMAPError(other))
-	assert.Equal(t, imapserver.ErrAuthFailed, IMAPError(sasl.ErrChannelBinding))
-}

@@ -77,6 +77,6 @@ func Example() {
 		c.Quit()
 	}
 	// Output:
-	// SMTP error 535: Authentication failed
+	// SMTP error 535: Authentication credentials invalid
 	// sent: <nil>
 }

@@ -120,25 +120,21 @@ func (s *Session) Reset() {}
 // Logout is Session's.
 func (s *Session) Logout() error { return nil }
 
-// SMTPError maps a mailauth error to the *smtp.SMTPError go-smtp writes,
-// with the RFC 4954 codes: 535 5.7.8, 538 5.7.11, 504 5.5.4, 501 5.5.2,
-// 500 5.5.6, and fixed text that holds no secret. A *smtp.SMTPError from a
-// caller's callback passes through; anything else becomes 454 4.7.0.
+// SMTPError returns the *smtp.SMTPError go-smtp writes for a mailauth
+// error: the SMTP reply of [sasl.ReplyFor], the table sasl.Exchange uses,
+// so a client gets the same answer from go-smtp as from a net/textproto
+// server (535 5.7.8, 538 5.7.11, 504 5.5.4, 501, 500 5.5.6, 454 4.7.0 for a
+// store that is down, ...), with fixed text that holds no secret. A
+// *smtp.SMTPError from a caller's callback passes through unchanged; nil is
+// nil.
 func SMTPError(err error) error {
-	var se *smtp.SMTPError
-	switch {
-	case errors.As(err, &se):
-		return se
-	case errors.Is(err, sasl.ErrAuthFailed), errors.Is(err, sasl.ErrAuthzFailed), errors.Is(err, sasl.ErrChannelBinding):
-		return smtp.ErrAuthFailed
-	case errors.Is(err, sasl.ErrNeedsTLS):
-		return &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
-	case errors.Is(err, sasl.ErrUnsupportedMechanism):
-		return &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "Unrecognized authentication type"}
-	case errors.Is(err, sasl.ErrTooLarge):
-		return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6}, Message: "Authentication exchange too long"}
-	case errors.Is(err, sasl.ErrMalformed), errors.Is(err, sasl.ErrUnexpectedClientResponse):
-		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Cannot decode authentication exchange"}
+	if err == nil {
+		return nil
 	}
-	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	r := sasl.ReplyFor(err)
+	return &smtp.SMTPError{Code: r.SMTPCode, EnhancedCode: smtp.EnhancedCode(r.SMTPStatus), Message: r.SMTPText}
 }

@@ -310,7 +310,9 @@ func (s *session) login(ctx context.Context, trace io.Writer) (res *loginResult,
 		}
 		res.Verified = "no (APOP is not mutual)"
 		res.ChannelBinding = "none"
-		if err := apop.Login(tp, state, cc.Greeting, s.o.user, s.sasl.Password, nil); err != nil {
+		// cc.Conn is the *tls.Conn under the trace: apop.Login reads TLS
+		// from it, and ctx's deadline applies to it.
+		if err := apop.Login(ctx, tp, cc.Conn, cc.Greeting, s.o.user, s.sasl.Password, nil); err != nil {
 			return res, err
 		}
 		res.SASL = time.Since(t2)
@@ -331,7 +333,7 @@ func (s *session) login(ctx context.Context, trace io.Writer) (res *loginResult,
 	if t.proto != sasl.IMAP {
 		step = "AUTH"
 	}
-	err = x.Authenticate(tp, cl)
+	err = x.Authenticate(ctx, tp, cc.Conn, cl)
 	res.Chosen = mech
 	step += " " + mech
 	res.SASL = time.Since(t2)

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/go-mailauth/mailauth/apop"
-	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
@@ -112,9 +111,6 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 	c := &client{proto: opts.Protocol, cc: cc}
 	res.Offered = cc.Capabilities.AuthMechanisms()
 	state := sasl.ClientConn(cc.Conn)
-	if cc.TLS != nil {
-		state = sasl.ClientConn(cc.TLS)
-	}
 	cfg := opts.SASL
 	if cfg == nil {
 		cfg = &sasl.ClientConfig{}
@@ -124,7 +120,7 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 		if opts.Mode != sasl.ImplicitTLS || cc.Greeting == "" {
 			return res, ErrAPOPNeedsImplicitTLS
 		}
-		if err := apop.Login(cc.Text, state, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
+		if err := apop.Login(ctx, cc.Text, cc.Conn, cc.Greeting, cfg.Username, cfg.Password, nil); err != nil {
 			return res, err
 		}
 		return res, c.quit()
@@ -143,7 +139,7 @@ func Login(ctx context.Context, conn net.Conn, opts *Options) (res Result, err e
 	}
 	// Authenticate refuses a success before a mutual mechanism verified
 	// the server (sasl.ErrServerNotVerified): then nothing was logged in.
-	if err = x.Authenticate(cc.Text, cl); err != nil {
+	if err = x.Authenticate(ctx, cc.Text, cc.Conn, cl); err != nil {
 		return res, err
 	}
 	return res, c.quit()
@@ -201,7 +197,7 @@ func (c *client) quit() error {
 // readLine reads one line of at most maxLine bytes: a server cannot make
 // the client buffer without limit (textproto's ReadLine has no bound).
 func (c *client) readLine() (string, error) {
-	return textline.ReadLine(c.cc.Text.R, maxLine, sasl.ErrTooLarge)
+	return sasl.ReadLine(c.cc.Text.R, maxLine)
 }
 
 func trunc(s string) string {

@@ -40,7 +40,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-mailauth/mailauth/internal/textline"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
@@ -434,14 +433,17 @@ func (c *conn) passwordLogin(user, pass string) error {
 // (out of step after a too-long line, an I/O error, or too many failures).
 func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 	mech, ir, err := sasl.ParseAuthCommand(args)
+	// One exchange, lookups included, gets the idle time: a client that
+	// stops answering mid-exchange is cut off (and the connection, out of
+	// step then, closed).
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.idle())
+	defer cancel()
 	var srv sasl.Server
 	if err == nil {
-		srv, err = c.set.NewServer(context.Background(), mech)
+		srv, err = c.set.NewServer(ctx, mech)
 	}
 	if err == nil {
-		c.net.SetDeadline(time.Now().Add(c.srv.idle()))
-		err = x.Serve(c.tp, srv, ir)
-		c.net.SetDeadline(time.Time{})
+		err = x.Serve(ctx, c.tp, c.net, srv, ir)
 	}
 	if err == nil {
 		id, ok := c.set.Identity()
@@ -465,7 +467,7 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 	if err != nil {
 		c.log.Info("authentication failed", "mech", mech, "err", err)
 		var ne net.Error
-		if errors.Is(err, sasl.ErrTooLarge) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
+		if errors.Is(err, sasl.ErrOutOfStep) || errors.Is(err, sasl.ErrTooLarge) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
 			return true
 		}
 		if errors.Is(err, sasl.ErrCanceled) || errors.Is(err, sasl.ErrUnsupportedMechanism) || errors.Is(err, sasl.ErrNeedsTLS) {
@@ -525,5 +527,5 @@ func (c *conn) startTLS(goAhead string) error {
 // its line ending, never buffering more than max bytes. A longer line is
 // an error wrapping sasl.ErrTooLarge; the connection is then out of step.
 func readLine(r *bufio.Reader, max int) (string, error) {
-	return textline.ReadLine(r, max, sasl.ErrTooLarge)
+	return sasl.ReadLine(r, max)
 }

@@ -658,3 +658,30 @@ func TestIMAPMatchesInboxCost(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthTrailingSpace: "AUTHENTICATE PLAIN " and "AUTH PLAIN " (a
+// trailing space and nothing after it, as mutt with GNU SASL sends for
+// CRAM-MD5 and DIGEST-MD5) start an exchange without an initial response,
+// as Dovecot takes them, in all three protocols.
+func TestAuthTrailingSpace(t *testing.T) {
+	for _, tt := range []struct {
+		proto         sasl.Protocol
+		cmd, cont, ok string
+	}{
+		{sasl.IMAP, "a AUTHENTICATE PLAIN ", "+ ", "a OK"},
+		{sasl.POP3, "AUTH PLAIN ", "+ ", "+OK"},
+		{sasl.SMTP, "AUTH PLAIN ", "334 ", "235 "},
+	} {
+		t.Run(tt.proto.String(), func(t *testing.T) {
+			c, _ := msOpen(t, tt.proto, func(c *Config) { c.SASL.InsecureAuth = true })
+			if tt.proto == sasl.SMTP {
+				c.send("EHLO client.test")
+				c.until("250 ")
+			}
+			c.send(tt.cmd)
+			assert.Equal(t, tt.cont, c.read())
+			c.send(msPlainIR("alice", "secret"))
+			assert.True(t, strings.HasPrefix(c.read(), tt.ok))
+		})
+	}
+}

@@ -72,7 +72,7 @@ type mailSession struct {
 	conn  *sasl.ConnState
 }
 
-// dialMail connects to addr and negotiates TLS with tlsutil's client.
+// dialMail connects to addr and negotiates TLS with sasl.NegotiateClient.
 func dialMail(t *testing.T, addr string, tr mailTransport, tlsCfg *tls.Config) (*mailSession, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
@@ -109,7 +109,7 @@ func (s *mailSession) authenticate(cfg sasl.ClientConfig, mech string) error {
 	if s.proto == sasl.IMAP {
 		x.Tag = s.cc.NextTag()
 	}
-	if err := x.Authenticate(s.cc.Text, cl); err != nil {
+	if err := x.Authenticate(context.Background(), s.cc.Text, s.cc.Conn, cl); err != nil {
 		var re *sasl.ReplyError
 		if errors.As(err, &re) {
 			return fmt.Errorf("%w: %w", errPeerRefused, err)
@@ -291,7 +291,7 @@ func TestDovecotClient(t *testing.T) {
 }
 
 // TestDovecotAPOP logs in with package apop on POP3S: the greeting (with
-// its APOP timestamp) comes inside TLS there. After STLS, tlsutil discards
+// its APOP timestamp) comes inside TLS there. After STLS, NegotiateClient discards
 // the plaintext greeting, so APOP is not possible (by design).
 func TestDovecotAPOP(t *testing.T) {
 	d := StartDovecot(t)
@@ -310,7 +310,7 @@ func TestDovecotAPOP(t *testing.T) {
 			c := newCase(t, "APOP", peerDovecot, dirClient, tr.name)
 			s, err := dialMail(t, d.addr(d.POP3S), tr, d.PKI.clientTLS(nil, 0))
 			if err == nil {
-				err = apop.Login(s.cc.Text, s.conn, s.cc.Greeting, tc.user, tc.pass, nil)
+				err = apop.Login(context.Background(), s.cc.Text, s.cc.Conn, s.cc.Greeting, tc.user, tc.pass, nil)
 				if err == nil {
 					err = s.afterAuth(tc.user)
 				}
@@ -327,9 +327,9 @@ func TestDovecotAPOP(t *testing.T) {
 		c := newCase(t, "APOP", peerDovecot, dirClient, "POP3+STLS")
 		s, err := dialMail(t, d.addr(d.POP3), dcTransports[3], d.PKI.clientTLS(nil, 0))
 		if err == nil {
-			// the greeting was plaintext: tlsutil drops it, so apop has
+			// the greeting was plaintext: NegotiateClient drops it, so apop has
 			// no timestamp to answer and must refuse before sending.
-			err = apop.Login(s.cc.Text, s.conn, s.cc.Greeting, dcPlain, d.Passwords[dcPlain], nil)
+			err = apop.Login(context.Background(), s.cc.Text, s.cc.Conn, s.cc.Greeting, dcPlain, d.Passwords[dcPlain], nil)
 		}
 		c.refusedLocally(err, "pre-TLS timestamp discarded (CVE-2007-1558)")
 	})

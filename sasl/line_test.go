@@ -1,4 +1,4 @@
-package textline
+package sasl
 
 import (
 	"bufio"
@@ -11,8 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var errTest = errors.New("too long")
-
 func TestReadLine(t *testing.T) {
 	for _, tt := range []struct {
 		name, in string
@@ -24,23 +22,25 @@ func TestReadLine(t *testing.T) {
 		{"bare lf", "one\ntwo\n", 64, []string{"one", "two"}, io.EOF},
 		{"empty line", "\r\n", 64, []string{""}, io.EOF},
 		{"exactly max", "abc\r\n", 5, []string{"abc"}, io.EOF},
-		{"one over max", "abcd\r\n", 5, nil, errTest},
+		{"one over max", "abcd\r\n", 5, nil, ErrTooLarge},
 		{"eof mid-line", "abc", 64, nil, io.ErrUnexpectedEOF},
 		{"eof at start", "", 64, nil, io.EOF},
 		// Longer than bufio's minimal buffer (16 bytes): the line is
 		// assembled from several fragments.
 		{"long fragments", strings.Repeat("x", 100) + "\r\n", 200, []string{strings.Repeat("x", 100)}, io.EOF},
-		{"long over max", strings.Repeat("x", 300) + "\r\n", 200, nil, errTest},
+		{"long over max", strings.Repeat("x", 300) + "\r\n", 200, nil, ErrTooLarge},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := bufio.NewReaderSize(strings.NewReader(tt.in), 16)
 			for _, want := range tt.want {
-				got, err := ReadLine(r, tt.max, errTest)
+				got, err := ReadLine(r, tt.max)
 				require.NoError(t, err)
 				assert.Equal(t, want, got)
 			}
-			_, err := ReadLine(r, tt.max, errTest)
+			_, err := ReadLine(r, tt.max)
 			assert.ErrorIs(t, err, tt.err)
+			// Only a line left half read leaves the connection out of step.
+			assert.Equal(t, tt.err == ErrTooLarge, errors.Is(err, ErrOutOfStep))
 		})
 	}
 }
@@ -57,7 +57,7 @@ func FuzzReadLine(f *testing.F) {
 		}
 		r := bufio.NewReaderSize(strings.NewReader(string(in)), 16)
 		for i := 0; i <= len(in); i++ {
-			line, err := ReadLine(r, max, errTest)
+			line, err := ReadLine(r, max)
 			if err != nil {
 				return
 			}
