@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"syscall"
 
@@ -65,6 +66,7 @@ func exitCode(err error) int {
 	var alert tls.AlertError
 	var recHdr tls.RecordHeaderError
 	var verifyErr *tls.CertificateVerificationError
+	var pathErr *fs.PathError
 	switch {
 	case err == nil:
 		return exitOK
@@ -92,6 +94,10 @@ func exitCode(err error) int {
 		return exitTLS
 	case errors.Is(err, sasl.ErrAuthFailed), errors.Is(err, sasl.ErrAuthzFailed):
 		return exitAuth
+	case errors.As(err, &pathErr):
+		// A file (keytab, credential cache, -ca): its errno would
+		// otherwise pass for a network error below.
+		return exitFailure
 	case errors.As(err, &re) && re.Err == nil:
 		// A plain "NO"/"-ERR"/5xx without a code: the server refused.
 		return exitAuth

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-mailauth/mailauth/examples/mailserver"
+	"github.com/go-mailauth/mailauth/ntlm"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb"
 	"github.com/go-mailauth/mailauth/tlsutil"
@@ -116,6 +118,8 @@ func startServer(t *testing.T, proto sasl.Protocol, pki *testPKI, opts ...server
 		TLS:      pki.serverTLS(),
 		Hostname: "localhost",
 	}
+	// NTLM from package ntlm, with the NT hash passdb derives.
+	cfg.SASL.Extra = []sasl.ServerMechanism{ntlm.NewServerMechanism(&ntlm.ServerConfig{Hashes: db})}
 	for _, o := range opts {
 		o(cfg)
 	}
@@ -225,4 +229,58 @@ func serveInjectable(raw net.Conn, cfg *tls.Config) {
 			write(tag + " OK " + strings.ToLower(cmd) + " done")
 		}
 	}
+}
+
+// unverifiedSCRAMServer is an IMAPS server that runs SCRAM-SHA-256 up to
+// the client's proof and then says OK without sending v=: an impostor that
+// does not know the password. A client must not report success.
+func startUnverifiedSCRAM(t *testing.T, pki *testPKI) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				tc := tls.Server(c, pki.serverTLS())
+				r := bufio.NewReader(tc)
+				w := func(s string) { tc.Write([]byte(s + "\r\n")) }
+				w("* OK impostor ready")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					f := strings.Fields(line)
+					if len(f) < 2 {
+						return
+					}
+					switch strings.ToUpper(f[1]) {
+					case "CAPABILITY":
+						w("* CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256")
+						w(f[0] + " OK done")
+					case "AUTHENTICATE":
+						first, _ := base64.StdEncoding.DecodeString(f[3])
+						_, nonce, _ := strings.Cut(string(first), ",r=")
+						sf := "r=" + nonce + "impostor,s=" + base64.StdEncoding.EncodeToString([]byte("saltsaltsaltsalt")) + ",i=4096"
+						w("+ " + base64.StdEncoding.EncodeToString([]byte(sf)))
+						r.ReadString('\n') // client-final, proof and all
+						w(f[0] + " OK [CAPABILITY IMAP4rev1] welcome, whoever you are")
+					default:
+						w(f[0] + " OK")
+						if strings.EqualFold(f[1], "LOGOUT") {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -21,11 +21,12 @@ const loginExample = `  mailauth login imaps://alice@mail.example.org           
   mailauth login -mech SCRAM-SHA-256 -password-file ~/.pw pop3s://alice@mail.example.org
   mailauth login -mech XOAUTH2 -token-file token.txt imaps://alice@imap.gmail.com
   mailauth login -mech EXTERNAL -cert me.pem imaps://mail.example.org
+  mailauth login -mech GSSAPI -keytab alice.keytab -principal alice@EXAMPLE.ORG imaps://mail.example.org
   mailauth login -ca maild.pem imap://alice@127.0.0.1:1143  # trust a test server's certificate`
 
 // errServerNotVerified means a mutual mechanism ended without the client
 // having checked the server's proof (sasl's FinishedClient said so).
-var errServerNotVerified = errors.New("server not verified")
+var errServerNotVerified = sasl.ErrServerNotVerified
 
 // loginOpts are login's settings (also used by probe and bench).
 type loginOpts struct {
@@ -39,6 +40,7 @@ type loginOpts struct {
 	useAPOP   bool
 	noResume  bool
 	noCache   bool
+	krb       krbFlags
 }
 
 // credentials are the secrets of one login; never printed.
@@ -86,7 +88,10 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&o.anonymous, "anonymous", "", "log in with ANONYMOUS, sending this `trace`")
 	fs.BoolVar(&o.useAPOP, "apop", false, "POP3: log in with APOP (needs pop3s: the timestamp must come inside TLS)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on the whole session")
-	keytab := fs.String("keytab", "", "GSSAPI: Kerberos keytab `file` (default: $KRB5_CLIENT_KTNAME)")
+	keytab := fs.String("keytab", "", "GSSAPI: Kerberos keytab `file` (default: $KRB5_CLIENT_KTNAME; else the password, else the credential cache)")
+	fs.StringVar(&o.krb.principal, "principal", "", "GSSAPI: Kerberos `principal` (default: the user name)")
+	fs.StringVar(&o.krb.ccache, "ccache", "", "GSSAPI: credential cache `file` (default: $KRB5CCNAME)")
+	fs.StringVar(&o.krb.conf, "krb5conf", "", "GSSAPI: krb5.conf `file` (default: $KRB5_CONFIG, /etc/krb5.conf)")
 	verbose := fs.Bool("v", false, "print the protocol transcript on stderr, secrets masked")
 	pw := secretFlags{what: "password", flagPfx: "password", defEnv: envPassword}
 	pw.register(fs)
@@ -167,9 +172,14 @@ func gatherCredentials(c *cli, t target, o *loginOpts, pw, tok *secretFlags, key
 	case "token":
 		cr.token, err = tok.get(c, fmt.Sprintf("Bearer token for %s at %s: ", o.user, t.host))
 	case "keytab":
+		// A keytab, else a password if one was given, else kinit's
+		// credential cache: nothing is prompted for.
 		cr.keytab = keytab
 		if cr.keytab == "" {
 			cr.keytab = c.getenv("KRB5_CLIENT_KTNAME")
+		}
+		if cr.keytab == "" && pw.given(c) {
+			cr.password, err = pw.get(c, "")
 		}
 	}
 	return cr, err
@@ -205,8 +215,12 @@ func newSession(t target, o *loginOpts, cr credentials) (*session, error) {
 	if o.mech != "" {
 		cfg.Mechanisms = []string{strings.ToUpper(o.mech)}
 	}
-	if err := addExtraMechanisms(cfg, o, cr); err != nil {
-		return nil, err
+	if err := addExtraMechanisms(cfg, t, o, cr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return nil, err
+		}
+		return nil, &opError{t.String(), "Kerberos credentials", err}
 	}
 	s := &session{t: t, o: o, tlsCfg: tlsCfg, sasl: cfg}
 	for _, v := range []string{cr.password, cr.token} {
@@ -346,11 +360,6 @@ func (s *session) login(ctx context.Context, trace io.Writer) (res *loginResult,
 	return res, logout(tp, t.proto, cc.NextTag())
 }
 
-// finishedClient is sasl's FinishedClient, by method set.
-type finishedClient interface {
-	Finished() error
-}
-
 // serverVerified says whether the server proved itself, for a mutual
 // mechanism: sasl's FinishedClient reports that the client received and
 // checked the server's proof (SCRAM v=, DIGEST-MD5 rspauth, GSSAPI
@@ -360,12 +369,14 @@ func serverVerified(mech string, c sasl.Client, err error) (string, error) {
 	if !ok || !m.Security().Mutual {
 		return "no (" + mech + " is not mutual: only TLS authenticated the server)", err
 	}
-	f, ok := c.(finishedClient)
+	f, ok := c.(sasl.FinishedClient)
 	if !ok {
 		return "unknown (this mechanism's client does not report it)", err
 	}
 	if ferr := f.Finished(); ferr != nil {
 		if err == nil {
+			// Exchange refuses this itself; kept so that no path can
+			// report such a login as a success.
 			err = fmt.Errorf("%w: %w", errServerNotVerified, ferr)
 		}
 		return "NO: " + oneLine(ferr.Error()), err

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,6 +53,20 @@ func TestLoginMechanisms(t *testing.T) {
 			}
 		})
 	}
+	t.Run("NTLM", func(t *testing.T) {
+		code, out, errOut := runCLI(t, pwEnv(), "login", "-v", "-mech", "NTLM", "-ca", s.pki.caFile, s.url(true))
+		require.Equal(t, exitOK, code, errOut)
+		assert.Contains(t, out, "mechanism        NTLM")
+		assert.Contains(t, out, "server verified  no (NTLM is not mutual")
+		assert.Contains(t, errOut, "bytes, hidden", "NTLM messages are shown by size only")
+		assert.NotContains(t, out+errOut, testPassword)
+	})
+	t.Run("GSSAPI without credentials", func(t *testing.T) {
+		env := map[string]string{"KRB5CCNAME": filepath.Join(t.TempDir(), "no-such-ccache"), "KRB5_CONFIG": filepath.Join(t.TempDir(), "krb5.conf")}
+		code, _, errOut := runCLI(t, env, "login", "-mech", "GSSAPI", "-krb5conf", os.DevNull, "-ca", s.pki.caFile, s.url(true))
+		assert.NotEqual(t, exitOK, code)
+		assert.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
+	})
 	t.Run("ANONYMOUS", func(t *testing.T) {
 		code, out, errOut := runCLI(t, nil, "login", "-anonymous", "probe@example.org", "-ca", s.pki.caFile, s.url(false))
 		require.Equal(t, exitOK, code, errOut)
@@ -97,6 +113,15 @@ func TestLoginFailures(t *testing.T) {
 		code, _, errOut := runCLI(t, map[string]string{envToken: "tok"}, "login", "-mech", "XOAUTH2", "-ca", s.pki.caFile, s.url(true))
 		assert.Equal(t, exitProtocol, code, errOut)
 		assert.Contains(t, errOut, "choose mechanism")
+	})
+	t.Run("server not verified", func(t *testing.T) {
+		// An impostor that skips SCRAM's v=: the login must fail as a
+		// TLS-class failure (exit 4), never as a success.
+		addr := startUnverifiedSCRAM(t, s.pki)
+		code, out, errOut := runCLI(t, pwEnv(), "login", "-ca", s.pki.caFile, "imaps://alice@"+addr)
+		assert.Equal(t, exitTLS, code, out+errOut)
+		assert.NotContains(t, out, "result           authenticated")
+		assert.Contains(t, errOut, "verified")
 	})
 	t.Run("STARTTLS missing", func(t *testing.T) {
 		// A plaintext-only server: the injectable fixture does STARTTLS,
