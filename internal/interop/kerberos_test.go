@@ -53,7 +53,7 @@ type krbLab struct {
 	keytab   string // imap, pop, smtp on krbHost
 	ccache   string // FILE:…, alice's TGT from MIT kinit
 	acc      *kpop.Acceptor
-	creds    *kpop.Credentials // from ccache
+	creds    *kpop.Credentials  // from ccache
 	logins   chan sasl.Identity // ourGSSMail's logins
 }
 
