@@ -23,14 +23,21 @@
 // global registry: importing a package never changes what a server offers.
 //
 // Clients and servers are emersion/go-sasl's Client and Server (type
-// aliases), so they drop into go-imap v2 (imapserver.SessionSASL,
-// imapclient.Client.Authenticate) and go-smtp (AuthSession, Client.Auth).
-// Such a caller runs the exchange itself, so it must check [Finished] after
-// the server reports success (see [FinishedClient]). Servers and clients on their own net/textproto loops run
-// the exchange with [Exchange]: [ParseAuthCommand] parses "AUTHENTICATE
-// mech [ir]" and "AUTH mech [ir]", [Exchange.Serve] and
-// [Exchange.WriteResult] run the server side and send the reply the outcome
-// calls for, and [Exchange.Authenticate] runs the client side.
+// aliases), so a Client goes to go-imap v2's imapclient.Client.Authenticate
+// and go-smtp's Client.Auth as it is; such a caller runs the exchange
+// itself, so it must check [Finished] after the server reports success (see
+// [FinishedClient]). A go-imap or go-smtp server needs glue around the
+// Servers (a set that follows the connection's TLS, error replies, the
+// identity): the packages examples/goimap and examples/gosmtp are that
+// glue, supported, with an Authenticator to embed in a session. Servers
+// and clients on their own net/textproto loops run the exchange with
+// [Exchange]: [ParseAuthCommand] parses "AUTHENTICATE mech [ir]" and "AUTH
+// mech [ir]", [ReadLine] reads command lines with a bound, [Exchange.Serve]
+// and [Exchange.WriteResult] run the server side and send the reply the
+// outcome calls for ([ReplyFor], the one reply table), and
+// [Exchange.Authenticate] runs the client side. Both sides take a
+// context.Context whose end interrupts the connection, and errors that
+// leave the connection out of step wrap [ErrOutOfStep].
 //
 // # Client connections
 //
@@ -89,6 +96,24 @@
 //   - Legacy mechanisms (LOGIN, CRAM-MD5, DIGEST-MD5) are offered only when
 //     the configuration asks ([ServerConfig.Legacy]), and a store that is a
 //     [CredentialReporter] limits the offer to what it holds.
+//   - Unknown user, wrong password and a stored credential the mechanism
+//     cannot use give the peer the same reply after the same work: SCRAM
+//     makes the fake salt for every user, PLAIN/LOGIN from SCRAM keys run
+//     the dummy PBKDF2 with the strongest hash the store holds and
+//     SCRAMIterations, and ErrNoCredentials is answered as ErrAuthFailed.
+//   - A TokenVerifier that accepts a token without naming its user fails
+//     the exchange like an invalid token; the client's a=/user= is never
+//     taken instead.
+//   - PLAIN and LOGIN checked against SCRAM keys prepare the user name as
+//     SCRAM prepares n=, and report the prepared name, whose keys they
+//     checked. SASLprep maps U+200B to nothing (libidn, in GNU SASL: to a
+//     space), the one known difference in keys from gsasl.
+//   - On TLS 1.2 a -PLUS server accepts tls-exporter with RFC 9266's
+//     zero-length context and with none (xdg-go/scram's form): both are of
+//     this session's master secret. Clients send the RFC 9266 form.
+//   - A [Throttle] as [ServerConfig.Limiter] delays failures per client
+//     address (IPv4 /32, IPv6 /64) in bounded memory; a failure at one
+//     address never delays another.
 //
 // A server never needs a plaintext password where the mechanism allows a
 // derived credential: SCRAM verifies from StoredKey and ServerKey, CRAM-MD5

@@ -19,13 +19,15 @@ import (
 )
 
 // userStore is what maild needs of a credential store; passdb.DB,
-// pgsql.Store and ldap.Store all have it.
+// pgsql.Store and ldap.Store all have it, the NT-hash lookup of
+// ntlm.NTHashLookup included.
 type userStore interface {
 	sasl.PasswordVerifier
 	sasl.PlaintextLookup
 	sasl.CRAMMD5Lookup
 	sasl.DigestMD5Lookup
 	sasl.SCRAMLookup
+	LookupNTHash(ctx context.Context, username string) ([16]byte, error)
 }
 
 // openStore opens the store named by -passwd (a file) or -passdb (a URL):

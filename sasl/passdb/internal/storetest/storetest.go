@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-mailauth/mailauth/apop"
+	"github.com/go-mailauth/mailauth/ntlm"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb"
 )
@@ -39,7 +40,7 @@ const SHA512CryptSecret = "{SHA512-CRYPT}$6$mailauthsalt$3YYRHuDzP/3zohl8zck1K/f
 
 // Mechanisms are the mechanisms every store is tested with; APOP is
 // checked beside them through apop.Server.
-var Mechanisms = []string{"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512", "APOP"}
+var Mechanisms = []string{"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512", "NTLM", "APOP"}
 
 // User is one test user: its password field and the mechanisms that can
 // log it in.
@@ -49,7 +50,7 @@ type User struct {
 	OK    []string
 }
 
-var all = []string{"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512", "APOP"}
+var all = Mechanisms
 
 // Users returns the test users, with fresh salts for the schemes that
 // have them.
@@ -69,7 +70,7 @@ func Users(t testing.TB) []User {
 		{"scram512", h(passdb.SchemeSCRAMSHA512), []string{"PLAIN", "LOGIN", "SCRAM-SHA-512"}},
 		{"bcrypt", BcryptSecret, []string{"PLAIN", "LOGIN"}},
 		{"ssha512", h(passdb.SchemeSSHA512), []string{"PLAIN", "LOGIN"}},
-		{"ntlm", h(passdb.SchemeNTLM), []string{"PLAIN", "LOGIN"}},
+		{"ntlm", h(passdb.SchemeNTLM), []string{"PLAIN", "LOGIN", "NTLM"}},
 		{"locked", "", nil},
 		{"sha512crypt", SHA512CryptSecret, sha512CryptOK(t)},
 		// Names that would break a query built by string splicing.
@@ -100,12 +101,14 @@ type Store interface {
 }
 
 // ServerConfig returns a sasl configuration that takes every credential
-// from st and offers every mechanism without TLS (in memory).
+// from st and offers every mechanism, NTLM included, without TLS (in
+// memory).
 func ServerConfig(st Store) *sasl.ServerConfig {
 	return &sasl.ServerConfig{
 		Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st,
+		Extra:    []sasl.ServerMechanism{ntlm.NewServerMechanism(&ntlm.ServerConfig{Hashes: st})},
 		Hostname: Realm, InsecureAuth: true,
-		Mechanisms: []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN"},
+		Mechanisms: []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "DIGEST-MD5", "CRAM-MD5", "NTLM", "PLAIN", "LOGIN"},
 	}
 }
 
@@ -157,6 +160,9 @@ func Login(ctx context.Context, cfg *sasl.ServerConfig, mech, user, password str
 	}
 	ccfg := &sasl.ClientConfig{Username: user, Password: password, Mechanisms: []string{mech},
 		InsecureAuth: true, Host: Realm}
+	if mech == ntlm.MechanismName {
+		ccfg.Extra = []sasl.ClientMechanism{ntlm.NewClientMechanism(&ntlm.ClientConfig{Username: user, Password: password})}
+	}
 	c, err := ccfg.NewClient([]string{mech}, nil)
 	if err != nil {
 		return sasl.Identity{}, fmt.Errorf("client: %w", err)
@@ -188,6 +194,9 @@ func TestLogins(t *testing.T, st Store, users []User) {
 			t.Run(mech+"/"+u.Name, func(t *testing.T) {
 				if mech == "APOP" && strings.ContainsAny(u.Name, " \\") {
 					t.Skip("APOP cannot carry this name")
+				}
+				if mech == "NTLM" && strings.ContainsAny(u.Name, "\\") {
+					t.Skip("NTLM reads DOMAIN\\user: the name is not one user name")
 				}
 				id, err := Login(ctx, cfg, mech, u.Name, Password)
 				if slices.Contains(u.OK, mech) {
@@ -224,7 +233,7 @@ func TestInjections(t *testing.T, st Store) {
 	ctx := context.Background()
 	for i, name := range Injections {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "CRAM-MD5"} {
+			for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "CRAM-MD5", "NTLM"} {
 				_, err := Login(ctx, cfg, mech, name, Password)
 				require.Error(t, err, mech)
 				// sasl may refuse the name itself (NUL, not UTF-8).
