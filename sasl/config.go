@@ -215,7 +215,9 @@ type SCRAMLookup interface {
 
 // TokenVerifier checks an OAuth 2.0 bearer token (OAUTHBEARER, XOAUTH2).
 // username is the user the client names (OAUTHBEARER a=, XOAUTH2 user=), or
-// "". It returns the user the token belongs to; a token that is invalid,
+// "". It returns the user the token belongs to, never "" on success: an
+// empty user with a nil error fails the exchange like an invalid token
+// (the client's claim is not taken instead). A token that is invalid,
 // expired, or not for username is an error wrapping ErrAuthFailed.
 type TokenVerifier interface {
 	VerifyToken(ctx context.Context, username, token string) (string, error)

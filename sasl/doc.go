@@ -89,6 +89,24 @@
 //   - Legacy mechanisms (LOGIN, CRAM-MD5, DIGEST-MD5) are offered only when
 //     the configuration asks ([ServerConfig.Legacy]), and a store that is a
 //     [CredentialReporter] limits the offer to what it holds.
+//   - Unknown user, wrong password and a stored credential the mechanism
+//     cannot use give the peer the same reply after the same work: SCRAM
+//     makes the fake salt for every user, PLAIN/LOGIN from SCRAM keys run
+//     the dummy PBKDF2 with the strongest hash the store holds and
+//     SCRAMIterations, and ErrNoCredentials is answered as ErrAuthFailed.
+//   - A TokenVerifier that accepts a token without naming its user fails
+//     the exchange like an invalid token; the client's a=/user= is never
+//     taken instead.
+//   - PLAIN and LOGIN checked against SCRAM keys prepare the user name as
+//     SCRAM prepares n=, and report the prepared name, whose keys they
+//     checked. SASLprep maps U+200B to nothing (libidn, in GNU SASL: to a
+//     space), the one known difference in keys from gsasl.
+//   - On TLS 1.2 a -PLUS server accepts tls-exporter with RFC 9266's
+//     zero-length context and with none (xdg-go/scram's form): both are of
+//     this session's master secret. Clients send the RFC 9266 form.
+//   - A [Throttle] as [ServerConfig.Limiter] delays failures per client
+//     address (IPv4 /32, IPv6 /64) in bounded memory; a failure at one
+//     address never delays another.
 //
 // A server never needs a plaintext password where the mechanism allows a
 // derived credential: SCRAM verifies from StoredKey and ServerKey, CRAM-MD5

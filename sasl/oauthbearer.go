@@ -83,10 +83,15 @@ func (e *OAuthBearerError) Is(target error) bool { return target == ErrAuthFaile
 // the token in its initial response. If the server rejects the token it
 // sends an error challenge; Next then returns the response %x01 that RFC
 // 7628, Section 3.2.3 asks for together with an *OAuthBearerError carrying
-// the server's JSON (errors.Is(err, ErrAuthFailed) is true). A protocol
-// layer that sends a response despite an error sends %x01; go-imap and
-// go-smtp send a cancel instead, which ends the exchange as well. A
-// challenge that is not JSON yields an error wrapping ErrMalformed.
+// the server's JSON (errors.Is(err, ErrAuthFailed) is true). What happens
+// next depends on the protocol layer: [Exchange.Authenticate] sends the
+// %x01 and reads the server's final reply, so the connection stays usable;
+// go-smtp's Client.Auth answers "*" (a cancel), which ends the exchange as
+// well; go-imap v2's imapclient returns the error without answering the
+// challenge at all, so the server still waits for a response and the
+// connection is out of step. After a failed OAUTHBEARER with go-imap v2,
+// close the connection (do not send another command on it). A challenge
+// that is not JSON yields an error wrapping ErrMalformed.
 //
 // The token is a password equivalent: use OAUTHBEARER only over TLS. Start
 // refuses (ErrMalformed) an empty token and fields with control characters,
@@ -185,6 +190,10 @@ func oauthParseError(mech string, challenge []byte) error {
 	return &e
 }
 
+// errTokenNoUser is the failure of a TokenVerifier that returned no error
+// and no user.
+var errTokenNoUser = fmt.Errorf("%w: token verifier accepted the token but named no user", ErrAuthFailed)
+
 func newOAuthBearerServer(env *serverEnv, mech string) IdentityServer {
 	return &oauthServer{serverEnv: env, mech: mech, parse: oauthParseBearer, status: "invalid_token"}
 }
@@ -260,10 +269,13 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 		return s.errorChallenge(err), false, nil
 	}
 	if user == "" {
-		user = authzid
-	}
-	if user == "" {
-		return nil, false, fmt.Errorf("%w: token verifier named no user", ErrAuthFailed)
+		// Fail closed (issue 8, defect 10): a verifier that accepts a
+		// token without saying whose it is has verified nobody, and the
+		// client's a=/user= claim must not stand in for the identity.
+		// The peer sees an invalid token; the log sees why.
+		s.failErr = errTokenNoUser
+		s.state = oauthFailed
+		return s.errorChallenge(s.failErr), false, nil
 	}
 	id := Identity{Mechanism: s.mech, Username: user}
 	if authzid != user {

@@ -434,7 +434,11 @@ func TestOAuthBearerServerSteps(t *testing.T) {
 	})
 	t.Run("verifier-names-no-user", func(t *testing.T) {
 		s := NewOAuthBearerServer(context.Background(), &ServerConfig{Tokens: &oauthTestVerifier{tokens: map[string]string{"tok": ""}}})
-		_, _, err := s.Next(msg)
+		chal, done, err := s.Next(msg)
+		require.NoError(t, err)
+		require.False(t, done)
+		assert.JSONEq(t, `{"status":"invalid_token","schemes":"bearer"}`, string(chal))
+		_, _, err = s.Next([]byte{1})
 		assert.ErrorIs(t, err, ErrAuthFailed)
 	})
 	t.Run("unknown-equals-wrong", func(t *testing.T) {
@@ -664,4 +668,31 @@ func FuzzOAuthClients(f *testing.F) {
 			require.ErrorIs(t, err, ErrUnexpectedServerChallenge)
 		}
 	})
+}
+
+// TestTokenVerifierEmptyUserFailsClosed (issue 8, defect 10): a
+// TokenVerifier that returns "" and no error has verified nobody, and the
+// exchange fails like an invalid token; the client's a= (OAUTHBEARER) or
+// user= (XOAUTH2) never becomes the identity. Before the fix the server
+// logged the client in as whoever it named.
+func TestTokenVerifierEmptyUserFailsClosed(t *testing.T) {
+	ver := &oauthTestVerifier{tokens: map[string]string{"tok": ""}}
+	cfg := &ServerConfig{Tokens: ver, InsecureAuth: true}
+	for mech, first := range map[string]string{
+		OAuthBearer: "n,a=victim,\x01auth=Bearer tok\x01\x01",
+		XOAuth2:     "user=victim\x01auth=Bearer tok\x01\x01",
+	} {
+		set := NewServerSet(cfg, nil)
+		s, err := set.NewServer(context.Background(), mech)
+		require.NoError(t, err, mech)
+		chal, done, err := s.Next([]byte(first))
+		require.NoError(t, err, mech)
+		require.False(t, done, mech)
+		assert.Contains(t, string(chal), "status", mech)
+		_, done, err = s.Next([]byte{1})
+		assert.ErrorIs(t, err, ErrAuthFailed, mech)
+		assert.False(t, done, mech)
+		_, ok := set.Identity()
+		assert.False(t, ok, "%s: logged in as the client's claim", mech)
+	}
 }

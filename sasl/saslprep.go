@@ -20,7 +20,12 @@ import (
 // SCRAM (RFC 5802, Section 2.2) hashes the SASLprep form of the password, so
 // SCRAM clients, NewSCRAMCredentials and the PLAIN-against-SCRAM check all
 // apply it; a password that differs only in its Unicode form then yields the
-// same keys as on gsasl, Cyrus-compatible stores and xdg-go/scram.
+// same keys as on gsasl, Cyrus-compatible stores and xdg-go/scram, with one
+// known exception: U+200B ZERO WIDTH SPACE is in both of RFC 4013's mapping
+// tables (RFC 3454 B.1, mapped to nothing, and C.1.2, mapped to SPACE).
+// This package (xdg-go/stringprep) maps it to nothing, GNU SASL (libidn)
+// to U+0020, so a password containing U+200B gives different keys there
+// (TestSASLprepZeroWidthSpace pins our choice).
 //
 // Why SASLprep and not PRECIS: RFC 8265 obsoletes SASLprep with the PRECIS
 // OpaqueString profile (golang.org/x/text/secure/precis), but OpaqueString

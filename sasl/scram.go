@@ -715,6 +715,7 @@ type scramServer struct {
 	user, authzid  string
 	cbind          []byte // the c= value the client must send
 	cbindBuf       [64]byte
+	cbindAlt       []byte // on TLS 1.2 tls-exporter: the value with no exporter context, also accepted
 	creds          SCRAMCredentials
 	fake           bool   // unknown user: fail at the proof whatever it is
 	noCreds        bool   // the user exists without keys for this hash
@@ -796,6 +797,15 @@ func (s *scramServer) serverFirst(msg []byte) ([]byte, error) {
 		}
 		if cbData, err = s.conn.ChannelBinding(typ); err != nil {
 			return nil, scramFail(scramErrUnsupportedCBType, fmt.Errorf("%w: %w", ErrChannelBinding, err))
+		}
+		if cs := s.conn.TLS(); typ == tlsutil.TLSExporter && cs.Version == tls.VersionTLS12 {
+			// RFC 9266 exports with a zero-length context; xdg-go/scram
+			// (and so Go clients built on it) with none, which differs
+			// on TLS 1.2 only. Both come from this session's master
+			// secret, so accepting either still binds to this channel.
+			if alt, err := tlsutil.ExporterWithoutContext(cs); err == nil {
+				s.cbindAlt = base64.StdEncoding.AppendEncode(nil, append(m.gs2[:len(m.gs2):len(m.gs2)], alt...))
+			}
 		}
 	}
 	if s.user, err = scramDecodeName(m.user); err != nil {
@@ -939,7 +949,11 @@ func (s *scramServer) serverFinal(msg []byte) ([]byte, error) {
 	}
 	// Constant time: for -PLUS the expected value holds TLS-derived data
 	// (tls-unique, tls-exporter) that a timing probe should not reveal.
-	if !hmac.Equal(m.cbind, s.cbind) {
+	// Both forms are always compared, so which one matched takes no time
+	// to tell.
+	match := hmac.Equal(m.cbind, s.cbind)
+	alt := s.cbindAlt != nil && hmac.Equal(m.cbind, s.cbindAlt)
+	if !match && !alt {
 		return nil, scramFail(scramErrChannelBindingsDontMatch,
 			fmt.Errorf("%w: SCRAM channel-binding data differ from this connection's", ErrChannelBinding))
 	}

@@ -2,6 +2,7 @@ package sasl
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"os"
 	"slices"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/xdg-go/scram"
+
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
 // scramHoldingStore is a scramTestStore that reports the hashes it holds,
@@ -145,4 +149,72 @@ func TestSCRAMServerFirstTiming(t *testing.T) {
 	med := func(x []float64) float64 { slices.Sort(x); return x[len(x)/2] }
 	t.Logf("server-first-message: known vs unknown user, %d samples each: Welch t = %.1f, medians %.0f ns vs %.0f ns",
 		n, tt, med(known), med(unknown))
+}
+
+// TestSASLprepZeroWidthSpace pins the documented divergence from GNU
+// SASL (issue 8, "also check"): U+200B is in RFC 4013's map-to-nothing
+// table and in its non-ASCII-space table; we map it to nothing (libidn, in
+// gsasl, to U+0020), in passwords and in SCRAM names alike.
+func TestSASLprepZeroWidthSpace(t *testing.T) {
+	got, err := SASLprep("pass\u200bword")
+	require.NoError(t, err)
+	assert.Equal(t, "password", got)
+	got, err = saslprepQuery("us\u200ber")
+	require.NoError(t, err)
+	assert.Equal(t, "user", got)
+	// A true non-ASCII space (C.1.2 only) becomes U+0020.
+	got, err = SASLprep("pass\u2003word")
+	require.NoError(t, err)
+	assert.Equal(t, "pass word", got)
+}
+
+// TestSCRAMTLS12ExporterContexts (issue 8, "also check"): on TLS 1.2 a
+// -PLUS server accepts tls-exporter computed with RFC 9266's zero-length
+// context (ours, gsasl) and with none at all (xdg-go/scram's
+// NewTLSExporterBinding), both of this session, and nothing of another
+// session. Before, xdg-go clients were refused there.
+func TestSCRAMTLS12ExporterContexts(t *testing.T) {
+	cert := scramTestCert(t, false)
+	cli, srv := scramTLSPair(t, tls.VersionTLS12, cert)
+	other, _ := scramTLSPair(t, tls.VersionTLS12, cert)
+	mech := SCRAMSHA256
+	xc, err := scram.SHA256.NewClient("user", "pencil", "")
+	require.NoError(t, err)
+	creds, err := xc.GetStoredCredentialsWithError(scram.KeyFactors{Salt: "0123456789abcdef", Iters: 4096})
+	require.NoError(t, err)
+	st := scramOneUser(mech, "user", SCRAMCredentials{Salt: []byte(creds.Salt), Iterations: creds.Iters, StoredKey: creds.StoredKey, ServerKey: creds.ServerKey})
+	ccs, ocs := cli.conn.ConnectionState(), other.conn.ConnectionState()
+	for _, tt := range []struct {
+		name string
+		cb   func() (scram.ChannelBinding, error)
+		ok   bool
+	}{
+		{"xdg-go: no context", func() (scram.ChannelBinding, error) { return scram.NewTLSExporterBinding(&ccs) }, true},
+		{"RFC 9266: empty context", func() (scram.ChannelBinding, error) {
+			d, err := cli.state.ChannelBinding(tlsutil.TLSExporter)
+			return scram.ChannelBinding{Type: scram.ChannelBindingTLSExporter, Data: d}, err
+		}, true},
+		{"another session", func() (scram.ChannelBinding, error) { return scram.NewTLSExporterBinding(&ocs) }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cb, err := tt.cb()
+			require.NoError(t, err)
+			set := NewServerSet(&ServerConfig{SCRAM: st}, srv.state)
+			s, err := set.NewServer(context.Background(), mech+"-PLUS")
+			require.NoError(t, err)
+			cerr, serr := runExchange(t, &scramXDGClient{mech + "-PLUS", xc.NewConversationWithChannelBinding(cb)}, s)
+			if tt.ok {
+				require.NoError(t, cerr)
+				require.NoError(t, serr)
+				return
+			}
+			require.ErrorIs(t, serr, ErrChannelBinding)
+		})
+	}
+	// The two forms differ on TLS 1.2, or this test would prove nothing.
+	a, err := tlsutil.ExporterWithoutContext(&ccs)
+	require.NoError(t, err)
+	b, err := cli.state.ChannelBinding(tlsutil.TLSExporter)
+	require.NoError(t, err)
+	require.NotEqual(t, a, b)
 }

@@ -102,14 +102,41 @@ func ServerEndPoint(cert *x509.Certificate) ([]byte, error) {
 	}
 }
 
-// exportChannelBinding calls cs.ExportKeyingMaterial, which panics on a
+// ExporterWithoutContext returns the keying material some peers send as
+// tls-exporter on TLS 1.2: the RFC 9266 label with no context at all,
+// where RFC 9266 asks for a zero-length one (xdg-go/scram does this). The
+// two differ only on TLS 1.2, where RFC 5705, Section 4 hashes a context's
+// length into the PRF seed; on TLS 1.3 they are equal. A server may accept
+// either on TLS 1.2: both come from the same session's master secret (with
+// extended master secret, which crypto/tls requires for any export), so
+// either binds the exchange to this channel and no other. It returns an
+// error wrapping ErrChannelBindingUnavailable where ChannelBinding has no
+// tls-exporter.
+func ExporterWithoutContext(cs *tls.ConnectionState) ([]byte, error) {
+	if cs == nil || !cs.HandshakeComplete || cs.Version < tls.VersionTLS12 {
+		return nil, fmt.Errorf("%w: no TLS 1.2 or later handshake", ErrChannelBindingUnavailable)
+	}
+	b, err := exportKeyingMaterial(cs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tls-exporter: %v", ErrChannelBindingUnavailable, err)
+	}
+	return b, nil
+}
+
+// exportChannelBinding returns RFC 9266's tls-exporter data: the label and
+// a zero-length (non-nil) context.
+func exportChannelBinding(cs *tls.ConnectionState) ([]byte, error) {
+	return exportKeyingMaterial(cs, []byte{})
+}
+
+// exportKeyingMaterial calls cs.ExportKeyingMaterial, which panics on a
 // ConnectionState that crypto/tls did not make (its exporter is then nil):
 // a caller's hand-built state gets an error instead.
-func exportChannelBinding(cs *tls.ConnectionState) (b []byte, err error) {
+func exportKeyingMaterial(cs *tls.ConnectionState, context []byte) (b []byte, err error) {
 	defer func() {
 		if recover() != nil {
 			b, err = nil, errors.New("connection state has no keying material exporter")
 		}
 	}()
-	return cs.ExportKeyingMaterial(exporterLabel, []byte{}, 32)
+	return cs.ExportKeyingMaterial(exporterLabel, context, 32)
 }
