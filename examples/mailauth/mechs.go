@@ -29,6 +29,7 @@ type krbFlags struct {
 	keytab    string // keytab file; default $KRB5_CLIENT_KTNAME
 	ccache    string // credential cache; default $KRB5CCNAME
 	conf      string // krb5.conf; default $KRB5_CONFIG or /etc/krb5.conf
+	host      string // the service principal's host; default -servername or the URL's
 }
 
 // addExtraMechanisms puts the client mechanisms of packages outside sasl
@@ -51,9 +52,14 @@ func addExtraMechanisms(cfg *sasl.ClientConfig, t target, o *loginOpts, cr crede
 	if err != nil {
 		return err
 	}
-	host := t.host
-	if o.tls.serverName != "" {
-		host = o.tls.serverName
+	// The service principal's host: the name the KDC knows, which may
+	// differ from the name the certificate is for.
+	host := o.krb.host
+	if host == "" {
+		host = t.host
+		if o.tls.serverName != "" {
+			host = o.tls.serverName
+		}
 	}
 	kc := &kpop.ClientConfig{Credentials: creds, Host: host, Authzid: o.authzid}
 	cfg.Extra = append(cfg.Extra, kc.ClientMechanism(t.service()))
