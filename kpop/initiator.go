@@ -11,6 +11,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
@@ -166,7 +167,8 @@ func loginError(err error) error {
 	// (KDC_ERR_PREAUTH_FAILED) or a failed decryption of the AS-REP.
 	var ke messages.KRBError
 	if errors.As(err, &ke) {
-		return fmt.Errorf("kpop: login: KDC refused: %s: %w", ke.Error(), sasl.ErrAuthFailed)
+		// The code's name only: a KDC's e-text may name the principal.
+		return fmt.Errorf("kpop: login: KDC refused: %s: %w", errorcode.Lookup(ke.ErrorCode), sasl.ErrAuthFailed)
 	}
 	s := err.Error()
 	if strings.Contains(s, "KDC_ERR_PREAUTH_FAILED") || strings.Contains(s, "KDC_ERR_C_PRINCIPAL_UNKNOWN") ||
@@ -254,6 +256,9 @@ func (in *initiator) verifyAPRep(b []byte) (err error) {
 		}
 	}()
 	var rep messages.APRep
+	if !derShape(b, 0) {
+		return fmt.Errorf("AP-REP is not DER: %w", sasl.ErrMalformed)
+	}
 	if err := rep.Unmarshal(b); err != nil {
 		return fmt.Errorf("AP-REP does not decode: %w", sasl.ErrMalformed)
 	}

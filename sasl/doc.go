@@ -23,14 +23,21 @@
 // global registry: importing a package never changes what a server offers.
 //
 // Clients and servers are emersion/go-sasl's Client and Server (type
-// aliases), so they drop into go-imap v2 (imapserver.SessionSASL,
-// imapclient.Client.Authenticate) and go-smtp (AuthSession, Client.Auth).
-// Such a caller runs the exchange itself, so it must check [Finished] after
-// the server reports success (see [FinishedClient]). Servers and clients on their own net/textproto loops run
-// the exchange with [Exchange]: [ParseAuthCommand] parses "AUTHENTICATE
-// mech [ir]" and "AUTH mech [ir]", [Exchange.Serve] and
-// [Exchange.WriteResult] run the server side and send the reply the outcome
-// calls for, and [Exchange.Authenticate] runs the client side.
+// aliases), so a Client goes to go-imap v2's imapclient.Client.Authenticate
+// and go-smtp's Client.Auth as it is; such a caller runs the exchange
+// itself, so it must check [Finished] after the server reports success (see
+// [FinishedClient]). A go-imap or go-smtp server needs glue around the
+// Servers (a set that follows the connection's TLS, error replies, the
+// identity): the packages examples/goimap and examples/gosmtp are that
+// glue, supported, with an Authenticator to embed in a session. Servers
+// and clients on their own net/textproto loops run the exchange with
+// [Exchange]: [ParseAuthCommand] parses "AUTHENTICATE mech [ir]" and "AUTH
+// mech [ir]", [ReadLine] reads command lines with a bound, [Exchange.Serve]
+// and [Exchange.WriteResult] run the server side and send the reply the
+// outcome calls for ([ReplyFor], the one reply table), and
+// [Exchange.Authenticate] runs the client side. Both sides take a
+// context.Context whose end interrupts the connection, and errors that
+// leave the connection out of step wrap [ErrOutOfStep].
 //
 // # Client connections
 //

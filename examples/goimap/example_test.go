@@ -98,3 +98,41 @@ func Example() {
 	// imap: NO [AUTHENTICATIONFAILED] Authentication failed
 	// INBOX messages: 0
 }
+
+// mailbox is the caller's own per-user state, opened at login.
+type mailbox struct{ owner string }
+
+// mySession is a caller's own go-imap session: the embedded Authenticator
+// makes it an imapserver.SessionSASL and answers LOGIN; the rest of
+// imapserver.Session (Select, Fetch, ...) is the caller's, here left to an
+// embedded imapserver.Session for brevity.
+type mySession struct {
+	*goimap.Authenticator
+	imapserver.Session
+	box *mailbox
+}
+
+// Login is the Authenticator's, not the embedded Session's.
+func (s *mySession) Login(user, pass string) error { return s.Authenticator.Login(user, pass) }
+
+// This example shows the glue in a server of one's own: NewSession makes
+// an Authenticator for the connection, whose login callback opens the
+// mailbox of the identity the ServerSet recorded.
+func ExampleNewAuthenticator() {
+	cfg := &sasl.ServerConfig{Passwords: users{}} // one per listener
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			s := &mySession{}
+			s.Authenticator = goimap.NewAuthenticator(cfg, conn, nil, func(id sasl.Identity) error {
+				if id.User() != "alice" {
+					return sasl.ErrAuthzFailed // no mailbox here: NO [AUTHORIZATIONFAILED]
+				}
+				s.box = &mailbox{owner: id.User()}
+				return nil
+			})
+			return s, nil, nil
+		},
+		Caps: imap.CapSet{imap.CapIMAP4rev1: {}},
+	})
+	_ = srv // srv.Serve(tlsutil.Listen(...)) or srv.ListenAndServeTLS(":993")
+}

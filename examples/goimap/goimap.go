@@ -1,17 +1,30 @@
-// Package goimap shows mailauth behind emersion/go-imap v2's imapserver: a
-// Session whose AuthenticateMechanisms and Authenticate come from a
-// [sasl.ServerSet], over go-imap's in-memory mail store (imapmemserver).
+// Package goimap is the supported glue between mailauth and emersion/go-imap
+// v2's imapserver. Embed an [Authenticator] in your imapserver.Session and it
+// answers SessionSASL (AuthenticateMechanisms, Authenticate) and LOGIN from
+// a [sasl.ServerConfig], with sasl's policy, replies and identity; the
+// session hears who logged in through a callback. [IMAPError] turns any
+// mailauth error into the *imap.Error go-imap writes, from the same reply
+// table as sasl.Exchange ([sasl.ReplyFor]). [Backend] and [Session] are a
+// complete server over go-imap's in-memory store (imapmemserver) built that
+// way, for tests and as a model.
 //
-// Three things need care, and this package shows each:
+// What the glue takes care of:
 //
-//   - go-imap keeps one Session across STARTTLS, but what may be offered
-//     depends on TLS: the ServerSet is made anew when the connection's TLS
-//     state changes (Session.set).
+//   - What may be offered depends on TLS, and go-imap keeps one Session
+//     across STARTTLS and asks for the mechanisms of its implicit-TLS
+//     greeting before the handshake has run. The Authenticator completes a pending
+//     handshake before it answers, and makes its [sasl.ServerSet] anew
+//     whenever the connection's TLS state has changed.
 //   - go-imap answers any error that is not an *imap.Error with
-//     "NO [SERVERBUG]": mailauth's sentinel errors are mapped to the IMAP
-//     response codes (IMAPError).
-//   - go-imap does not tell the Session who authenticated: the Server is
-//     wrapped so that success opens the user's mailbox.
+//     "NO [SERVERBUG]" and may put its text on the wire: every error is
+//     mapped (IMAPError).
+//   - go-imap does not tell the Session who authenticated: The Authenticator wraps each
+//     mechanism's Server so that success calls the session's login
+//     callback with the [sasl.Identity], and an error from it refuses the
+//     login.
+//
+// The glue is as stable as the sasl package; the import path stays under
+// examples/ because Backend and Session are example code.
 package goimap
 
 import (
@@ -26,7 +39,155 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/go-mailauth/mailauth/sasl"
+	"github.com/go-mailauth/mailauth/tlsutil"
 )
+
+// Authenticator is the authentication half of one go-imap connection's session.
+// Embed a *Authenticator in the type your imapserver.Options.NewSession returns:
+// its AuthenticateMechanisms and Authenticate make the session an
+// imapserver.SessionSASL, and its Login answers IMAP LOGIN (go-imap refuses
+// LOGIN without TLS unless Options.InsecureAuth) through the configuration's
+// PLAIN mechanism, so the same store and policy apply. An Authenticator belongs to
+// one connection and is not safe for concurrent use, as go-imap's sessions
+// are not.
+type Authenticator struct {
+	cfg     *sasl.ServerConfig
+	conn    *imapserver.Conn
+	leaf    *x509.Certificate
+	onLogin func(sasl.Identity) error
+
+	set    *sasl.ServerSet
+	setTLS bool // whether set was made for a handshaken TLS connection
+}
+
+// NewAuthenticator returns the Authenticator of the connection conn (from NewSession), with
+// the mechanisms, stores and policy of cfg, shared by all connections.
+// leaf is the certificate the server presents, for the tls-server-end-point
+// channel binding of SCRAM-*-PLUS; it may be nil when go-imap's listener
+// serves a *tls.Conn of crypto/tls (ListenAndServeTLS), and it is not
+// needed for connections from tlsutil's Listener, which records it.
+//
+// onLogin is called once an exchange or LOGIN has succeeded, with the
+// identity the ServerSet recorded (Authorize applied); it opens the user's
+// mailbox. If it returns an error, the login is refused with that error
+// (mapped by IMAPError; sasl.ErrAuthzFailed gives NO
+// [AUTHORIZATIONFAILED]).
+func NewAuthenticator(cfg *sasl.ServerConfig, conn *imapserver.Conn, leaf *x509.Certificate, onLogin func(sasl.Identity) error) *Authenticator {
+	return &Authenticator{cfg: cfg, conn: conn, leaf: leaf, onLogin: onLogin}
+}
+
+// authHandshakeTimeout bounds the TLS handshake an Authenticator completes when
+// go-imap asks for mechanisms before it has run.
+const authHandshakeTimeout = tlsutil.DefaultHandshakeTimeout
+
+// serverSet returns the ServerSet for the connection as it is now.
+func (a *Authenticator) serverSet() *sasl.ServerSet {
+	nc := a.conn.NetConn()
+	if tc, ok := nc.(*tls.Conn); ok && !tc.ConnectionState().HandshakeComplete {
+		// Implicit TLS: go-imap writes its greeting, with the mechanisms
+		// in it, before anything has read from the connection, so the
+		// handshake has not run yet. Run it now; a failure leaves the
+		// set without TLS, which offers nothing that needs TLS, and the
+		// connection fails on go-imap's next read anyway.
+		ctx, cancel := context.WithTimeout(context.Background(), authHandshakeTimeout)
+		_ = tc.HandshakeContext(ctx)
+		cancel()
+	}
+	state := sasl.ServerConn(nc)
+	if tc, ok := nc.(*tls.Conn); ok && a.leaf != nil && tlsutil.ServedCertificate(tc) == nil {
+		cs := tc.ConnectionState()
+		state = sasl.ServerConnState(&cs, a.leaf, nc.RemoteAddr())
+	}
+	// After STARTTLS (go-imap keeps the session) the old set, made
+	// without TLS, is dropped: mechanisms that need TLS and -PLUS
+	// variants appear only in the new one.
+	if a.set == nil || a.setTLS != (state.TLS() != nil) {
+		a.set = sasl.NewServerSet(a.cfg, state)
+		a.setTLS = state.TLS() != nil
+	}
+	return a.set
+}
+
+// AuthenticateMechanisms is imapserver.SessionSASL's: the mechanisms to
+// advertise on the connection as it is now.
+func (a *Authenticator) AuthenticateMechanisms() []string {
+	return a.serverSet().Mechanisms()
+}
+
+// Authenticate is imapserver.SessionSASL's: a Server for mech, whose
+// errors are *imap.Error values and whose success calls the login
+// callback.
+func (a *Authenticator) Authenticate(mech string) (sasl.Server, error) {
+	set := a.serverSet()
+	srv, err := set.NewServer(context.Background(), mech)
+	if err != nil {
+		return nil, IMAPError(err)
+	}
+	return &server{srv: srv, auth: a, set: set}, nil
+}
+
+// Login is imapserver.Session's, for IMAP LOGIN: the password goes through
+// the configuration's PLAIN mechanism.
+func (a *Authenticator) Login(username, password string) error {
+	set := a.serverSet()
+	srv, err := set.NewServer(context.Background(), sasl.Plain)
+	if err != nil {
+		return IMAPError(err)
+	}
+	_, done, err := srv.Next([]byte("\x00" + username + "\x00" + password))
+	if err == nil && !done {
+		err = sasl.ErrAuthFailed
+	}
+	if err != nil {
+		return IMAPError(err)
+	}
+	return a.loggedIn(set)
+}
+
+// Identity returns who logged in on this connection, once Authenticate's
+// exchange or Login succeeded.
+func (a *Authenticator) Identity() (sasl.Identity, bool) {
+	if a.set == nil {
+		return sasl.Identity{}, false
+	}
+	return a.set.Identity()
+}
+
+// loggedIn hands the set's identity to the session after a success.
+func (a *Authenticator) loggedIn(set *sasl.ServerSet) error {
+	id, ok := set.Identity()
+	if !ok {
+		return imapserver.ErrAuthFailed
+	}
+	if a.onLogin != nil {
+		if err := a.onLogin(id); err != nil {
+			return IMAPError(err)
+		}
+	}
+	return nil
+}
+
+// server wraps a mechanism's Server: it maps errors for go-imap and calls
+// the login callback on success.
+type server struct {
+	srv  sasl.Server
+	auth *Authenticator
+	set  *sasl.ServerSet
+}
+
+// Next runs the wrapped mechanism and records its outcome.
+func (s *server) Next(resp []byte) ([]byte, bool, error) {
+	chal, done, err := s.srv.Next(resp)
+	if err != nil {
+		return nil, false, IMAPError(err)
+	}
+	if done {
+		if err := s.auth.loggedIn(s.set); err != nil {
+			return nil, false, err
+		}
+	}
+	return chal, done, nil
+}
 
 // Backend holds the users and the SASL configuration. Its NewSession is
 // imapserver.Options.NewSession. It is safe for concurrent use.
@@ -67,18 +228,25 @@ func (b *Backend) user(name string) *imapmemserver.User {
 
 // NewSession is imapserver.Options.NewSession.
 func (b *Backend) NewSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	return &Session{b: b, conn: conn}, nil, nil
+	s := &Session{}
+	s.Authenticator = NewAuthenticator(b.sasl, conn, b.leaf, func(id sasl.Identity) error {
+		u := b.user(id.User())
+		if u == nil {
+			// Authenticated but without a mailbox here.
+			return sasl.ErrAuthzFailed
+		}
+		s.UserSession = imapmemserver.NewUserSession(u)
+		return nil
+	})
+	return s, nil, nil
 }
 
-// Session is one connection's session: unauthenticated until
-// Authenticate or Login succeeds, then the user's imapmemserver session.
+// Session is one connection's session over imapmemserver: its Authenticator
+// answers authentication, and a successful login opens the user's
+// imapmemserver session.
 type Session struct {
+	*Authenticator
 	*imapmemserver.UserSession // nil until authenticated
-
-	b      *Backend
-	conn   *imapserver.Conn
-	set    *sasl.ServerSet
-	setTLS bool // whether set was made for a TLS connection
 }
 
 var (
@@ -86,95 +254,12 @@ var (
 	_ imapserver.SessionSASL = (*Session)(nil)
 )
 
-// serverSet returns the ServerSet for the connection as it is now. After
-// STARTTLS the old set, made without TLS, is dropped: mechanisms that need
-// TLS and -PLUS variants appear only in the new one.
-func (s *Session) serverSet() *sasl.ServerSet {
-	nc := s.conn.NetConn()
-	state := sasl.ServerConn(nc)
-	if tc, ok := nc.(*tls.Conn); ok && s.b.leaf != nil {
-		cs := tc.ConnectionState()
-		state = sasl.ServerConnState(&cs, s.b.leaf, nc.RemoteAddr())
+// Close is imapserver.Session's.
+func (s *Session) Close() error {
+	if s.UserSession == nil {
+		return nil
 	}
-	// The TLS state counts only once the handshake is complete, so a set
-	// made earlier (go-imap's implicit TLS handshakes lazily) is made
-	// again when it is.
-	if s.set == nil || s.setTLS != (state.TLS() != nil) {
-		s.set = sasl.NewServerSet(s.b.sasl, state)
-		s.setTLS = state.TLS() != nil
-	}
-	return s.set
-}
-
-// AuthenticateMechanisms is SessionSASL's: the mechanisms to advertise.
-func (s *Session) AuthenticateMechanisms() []string {
-	return s.serverSet().Mechanisms()
-}
-
-// Authenticate is SessionSASL's: a Server for mech.
-func (s *Session) Authenticate(mech string) (sasl.Server, error) {
-	set := s.serverSet()
-	srv, err := set.NewServer(context.Background(), mech)
-	if err != nil {
-		return nil, IMAPError(err)
-	}
-	return &server{srv: srv, sess: s, set: set}, nil
-}
-
-// Login is Session's, for IMAP LOGIN (go-imap refuses it without TLS
-// unless Options.InsecureAuth): the password goes through the set's PLAIN
-// mechanism, so the same store and policy apply.
-func (s *Session) Login(username, password string) error {
-	set := s.serverSet()
-	srv, err := set.NewServer(context.Background(), sasl.Plain)
-	if err != nil {
-		return IMAPError(err)
-	}
-	_, done, err := srv.Next([]byte("\x00" + username + "\x00" + password))
-	if err == nil && !done {
-		err = sasl.ErrAuthFailed
-	}
-	if err != nil {
-		return IMAPError(err)
-	}
-	return s.open(set)
-}
-
-// open starts the user's mail session after a successful exchange.
-func (s *Session) open(set *sasl.ServerSet) error {
-	id, ok := set.Identity()
-	if !ok {
-		return imapserver.ErrAuthFailed
-	}
-	u := s.b.user(id.User())
-	if u == nil {
-		// Authenticated but without a mailbox here.
-		return IMAPError(sasl.ErrAuthzFailed)
-	}
-	s.UserSession = imapmemserver.NewUserSession(u)
-	return nil
-}
-
-// server wraps a mechanism's Server: it maps errors for go-imap and opens
-// the mailbox on success.
-type server struct {
-	srv  sasl.Server
-	sess *Session
-	set  *sasl.ServerSet
-}
-
-// Next runs the wrapped mechanism and records its outcome.
-func (a *server) Next(resp []byte) ([]byte, bool, error) {
-	chal, done, err := a.srv.Next(resp)
-	if err != nil {
-		return nil, false, IMAPError(err)
-	}
-	if done {
-		if err := a.sess.open(a.set); err != nil {
-			return nil, false, err
-		}
-	}
-	return chal, done, nil
+	return s.UserSession.Close()
 }
 
 // IMAPError returns the *imap.Error go-imap writes for a mailauth error:

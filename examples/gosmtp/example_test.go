@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -79,4 +80,43 @@ func Example() {
 	// Output:
 	// SMTP error 535: Authentication credentials invalid
 	// sent: <nil>
+}
+
+// submitSession is a caller's own go-smtp session: the embedded
+// Authenticator makes it an smtp.AuthSession.
+type submitSession struct {
+	*gosmtp.Authenticator
+	user string // who logged in
+}
+
+func (s *submitSession) Mail(string, *smtp.MailOptions) error {
+	if s.user == "" {
+		return smtp.ErrAuthRequired
+	}
+	return nil
+}
+func (s *submitSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *submitSession) Data(io.Reader) error                 { return nil }
+func (s *submitSession) Reset()                               {}
+func (s *submitSession) Logout() error                        { return nil }
+
+// submitBackend makes a submitSession per connection.
+type submitBackend struct{ cfg *sasl.ServerConfig }
+
+func (b submitBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s := &submitSession{}
+	s.Authenticator = gosmtp.NewAuthenticator(b.cfg, c, nil, func(id sasl.Identity) error {
+		s.user = id.User()
+		return nil
+	})
+	return s, nil
+}
+
+// This example shows the glue in a submission server of one's own:
+// NewSession makes an Authenticator for the connection, whose login
+// callback records the identity the ServerSet recorded.
+func ExampleNewAuthenticator() {
+	srv := smtp.NewServer(submitBackend{&sasl.ServerConfig{Passwords: users{}}})
+	srv.Domain = "mail.example.org"
+	_ = srv // srv.Serve(tlsutil.Listen(...)) or srv.ListenAndServeTLS(":465")
 }

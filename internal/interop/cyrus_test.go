@@ -53,7 +53,7 @@ func cyrusConfDir(t *testing.T) (string, error) {
 				return
 			}
 		}
-		conf := fmt.Sprintf("pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: %s\nmech_list: SCRAM-SHA-256 SCRAM-SHA-1 DIGEST-MD5 CRAM-MD5 PLAIN LOGIN ANONYMOUS\n", db)
+		conf := fmt.Sprintf("pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: %s\nmech_list: SCRAM-SHA-256 SCRAM-SHA-1 DIGEST-MD5 CRAM-MD5 PLAIN LOGIN ANONYMOUS NTLM\n", db)
 		cyrusSetup.err = os.WriteFile(filepath.Join(dir, "sample.conf"), []byte(conf), 0o644)
 		cyrusSetup.dir = dir
 	})

@@ -80,6 +80,7 @@ func startOurMail(t *testing.T) *ourMail {
 			Anonymous: func(context.Context, string) error { return nil },
 			Hostname:  "localhost",
 			Legacy:    true, // the peers speak LOGIN, CRAM-MD5, DIGEST-MD5 too
+			Extra:     []sasl.ServerMechanism{ourNTLM()},
 		}
 		apopCfg := &apop.ServerConfig{Plaintext: st, Hostname: "localhost"}
 		cfg := &mailserver.Config{

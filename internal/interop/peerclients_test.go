@@ -139,6 +139,11 @@ func curlCases() []peerCase {
 		{mech: "OAUTHBEARER", user: "plain", pass: ourToken("plain"), extra: []string{"--sasl-ir"}, note: "--sasl-ir", only: onlyProto("pop3", "smtp")},
 		{mech: "APOP", user: "plain", pass: "plainpass", only: onlyProto("pop3")},
 		{mech: "APOP", user: "plain", pass: "wrong", wantErr: true, note: "wrong password", only: onlyProto("pop3")},
+		// NTLM (package ntlm): curl sends NTLMv2 because our CHALLENGE
+		// echoes extended session security; OEM strings, no MIC.
+		{mech: "NTLM", user: "plain", pass: "plainpass", note: "NTLMv2"},
+		{mech: "NTLM", user: "plain", pass: "wrong", wantErr: true, note: "wrong password", only: onlyName("IMAPS", "POP3S", "submissions")},
+		{mech: "NTLM", user: "plain", pass: "plainpass", extra: []string{"--sasl-ir"}, note: "--sasl-ir", only: onlyProto("pop3", "smtp")},
 	}
 }
 
@@ -384,6 +389,8 @@ func fetchmailCases() []peerCase {
 		// fetchmail's "protocol APOP" sends APOP right after the greeting,
 		// before STLS: our server must refuse it without TLS.
 		{mech: "APOP", user: "plain", pass: "plainpass", wantErr: true, note: "sent before STLS", only: onlyName("POP3+STLS")},
+		// fetchmail 6.4 speaks NTLMv1 only; our server accepts NTLMv2 only.
+		{mech: "NTLM", user: "plain", pass: "plainpass", wantErr: true, note: "NTLMv1 only", only: onlyName("IMAPS", "POP3S")},
 	}
 }
 

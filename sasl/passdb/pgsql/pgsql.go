@@ -51,8 +51,10 @@
 // your users have; the default is BLF-CRYPT at passdb.HashBcryptCost.
 // User names a table cannot hold (longer than passdb.MaxUsername, not
 // UTF-8, with control characters) are unknown users without a query, so
-// that they cannot turn into a database error. A field in a scheme this
-// module cannot verify fails like a wrong password and is logged.
+// that they cannot turn into a database error. A user without the
+// credential a mechanism needs (no SCRAM keys, a scheme this module cannot
+// verify) gets an error wrapping sasl.ErrNoCredentials that says what was
+// missing, which sasl answers exactly like a wrong password.
 //
 // Use sslmode=verify-full for a database that is not on loopback: pgx's
 // default, "prefer", does not verify the server.

@@ -107,13 +107,15 @@ func TestMisconfigured(t *testing.T) {
 	})
 	t.Run("not-a-field", func(t *testing.T) {
 		// Columns are read as text: an integer is a CRYPT field (the
-		// default scheme) that cannot be verified, which fails like a
-		// wrong password (and is logged); a broken field is a temporary
-		// failure.
+		// default scheme) that cannot be verified: sasl.ErrNoCredentials,
+		// which PLAIN answers like a wrong password; a broken field is a
+		// temporary failure.
 		st := newStore(t, s, Config{Query: "SELECT uid AS password FROM " + tbl + " WHERE username = $1"})
 		err := st.VerifyPassword(ctx, "plain", "secret")
-		require.ErrorIs(t, err, sasl.ErrAuthFailed)
+		require.ErrorIs(t, err, sasl.ErrNoCredentials)
 		require.NotErrorIs(t, err, sasl.ErrTemporaryFailure)
+		_, err = storetest.Login(ctx, storetest.ServerConfig(st), "PLAIN", "plain", "secret")
+		require.ErrorIs(t, err, sasl.ErrAuthFailed)
 		st = newStore(t, s, Config{Query: "SELECT '{PLAIN' AS password FROM " + tbl + " WHERE username = $1"})
 		require.ErrorIs(t, st.VerifyPassword(ctx, "plain", "secret"), sasl.ErrTemporaryFailure)
 	})

@@ -87,7 +87,18 @@ type Core struct {
 	errUnknown error
 	errLocked  error
 	errWrong   error
+	errNoCreds map[string]error // by lookup: wrap sasl.ErrNoCredentials
 }
+
+// The lookups, naming what a user without it lacks (sasl.ErrNoCredentials).
+const (
+	whatVerify    = "a password this module can verify"
+	whatPlaintext = "a plaintext password"
+	whatCRAM      = "a CRAM-MD5 secret"
+	whatDigest    = "a DIGEST-MD5 hash for this realm"
+	whatSCRAM     = "SCRAM credentials for this hash"
+	whatNT        = "an NT hash"
+)
 
 // New returns a Core that fetches with fetch.
 func New(opts Options, fetch Fetcher) (*Core, error) {
@@ -131,7 +142,13 @@ func New(opts Options, fetch Fetcher) (*Core, error) {
 		errUnknown: fmt.Errorf("%w: %s: no such user", sasl.ErrUnknownUser, opts.Name),
 		errLocked:  fmt.Errorf("%w: %s: the user has no password", sasl.ErrAuthFailed, opts.Name),
 		errWrong:   fmt.Errorf("%w: %s: password does not match", sasl.ErrAuthFailed, opts.Name),
+		errNoCreds: map[string]error{},
 	}
+	// Made once: the failure paths cost no allocation a success does not.
+	for _, what := range []string{whatPlaintext, whatCRAM, whatDigest, whatSCRAM, whatNT} {
+		c.errNoCreds[what] = fmt.Errorf("%w: %s: the user has no %s", sasl.ErrNoCredentials, opts.Name, strings.TrimPrefix(strings.TrimPrefix(what, "a "), "an "))
+	}
+	c.errNoCreds[whatVerify] = fmt.Errorf("%w: %s: the user's password scheme cannot be verified (%w)", sasl.ErrNoCredentials, opts.Name, passdb.ErrUnsupportedScheme)
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -257,8 +274,10 @@ func (c *Core) parse(rec *Record) (*Entry, error) {
 // VerifyPassword checks password against the first field of the user that
 // this module can verify (sasl.PasswordVerifier). Unknown users are
 // verified against the dummy password first and wrap sasl.ErrUnknownUser;
-// wrong passwords, locked users and users whose only fields cannot be
-// verified (logged) wrap sasl.ErrAuthFailed after the same work.
+// users whose only fields cannot be verified (SHA512-CRYPT before passdb
+// has it) wrap sasl.ErrNoCredentials after the same work, which sasl
+// answers like a wrong password; wrong passwords and locked users wrap
+// sasl.ErrAuthFailed.
 func (c *Core) VerifyPassword(ctx context.Context, username, password string) error {
 	e, err := c.Get(ctx, username)
 	if err != nil {
@@ -288,17 +307,19 @@ func (c *Core) VerifyPassword(ctx context.Context, username, password string) er
 	}
 	c.dummy.Verify(username, password)
 	if e.unsupported > 0 {
-		// Issue 8, defect 4: an unsupported scheme must look like a
-		// wrong password to the peer; the operator learns it here.
-		c.log.Warn(c.opts.Name + ": the user's password scheme cannot be verified by this module")
+		// An unsupported scheme must look like a wrong password to the
+		// peer (sasl does that with ErrNoCredentials); the text tells
+		// the operator.
+		return c.errNoCreds[whatVerify]
 	}
 	return c.errLocked
 }
 
 // lookup is the shape of every derived lookup: serve from the first field
-// that can, else do the dummy's work and report an unknown user (which
-// sasl turns into a wrong-password failure after its own fake work).
-func lookup[T any](c *Core, ctx context.Context, username string, serve func(p *passdb.Password) (T, bool)) (T, error) {
+// that can, else do the dummy's work and report an unknown user, or a
+// user without what (sasl.ErrNoCredentials); sasl turns both into a
+// wrong-password failure after its own fake work.
+func lookup[T any](c *Core, ctx context.Context, username, what string, serve func(p *passdb.Password) (T, bool)) (T, error) {
 	var zero T
 	e, err := c.Get(ctx, username)
 	if err != nil {
@@ -312,19 +333,22 @@ func lookup[T any](c *Core, ctx context.Context, username string, serve func(p *
 		}
 	}
 	serve(c.dummy) // same derivation as a typical user; result discarded
+	if e != nil {
+		return zero, c.errNoCreds[what]
+	}
 	return zero, c.errUnknown
 }
 
 // LookupPassword returns the plaintext of a PLAIN field
 // (sasl.PlaintextLookup).
 func (c *Core) LookupPassword(ctx context.Context, username string) (string, error) {
-	return lookup(c, ctx, username, (*passdb.Password).Plaintext)
+	return lookup(c, ctx, username, whatPlaintext, (*passdb.Password).Plaintext)
 }
 
 // LookupCRAMMD5 returns the CRAM-MD5 secret of a {CRAM-MD5} field or
 // derives it from a PLAIN one (sasl.CRAMMD5Lookup).
 func (c *Core) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD5Secret, error) {
-	return lookup(c, ctx, username, (*passdb.Password).CRAMMD5)
+	return lookup(c, ctx, username, whatCRAM, (*passdb.Password).CRAMMD5)
 }
 
 // LookupDigestMD5 derives MD5(username:realm:password) from a PLAIN field,
@@ -332,7 +356,7 @@ func (c *Core) LookupCRAMMD5(ctx context.Context, username string) (sasl.CRAMMD5
 // (sasl.DigestMD5Lookup). The identity is the user looked up, never a
 // different entry.
 func (c *Core) LookupDigestMD5(ctx context.Context, username, realm string) ([16]byte, error) {
-	return lookup(c, ctx, username, func(p *passdb.Password) ([16]byte, bool) {
+	return lookup(c, ctx, username, whatDigest, func(p *passdb.Password) ([16]byte, bool) {
 		if h, ok := p.DigestMD5(username, realm); ok {
 			return h, true
 		}
@@ -354,7 +378,7 @@ func (c *Core) LookupSCRAM(ctx context.Context, mech, username string) (sasl.SCR
 		return sasl.SCRAMCredentials{}, fmt.Errorf("%w: not a SCRAM mechanism", sasl.ErrUnsupportedMechanism)
 	}
 	salt := c.scramSalt(base, username)
-	return lookup(c, ctx, username, func(p *passdb.Password) (sasl.SCRAMCredentials, bool) {
+	return lookup(c, ctx, username, whatSCRAM, func(p *passdb.Password) (sasl.SCRAMCredentials, bool) {
 		return p.SCRAM(base, salt, c.opts.SCRAMIterations)
 	})
 }
@@ -362,7 +386,7 @@ func (c *Core) LookupSCRAM(ctx context.Context, mech, username string) (sasl.SCR
 // LookupNTHash returns the NT hash of an {NTLM} field or derives it from a
 // PLAIN one, for NTLM servers.
 func (c *Core) LookupNTHash(ctx context.Context, username string) ([16]byte, error) {
-	return lookup(c, ctx, username, (*passdb.Password).NTHash)
+	return lookup(c, ctx, username, whatNT, (*passdb.Password).NTHash)
 }
 
 // scramSalt is passdb's salt of derived credentials: HMAC-SHA256(secret,

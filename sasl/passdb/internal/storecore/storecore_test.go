@@ -86,14 +86,19 @@ func TestCoreLookups(t *testing.T) {
 	if err := c.VerifyPassword(ctx, "crypt6", "secret"); p.Supported() {
 		require.NoError(t, err)
 	} else {
-		require.ErrorIs(t, err, sasl.ErrAuthFailed)
+		require.ErrorIs(t, err, sasl.ErrNoCredentials)
+		require.ErrorIs(t, err, passdb.ErrUnsupportedScheme)
 	}
+	require.NotErrorIs(t, c.VerifyPassword(ctx, "nobody", "secret"), sasl.ErrNoCredentials)
 
 	pw, err := c.LookupPassword(ctx, "plain")
 	require.NoError(t, err)
 	assert.Equal(t, "secret", pw)
 	_, err = c.LookupPassword(ctx, "scram")
+	require.ErrorIs(t, err, sasl.ErrNoCredentials, "a user without the form")
+	_, err = c.LookupPassword(ctx, "nobody")
 	require.ErrorIs(t, err, sasl.ErrUnknownUser)
+	require.NotErrorIs(t, err, sasl.ErrNoCredentials, "no such user")
 
 	cram, err := c.LookupCRAMMD5(ctx, "plain")
 	require.NoError(t, err)
