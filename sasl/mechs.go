@@ -244,6 +244,14 @@ type serverEnv struct {
 	conn *ConnState      // never nil
 	id   Identity
 	ok   bool
+	// spare holds the Server of the one-message mechanisms (PLAIN,
+	// EXTERNAL, ANONYMOUS), whose fixed cost is most of their cost: made
+	// in the env, which a ServerSet allocates with its own wrapper, an
+	// exchange costs one allocation fewer.
+	spare struct {
+		plain plainServer
+		one   oneMsgServer
+	}
 }
 
 // Identity returns the identity whose credentials the mechanism verified,
