@@ -20,6 +20,9 @@ func TestAPI(t *testing.T) {
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
+	if _, err := os.Stat(filepath.Join(root, "api")); os.IsNotExist(err) {
+		t.Skip("no api/ listings recorded yet")
+	}
 	pkgs, err := Load(root)
 	require.NoError(t, err)
 	require.NotEmpty(t, pkgs)
