@@ -147,6 +147,8 @@ func (s *ServerSet) allowed(m serverCand) error {
 		if b.connOK != nil && !b.connOK(&s.conn) {
 			return fmt.Errorf("%w: %s is not available on this connection", ErrUnsupportedMechanism, b.name)
 		}
+	} else if r, ok := m.x.(CredentialReporter); ok && !r.HoldsCredentials(m.x.Name()) {
+		return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, m.x.Name())
 	}
 	if sec.NeedsTLS && !s.conn.isTLS() && !(s.cfg.InsecureAuth && !sec.ChannelBinding) {
 		return fmt.Errorf("%w: %s", ErrNeedsTLS, m.Name())
