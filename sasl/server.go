@@ -185,7 +185,7 @@ func (s *ServerSet) refusal(m serverCand) int {
 			return refusedConn
 		}
 	} else if r, ok := m.x.(CredentialReporter); ok && !r.HoldsCredentials(m.x.Name()) {
-		return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, m.x.Name())
+		return refusedNotHeld
 	}
 	if sec.NeedsTLS && !s.conn.isTLS() && !(s.cfg.InsecureAuth && !sec.ChannelBinding) {
 		return refusedNeedsTLS
