@@ -2,7 +2,6 @@ package sasl
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -62,10 +61,28 @@ func anonCheckTrace(b []byte) error {
 	return nil
 }
 
-// anonTraceOK reports whether anonCheckTrace accepts s, without copying it.
+// anonTraceOK reports whether anonCheckTrace accepts s, in one pass and
+// without copying it.
 func anonTraceOK(s string) bool {
-	return len(s) <= anonMaxTraceBytes && utf8.ValidString(s) && !strings.ContainsAny(s, "\x00\r\n") &&
-		utf8.RuneCountInString(s) <= anonMaxTraceChars
+	if len(s) > anonMaxTraceBytes {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(s); n++ {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c == 0 || c == '\r' || c == '\n' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
+		i += size
+	}
+	return n <= anonMaxTraceChars
 }
 
 // anonVerify receives the trace message (RFC 4505, Section 2).
