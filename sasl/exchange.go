@@ -254,33 +254,31 @@ func (x *Exchange) challengeLine(chal []byte) string {
 	return "+ " + xchgEncode(chal)
 }
 
-// Serve runs the server side of one exchange on conn, a textproto.Conn
-// over raw, after the command that started it (parsed with
-// [ParseAuthCommand]) was read: it drives s from the initial response ir
-// (nil for none) until s reports done or fails. ctx bounds the exchange:
-// when it is done, raw gets a deadline in the past, which interrupts a
-// blocked read or write (and is cleared again before Serve returns); a ctx
-// that is never done leaves raw's deadlines alone. Pass the ctx that s was
-// made with ([ServerSet.NewServer]), so its lookups are bounded too. It does not write the final reply: call [Exchange.WriteResult]
-// with the returned error (or write your own reply, e.g. an IMAP OK with
-// a CAPABILITY code).
+// Serve runs the server side of one exchange on conn, a textproto.Conn over
+// raw, after the command that started it (parsed with [ParseAuthCommand])
+// was read: it drives s from the initial response ir (nil for none) until s
+// reports done or fails. ctx bounds the exchange: when it is done, raw gets
+// a deadline in the past, which interrupts a blocked read or write (and is
+// cleared again before Serve returns); a ctx that is never done leaves raw's
+// deadlines alone. Pass the ctx that s was made with
+// ([ServerSet.NewServer]), so its lookups are bounded too. It does not write
+// the final reply: call [Exchange.WriteResult] with the returned error (or
+// write your own reply, e.g. an IMAP OK with a CAPABILITY code).
 //
-// Each challenge s returns with done=false is sent. When s returns
-// done=true the exchange succeeded; if s also returned data, which IMAP,
-// POP3 and SMTP cannot carry on success, that data is sent as one more
-// challenge and the client must answer with an empty response (RFC 4422,
-// Section 4, item 6). An empty continuation response may be an empty
-// line or "=".
+// Each challenge s returns with done=false is sent. When s returns done=true
+// the exchange succeeded; if s also returned data, which IMAP, POP3 and SMTP
+// cannot carry on success, that data is sent as one more challenge and the
+// client must answer with an empty response (RFC 4422, Section 4, item 6).
+// An empty continuation response may be an empty line or "=".
 //
-// It returns nil on success; the error s returned, unchanged (so a
-// caller's own error type, such as go-smtp's *SMTPError, survives type
-// assertions); an error wrapping ErrCanceled when the client sent "*";
-// ErrMalformed for a response that is not base64; ErrTooLarge for a line
-// longer than MaxLineLength or more than MaxRounds challenges; or the
-// connection's I/O error, or ctx's error. Errors after which the
-// connection is out of step (a line over MaxLineLength, an I/O error, ctx
-// done mid-exchange) wrap [ErrOutOfStep]: write the reply if you can, then
-// close the connection.
+// It returns nil on success; the error s returned, unchanged (so a caller's
+// own error type, such as go-smtp's *SMTPError, survives type assertions);
+// an error wrapping ErrCanceled when the client sent "*"; ErrMalformed for a
+// response that is not base64; ErrTooLarge for a line longer than
+// MaxLineLength or more than MaxRounds challenges; or the connection's I/O
+// error, or ctx's error. Errors after which the connection is out of step (a
+// line over MaxLineLength, an I/O error, ctx done mid-exchange) wrap
+// [ErrOutOfStep]: write the reply if you can, then close the connection.
 func (x *Exchange) Serve(ctx context.Context, conn *textproto.Conn, raw net.Conn, s Server, ir []byte) (err error) {
 	if raw == nil {
 		return errors.New("sasl: Exchange.Serve: no connection to apply ctx to")
@@ -540,34 +538,34 @@ func (x *Exchange) contReply(data string) xchgReply {
 }
 
 // Authenticate runs the client side of one exchange on conn, a
-// textproto.Conn over raw: it sends the command (IMAP "tag AUTHENTICATE mech [ir]", POP3 and SMTP "AUTH mech
-// [ir]"), answers the server's challenges with c, and reads the final
-// reply. The initial response from c.Start goes on the command line as
-// base64, or "=" when it is empty, if the protocol allows it (IMAP only
-// with SASLIR; POP3 and SMTP when the line fits); otherwise it answers
-// the server's first, empty challenge. An empty continuation response is
-// sent as an empty line, which every server accepts (Dovecot refuses "=").
+// textproto.Conn over raw: it sends the command (IMAP "tag AUTHENTICATE mech
+// [ir]", POP3 and SMTP "AUTH mech [ir]"), answers the server's challenges
+// with c, and reads the final reply. The initial response from c.Start goes
+// on the command line as base64, or "=" when it is empty, if the protocol
+// allows it (IMAP only with SASLIR; POP3 and SMTP when the line fits);
+// otherwise it answers the server's first, empty challenge. An empty
+// continuation response is sent as an empty line, which every server accepts
+// (Dovecot refuses "=").
 //
 // It returns nil when the server accepted the exchange and c has finished
 // its side: for a mutual mechanism, verified the server ([FinishedClient]).
 // A success reply before that is an error wrapping ErrServerNotVerified,
 // after which the connection must be closed: the peer may be an impostor
-// that now holds a proof it can attack offline. If c.Start fails,
-// nothing is sent and its error is returned unchanged. If c.Next fails,
-// or a challenge is not base64, or there are more than MaxRounds
-// challenges, the client cancels with "*", reads the server's reply and
-// returns that error (c's unchanged). If the server refuses, the error is
-// a *ReplyError whose Err is the matching sentinel, e.g. ErrAuthFailed for
-// rejected credentials. When the server accepts, a client that has a
-// Finished() error method must be finished: a mutual mechanism's client that has
-// not verified the server returns its Finished error (wrapping
-// ErrServerNotVerified) instead of nil.
+// that now holds a proof it can attack offline. If c.Start fails, nothing is
+// sent and its error is returned unchanged. If c.Next fails, or a challenge
+// is not base64, or there are more than MaxRounds challenges, the client
+// cancels with "*", reads the server's reply and returns that error (c's
+// unchanged). If the server refuses, the error is a *ReplyError whose Err is
+// the matching sentinel, e.g. ErrAuthFailed for rejected credentials. When
+// the server accepts, a client that has a Finished() error method must be
+// finished: a mutual mechanism's client that has not verified the server
+// returns its Finished error (wrapping ErrServerNotVerified) instead of nil.
 //
 // ctx bounds the exchange as for [Exchange.Serve]. Errors after which the
 // connection is out of step wrap [ErrOutOfStep]: a line longer than
 // MaxLineLength, an I/O error, ctx done mid-exchange, a reply that breaks
-// the framing, a cancel the server did not answer, and a success the
-// client could not verify. Close the connection after any of them.
+// the framing, a cancel the server did not answer, and a success the client
+// could not verify. Close the connection after any of them.
 func (x *Exchange) Authenticate(ctx context.Context, conn *textproto.Conn, raw net.Conn, c Client) (err error) {
 	if raw == nil {
 		return errors.New("sasl: Exchange.Authenticate: no connection to apply ctx to")

@@ -117,7 +117,8 @@ type ClientSession struct {
 	// InsecurePlaintext mode, where it is the connection given.
 	Conn net.Conn
 	// TLS is the TLS connection, nil in InsecurePlaintext mode. Its
-	// ConnectionState gives channel-binding data (see tlsutil.ChannelBinding; or build the SASL ConnState with ClientConn).
+	// ConnectionState gives channel-binding data (see tlsutil.ChannelBinding;
+	// or build the SASL ConnState with ClientConn).
 	TLS *tls.Conn
 	// Text reads and writes on Conn. Its reader may hold data the server
 	// sent unprompted; keep using Text, or check Text.R.Buffered() is 0
@@ -163,18 +164,18 @@ func (c *ClientSession) NextTag() string {
 // PREAUTH gives ErrPreAuth) and that STARTTLS/STLS is announced
 // (ErrStartTLSUnavailable), sends the command and nothing after it until the
 // handshake is done (RFC 2595, Section 3.1), requires the go-ahead
-// (ErrStartTLSRefused), refuses bytes that follow it (tlsutil.ErrResponseInjection),
-// verifies the certificate (tlsutil.ErrHandshakeFailed), and then discards every
-// piece of pre-TLS state: the greeting, capabilities ([CAPABILITY] codes in
-// the greeting and in the STARTTLS reply included), untagged data, alerts
-// and referrals. It re-reads capabilities inside TLS: a new IMAP
-// CAPABILITY, SMTP EHLO or POP3 CAPA.
+// (ErrStartTLSRefused), refuses bytes that follow it
+// (tlsutil.ErrResponseInjection), verifies the certificate
+// (tlsutil.ErrHandshakeFailed), and then discards every piece of pre-TLS
+// state: the greeting, capabilities ([CAPABILITY] codes in the greeting and
+// in the STARTTLS reply included), untagged data, alerts and referrals. It
+// re-reads capabilities inside TLS: a new IMAP CAPABILITY, SMTP EHLO or POP3
+// CAPA.
 //
 // It returns only with TLS established (except in InsecurePlaintext mode) or
 // with an error, so no credential can be sent before TLS. On any error it
-// closes conn: the caller must not authenticate, retry in plaintext or
-// reuse conn. IMAP tags are "a1", "a2", ...; continue with
-// ClientSession.NextTag.
+// closes conn: the caller must not authenticate, retry in plaintext or reuse
+// conn. IMAP tags are "a1", "a2", ...; continue with ClientSession.NextTag.
 func NegotiateClient(ctx context.Context, conn net.Conn, opts ClientOptions) (cc *ClientSession, err error) {
 	if err := cliCheckOptions(&opts); err != nil {
 		conn.Close()
@@ -428,9 +429,9 @@ func cliReadGreeting(tp *textproto.Conn, p Protocol) (cliGreeting, error) {
 }
 
 // StartTLSClient upgrades a plaintext mail session to TLS, the client-side
-// counterpart of tlsutil.StartTLSServer: it sends the STARTTLS command of proto on tp
-// (IMAP "tag STARTTLS", POP3 "STLS", SMTP "STARTTLS"), waits for the
-// go-ahead (the tagged IMAP OK, POP3 "+OK", SMTP 220), and runs the TLS
+// counterpart of tlsutil.StartTLSServer: it sends the STARTTLS command of
+// proto on tp (IMAP "tag STARTTLS", POP3 "STLS", SMTP "STARTTLS"), waits for
+// the go-ahead (the tagged IMAP OK, POP3 "+OK", SMTP 220), and runs the TLS
 // handshake on raw with config. It returns the TLS connection and a new
 // textproto.Conn on it. tag is used only for IMAP and must be a valid tag
 // not in use.
@@ -438,8 +439,8 @@ func cliReadGreeting(tp *textproto.Conn, p Protocol) (cliGreeting, error) {
 // tp must read from raw. Bytes buffered after the go-ahead line, in tp's
 // reader, in raw itself when it has a Buffered() int method, or in any of
 // layers (each read layer stacked between raw and tp), give
-// tlsutil.ErrResponseInjection (CVE-2011-0411, client side): they were sent in
-// plaintext but would be parsed as if they came inside TLS. Bytes that
+// tlsutil.ErrResponseInjection (CVE-2011-0411, client side): they were sent
+// in plaintext but would be parsed as if they came inside TLS. Bytes that
 // arrive later reach the handshake, which fails. Nothing is written after
 // the command until the handshake is done (RFC 2595, Section 3.1).
 //
@@ -447,11 +448,11 @@ func cliReadGreeting(tp *textproto.Conn, p Protocol) (cliGreeting, error) {
 // ([CAPABILITY] codes, [ALERT] texts, mailbox data); so is the text of the
 // go-ahead. Any other reply is ErrStartTLSRefused: IMAP NO, BAD, "+" or BYE;
 // POP3 -ERR; SMTP 454, 502, 354 or any code but 220. POP3 and SMTP data
-// waiting before the command is ErrMalformed. config.ServerName
-// must be set (see ClientOptions.TLSConfig); a failed handshake or
-// certificate check is tlsutil.ErrHandshakeFailed. ctx bounds the exchange through
-// raw's deadline, which is cleared before returning; without a ctx
-// deadline, DefaultNegotiationTimeout applies.
+// waiting before the command is ErrMalformed. config.ServerName must be set
+// (see ClientOptions.TLSConfig); a failed handshake or certificate check is
+// tlsutil.ErrHandshakeFailed. ctx bounds the exchange through raw's
+// deadline, which is cleared before returning; without a ctx deadline,
+// DefaultNegotiationTimeout applies.
 //
 // The caller must discard everything it learned before TLS, capabilities
 // first, and read them again on the returned connection (RFC 2595, Section

@@ -1,7 +1,7 @@
 // Package goimap is the supported glue between mailauth and emersion/go-imap
-// v2's imapserver. Embed an [Authenticator] in your imapserver.Session and it
-// answers SessionSASL (AuthenticateMechanisms, Authenticate) and LOGIN from
-// a [sasl.ServerConfig], with sasl's policy, replies and identity; the
+// v2's imapserver. Embed an [Authenticator] in your imapserver.Session and
+// it answers SessionSASL (AuthenticateMechanisms, Authenticate) and LOGIN
+// from a [sasl.ServerConfig], with sasl's policy, replies and identity; the
 // session hears who logged in through a callback. [IMAPError] turns any
 // mailauth error into the *imap.Error go-imap writes, from the same reply
 // table as sasl.Exchange ([sasl.ReplyFor]). [Backend] and [Session] are a
@@ -12,16 +12,16 @@
 //
 //   - What may be offered depends on TLS, and go-imap keeps one Session
 //     across STARTTLS and asks for the mechanisms of its implicit-TLS
-//     greeting before the handshake has run. The Authenticator completes a pending
-//     handshake before it answers, and makes its [sasl.ServerSet] anew
-//     whenever the connection's TLS state has changed.
-//   - go-imap answers any error that is not an *imap.Error with
-//     "NO [SERVERBUG]" and may put its text on the wire: every error is
-//     mapped (IMAPError).
-//   - go-imap does not tell the Session who authenticated: The Authenticator wraps each
-//     mechanism's Server so that success calls the session's login
-//     callback with the [sasl.Identity], and an error from it refuses the
-//     login.
+//     greeting before the handshake has run. The Authenticator completes a
+//     pending handshake before it answers, and makes its [sasl.ServerSet]
+//     anew whenever the connection's TLS state has changed.
+//   - go-imap answers any error that is not an *imap.Error with "NO
+//     [SERVERBUG]" and may put its text on the wire: every error is mapped
+//     (IMAPError).
+//   - go-imap does not tell the Session who authenticated: the
+//     Authenticator wraps each mechanism's Server so that success calls the
+//     session's login callback with the [sasl.Identity], and an error from
+//     it refuses the login.
 //
 // The glue is as stable as the sasl package; the import path stays under
 // examples/ because Backend and Session are example code.
@@ -42,14 +42,14 @@ import (
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// Authenticator is the authentication half of one go-imap connection's session.
-// Embed a *Authenticator in the type your imapserver.Options.NewSession returns:
-// its AuthenticateMechanisms and Authenticate make the session an
-// imapserver.SessionSASL, and its Login answers IMAP LOGIN (go-imap refuses
-// LOGIN without TLS unless Options.InsecureAuth) through the configuration's
-// PLAIN mechanism, so the same store and policy apply. An Authenticator belongs to
-// one connection and is not safe for concurrent use, as go-imap's sessions
-// are not.
+// Authenticator is the authentication half of one go-imap connection's
+// session. Embed a *Authenticator in the type your
+// imapserver.Options.NewSession returns: its AuthenticateMechanisms and
+// Authenticate make the session an imapserver.SessionSASL, and its Login
+// answers IMAP LOGIN (go-imap refuses LOGIN without TLS unless
+// Options.InsecureAuth) through the configuration's PLAIN mechanism, so the
+// same store and policy apply. An Authenticator belongs to one connection
+// and is not safe for concurrent use, as go-imap's sessions are not.
 type Authenticator struct {
 	cfg     *sasl.ServerConfig
 	conn    *imapserver.Conn
@@ -60,18 +60,18 @@ type Authenticator struct {
 	setTLS bool // whether set was made for a handshaken TLS connection
 }
 
-// NewAuthenticator returns the Authenticator of the connection conn (from NewSession), with
-// the mechanisms, stores and policy of cfg, shared by all connections.
-// leaf is the certificate the server presents, for the tls-server-end-point
-// channel binding of SCRAM-*-PLUS; it may be nil when go-imap's listener
-// serves a *tls.Conn of crypto/tls (ListenAndServeTLS), and it is not
-// needed for connections from tlsutil's Listener, which records it.
+// NewAuthenticator returns the Authenticator of the connection conn (from
+// NewSession), with the mechanisms, stores and policy of cfg, shared by all
+// connections. leaf is the certificate the server presents, for the
+// tls-server-end-point channel binding of SCRAM-*-PLUS; it may be nil when
+// go-imap's listener serves a *tls.Conn of crypto/tls (ListenAndServeTLS),
+// and it is not needed for connections from tlsutil's Listener, which
+// records it.
 //
 // onLogin is called once an exchange or LOGIN has succeeded, with the
 // identity the ServerSet recorded (Authorize applied); it opens the user's
 // mailbox. If it returns an error, the login is refused with that error
-// (mapped by IMAPError; sasl.ErrAuthzFailed gives NO
-// [AUTHORIZATIONFAILED]).
+// (mapped by IMAPError; sasl.ErrAuthzFailed gives NO [AUTHORIZATIONFAILED]).
 func NewAuthenticator(cfg *sasl.ServerConfig, conn *imapserver.Conn, leaf *x509.Certificate, onLogin func(sasl.Identity) error) *Authenticator {
 	return &Authenticator{cfg: cfg, conn: conn, leaf: leaf, onLogin: onLogin}
 }

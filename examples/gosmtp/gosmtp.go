@@ -1,12 +1,12 @@
-// Package gosmtp is the supported glue between mailauth and emersion/go-smtp.
-// Embed an [Authenticator] in your smtp.Session and it answers smtp.AuthSession
-// (AuthMechanisms, Auth) from a [sasl.ServerConfig], with sasl's policy,
-// replies and identity; the session hears who logged in through a
-// callback. [SMTPError] turns any mailauth error into the *smtp.SMTPError
-// go-smtp writes, from the same reply table as sasl.Exchange
-// ([sasl.ReplyFor]). [Backend] and [Session] are a submission server built
-// that way, which accepts and discards mail from authenticated users, for
-// tests and as a model.
+// Package gosmtp is the supported glue between mailauth and
+// emersion/go-smtp. Embed an [Authenticator] in your smtp.Session and it
+// answers smtp.AuthSession (AuthMechanisms, Auth) from a
+// [sasl.ServerConfig], with sasl's policy, replies and identity; the session
+// hears who logged in through a callback. [SMTPError] turns any mailauth
+// error into the *smtp.SMTPError go-smtp writes, from the same reply table
+// as sasl.Exchange ([sasl.ReplyFor]). [Backend] and [Session] are a
+// submission server built that way, which accepts and discards mail from
+// authenticated users, for tests and as a model.
 //
 // What the glue takes care of:
 //
@@ -17,10 +17,10 @@
 //     454 and the error's text, which could leak a detail: every error is
 //     mapped (SMTPError), and a caller's own *smtp.SMTPError passes through
 //     unchanged.
-//   - go-smtp does not tell the Session who authenticated: The Authenticator wraps each
-//     mechanism's Server so that success calls the session's login
-//     callback with the [sasl.Identity], and an error from it refuses the
-//     login.
+//   - go-smtp does not tell the Session who authenticated: the
+//     Authenticator wraps each mechanism's Server so that success calls the
+//     session's login callback with the [sasl.Identity], and an error from
+//     it refuses the login.
 //
 // The glue is as stable as the sasl package; the import path stays under
 // examples/ because Backend and Session are example code.
@@ -39,10 +39,10 @@ import (
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
 
-// Authenticator is the authentication half of one go-smtp connection's session.
-// Embed a *Authenticator in the type your smtp.Backend's NewSession returns: its
-// AuthMechanisms and Auth make the session an smtp.AuthSession. An Auth
-// belongs to one connection and is not safe for concurrent use, as
+// Authenticator is the authentication half of one go-smtp connection's
+// session. Embed a *Authenticator in the type your smtp.Backend's NewSession
+// returns: its AuthMechanisms and Auth make the session an smtp.AuthSession.
+// An Auth belongs to one connection and is not safe for concurrent use, as
 // go-smtp's sessions are not.
 type Authenticator struct {
 	cfg     *sasl.ServerConfig
@@ -53,11 +53,11 @@ type Authenticator struct {
 	set *sasl.ServerSet // of the last exchange
 }
 
-// NewAuthenticator returns the Authenticator of the connection conn (from NewSession), with
-// the mechanisms, stores and policy of cfg, shared by all connections.
-// leaf is the certificate the server presents, for the tls-server-end-point
-// channel binding of SCRAM-*-PLUS; it may be nil for connections from
-// tlsutil's Listener, which records it.
+// NewAuthenticator returns the Authenticator of the connection conn (from
+// NewSession), with the mechanisms, stores and policy of cfg, shared by all
+// connections. leaf is the certificate the server presents, for the
+// tls-server-end-point channel binding of SCRAM-*-PLUS; it may be nil for
+// connections from tlsutil's Listener, which records it.
 //
 // onLogin, if not nil, is called once an exchange has succeeded, with the
 // identity the ServerSet recorded (Authorize applied). If it returns an
