@@ -86,16 +86,16 @@ func (cfg *ClientConfig) try(m clientCand, offered []string, conn *ConnState) Cl
 	if err != nil || c == nil {
 		return nil
 	}
+	if bc, ok := c.(interface{ setInfo(*mechInfo) }); ok && m.b != nil {
+		// A built-in client that carries its mechanism and Finished
+		// needs no wrapper: one allocation fewer. (None is mutual.)
+		bc.setInfo(m.b)
+		return c
+	}
 	if _, ok := c.(FinishedClient); !ok && m.Security().Mutual {
 		// A mutual mechanism whose client cannot say it verified the
 		// server would let a fake server's OK stand.
 		return nil
-	}
-	if bc, ok := c.(interface{ setInfo(*mechInfo) }); ok && m.b != nil {
-		// A built-in client that carries its mechanism and Finished
-		// needs no wrapper: one allocation fewer.
-		bc.setInfo(m.b)
-		return c
 	}
 	return &chosenClient{mech: m.mechanism(), inner: c}
 }
