@@ -181,12 +181,17 @@ func TestS1InjectionAfterGoAhead(t *testing.T) {
 	}
 }
 
-// TestMaxConnections: at the bound a new client gets no greeting (it waits
-// in the backlog) until a session ends.
+// TestMaxConnections: at the bound, with every session logged in, a new
+// client gets no greeting (it waits in the backlog) until a session ends:
+// an authenticated session never gives way.
 func TestMaxConnections(t *testing.T) {
-	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1 })
+	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1; c.InsecureAuth = true })
 	first := e.dial(t)
 	assert.Equal(t, "+OK mail.test POP3 ready", first.read())
+	first.send("USER alice")
+	first.read()
+	first.send("PASS secret")
+	require.Equal(t, "+OK Logged in", first.read())
 	second := e.dial(t)
 	// No greeting while the first session runs. A slow machine can only
 	// make this pass more easily, never fail.
