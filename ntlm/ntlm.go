@@ -425,6 +425,10 @@ func (s *server) handleAuthenticate(msg []byte) error {
 	if err != nil {
 		return err
 	}
+	if strings.ContainsRune(user, 0) {
+		// A NUL would end the name early in C stores and logs.
+		return fmt.Errorf("%w: NTLM AUTHENTICATE: user name contains NUL", sasl.ErrMalformed)
+	}
 
 	k := &s.keys
 	k.nt, err = s.cfg.Hashes.LookupNTHash(s.ctx, user)

@@ -371,6 +371,7 @@ func TestRefusals(t *testing.T) {
 			am, _ := parseAuthenticate(tr.authenticate)
 			return authFields(am.flags, 88, am.lm, am.nt, am.domain, []byte("tim"))
 		}}, sasl.ErrMalformed},
+		{"NUL in the user name", setup{ccfg: ClientConfig{Username: "tim\x00x", Password: "pencil"}}, sasl.ErrMalformed},
 		{"wrong message type", setup{ccfg: good, tamper: func(t *testing.T, tr *transcript) []byte {
 			return tr.negotiate
 		}}, sasl.ErrMalformed},
