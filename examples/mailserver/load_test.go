@@ -66,6 +66,16 @@ func TestIdleUnauthenticatedGiveWay(t *testing.T) {
 		require.NoError(t, err)
 		idle = append(idle, c)
 	}
+	// Wait until the server has taken every idle connection in (each
+	// gets a greeting, or is closed when it gives way), so that none of
+	// them arrives after the real clients below and makes one of those
+	// give way instead.
+	for _, c := range idle {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "an idle connection was never served")
+	}
 	// A real login on each listener still goes through, promptly.
 	for _, implicit := range []bool{false, true} {
 		start := time.Now()
