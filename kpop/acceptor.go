@@ -551,6 +551,13 @@ func marshalAPRep(ed types.EncryptedData) ([]byte, error) {
 // server our principal for service.
 func (a *Acceptor) krbErrorReply(service string, err error) ([]byte, error) {
 	p := a.ServicePrincipal(service)
-	ke := messages.NewKRBError(types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: p.Components}, p.Realm, errorCode(err), err.Error())
+	// e-text is our own refusal text, which names no principal; another
+	// error (a LocalUser lookup's) stays in the server's log.
+	etext := "authentication failed"
+	var k *krbError
+	if errors.As(err, &k) {
+		etext = k.msg
+	}
+	ke := messages.NewKRBError(types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: p.Components}, p.Realm, errorCode(err), etext)
 	return ke.Marshal()
 }

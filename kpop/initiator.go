@@ -3,6 +3,8 @@ package kpop
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"os"
 	"strings"
 	"time"
@@ -223,7 +225,7 @@ func newInitiator(creds *Credentials, service, host string, gss bool, gssFlags u
 	if creds.dk == nil {
 		creds.dk = newDKCache() // unreachable: the constructors set it
 	}
-	ab, err := au.Marshal()
+	ab, err := marshalAuthenticator(&au)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kpop: encoding authenticator: %w", err)
 	}
@@ -310,4 +312,58 @@ func printable(s string, n int) string {
 		}
 	}
 	return string(b)
+}
+
+// marshalAuthenticator encodes an Authenticator (RFC 4120, Section 5.5.1)
+// with x/crypto's cryptobyte: the same octets as gokrb5's reflective
+// Authenticator.Marshal (a test checks), which took half of a client's
+// login. Authorization data is not sent.
+func marshalAuthenticator(a *types.Authenticator) ([]byte, error) {
+	if len(a.AuthorizationData) != 0 {
+		return a.Marshal()
+	}
+	generalString := func(b *cryptobyte.Builder, s string) {
+		b.AddASN1(cbasn1.Tag(27), func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) }) // GeneralString
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(appTag(2), func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1(ctxTag(0), func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(a.AVNO)) })
+			b.AddASN1(ctxTag(1), func(b *cryptobyte.Builder) { generalString(b, a.CRealm) })
+			b.AddASN1(ctxTag(2), func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1(ctxTag(0), func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(a.CName.NameType)) })
+					b.AddASN1(ctxTag(1), func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+							for _, n := range a.CName.NameString {
+								generalString(b, n)
+							}
+						})
+					})
+				})
+			})
+			if a.Cksum.CksumType != 0 || len(a.Cksum.Checksum) != 0 {
+				b.AddASN1(ctxTag(3), func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1(ctxTag(0), func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(a.Cksum.CksumType)) })
+						b.AddASN1(ctxTag(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString(a.Cksum.Checksum) })
+					})
+				})
+			}
+			b.AddASN1(ctxTag(4), func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(a.Cusec)) })
+			b.AddASN1(ctxTag(5), func(b *cryptobyte.Builder) { b.AddASN1GeneralizedTime(a.CTime.UTC().Truncate(time.Second)) })
+			if a.SubKey.KeyType != 0 || len(a.SubKey.KeyValue) != 0 {
+				b.AddASN1(ctxTag(6), func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1(ctxTag(0), func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(a.SubKey.KeyType)) })
+						b.AddASN1(ctxTag(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString(a.SubKey.KeyValue) })
+					})
+				})
+			}
+			if a.SeqNumber != 0 {
+				b.AddASN1(ctxTag(7), func(b *cryptobyte.Builder) { b.AddASN1Int64(a.SeqNumber) })
+			}
+		})
+	})
+	return b.Bytes()
 }

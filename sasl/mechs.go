@@ -199,6 +199,13 @@ var mechTable = [...]mechInfo{
 }
 
 func lookupMech(name string) *mechInfo {
+	// Names come in upper case, as registered, nearly always: the exact
+	// comparison first.
+	for i := range mechTable {
+		if mechTable[i].name == name {
+			return &mechTable[i]
+		}
+	}
 	for i := range mechTable {
 		// Not secret: mechanism names are public. SASL names are
 		// case-insensitive on the wire (RFC 4422, Section 3.1).

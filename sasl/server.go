@@ -56,9 +56,9 @@ func NewServerSet(cfg *ServerConfig, conn *ConnState) *ServerSet {
 // ServerConfig.InsecureAuth is set), and, for -PLUS variants, when the
 // connection has channel-binding data.
 func (s *ServerSet) Mechanisms() []string {
-	var out []string
+	out := make([]string, 0, len(mechTable)+len(s.cfg.Extra))
 	s.each(func(m serverCand) bool {
-		if s.allowed(m) == nil {
+		if s.refusal(m) == refusedNot {
 			out = append(out, m.Name())
 		}
 		return true
@@ -127,34 +127,73 @@ func (s *ServerSet) find(name string) (serverCand, bool) {
 	return serverCand{}, false
 }
 
+// Why a mechanism may not be used on a connection (refusal), from
+// ServerSet.refusal; 0 means it may.
+const (
+	refusedNot        = iota
+	refusedOptIn      // offered only when ServerConfig.Mechanisms lists it
+	refusedLegacy     // legacy, offered only with ServerConfig.Legacy
+	refusedNoCreds    // no credentials configured
+	refusedNotHeld    // the store holds no such credentials
+	refusedConn       // not available on this connection
+	refusedNeedsTLS   // needs TLS
+	refusedNoCBinding // needs channel-binding data
+)
+
 // allowed reports why m may not be used on this connection, or nil.
 func (s *ServerSet) allowed(m serverCand) error {
+	name := m.Name()
+	switch s.refusal(m) {
+	case refusedNot:
+		return nil
+	case refusedOptIn:
+		return fmt.Errorf("%w: %s is offered only when ServerConfig.Mechanisms lists it", ErrUnsupportedMechanism, name)
+	case refusedLegacy:
+		return fmt.Errorf("%w: %s is a legacy mechanism, offered only with ServerConfig.Legacy", ErrUnsupportedMechanism, name)
+	case refusedNoCreds:
+		return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, name)
+	case refusedNotHeld:
+		return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, name)
+	case refusedConn:
+		return fmt.Errorf("%w: %s is not available on this connection", ErrUnsupportedMechanism, name)
+	case refusedNeedsTLS:
+		return fmt.Errorf("%w: %s", ErrNeedsTLS, name)
+	default:
+		return fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, name)
+	}
+}
+
+// refusal is allowed without the error text, for Mechanisms, which asks
+// for every row on every CAPABILITY or EHLO.
+func (s *ServerSet) refusal(m serverCand) int {
 	sec := m.Security()
 	if b := m.b; b != nil {
 		listed := containsFold(s.cfg.Mechanisms, b.name)
 		if b.optIn && !listed {
-			return fmt.Errorf("%w: %s is offered only when ServerConfig.Mechanisms lists it", ErrUnsupportedMechanism, b.name)
+			return refusedOptIn
 		}
 		if b.sec.Legacy && !s.cfg.Legacy && !listed {
-			return fmt.Errorf("%w: %s is a legacy mechanism, offered only with ServerConfig.Legacy", ErrUnsupportedMechanism, b.name)
+			return refusedLegacy
 		}
 		if !b.serverOK(s.cfg) {
-			return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, b.name)
+			return refusedNoCreds
 		}
 		if b.holds != nil && !b.holds(s.cfg) {
-			return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, b.name)
+			return refusedNotHeld
 		}
 		if b.connOK != nil && !b.connOK(&s.conn) {
-			return fmt.Errorf("%w: %s is not available on this connection", ErrUnsupportedMechanism, b.name)
+			return refusedConn
 		}
+	} else if r, ok := m.x.(CredentialReporter); ok && !r.HoldsCredentials(m.x.Name()) {
+		return refusedNotHeld
 	}
 	if sec.NeedsTLS && !s.conn.isTLS() && !(s.cfg.InsecureAuth && !sec.ChannelBinding) {
-		return fmt.Errorf("%w: %s", ErrNeedsTLS, m.Name())
+		return refusedNeedsTLS
 	}
 	if sec.ChannelBinding && !s.hasChannelBinding() {
-		return fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, m.Name())
+		return refusedNoCBinding
 	}
-	return nil
+	return refusedNot
 }
 
 func (s *ServerSet) hasChannelBinding() bool {

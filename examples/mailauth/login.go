@@ -112,6 +112,11 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 	if o.user == "" {
 		o.user = t.user
 	}
+	if o.useAPOP && (t.proto != sasl.POP3 || !t.implicit) {
+		// The timestamp APOP answers must come inside TLS, or a man in
+		// the middle chooses it (CVE-2007-1558).
+		return usagef("-apop needs pop3s:// (implicit TLS): a STLS greeting came in plaintext")
+	}
 	creds, err := gatherCredentials(c, t, o, &pw, &tok, *keytab)
 	if err != nil {
 		return err
