@@ -84,6 +84,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -403,7 +404,7 @@ func (s *Store) Lookup(ctx context.Context, username string) (map[string]string,
 	if err != nil || e == nil {
 		return nil, false, err
 	}
-	return e.Extra, true, nil
+	return maps.Clone(e.Extra), true, nil // the cache may share e
 }
 
 // Forget drops username from the cache, after its password changed.
