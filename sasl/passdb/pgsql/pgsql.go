@@ -56,6 +56,12 @@
 // verify) gets an error wrapping sasl.ErrNoCredentials that says what was
 // missing, which sasl answers exactly like a wrong password.
 //
+// Accepted risk: a SCRAM lookup of a cleartext (PLAIN) value derives the
+// keys, one PBKDF2, where stored SCRAM keys cost nothing, so a store that
+// mixes the two forms lets a timing observer tell which form a user has
+// (the network round trip to the database hides less than a PBKDF2).
+// Keep one form per store, and DummyPassword in it.
+//
 // Use sslmode=verify-full for a database that is not on loopback: pgx's
 // default, "prefer", does not verify the server.
 //
