@@ -857,6 +857,17 @@ func BenchmarkAPOP(b *testing.B) {
 			}
 		}
 	})
+	b.Run("side=server-new", func(b *testing.B) {
+		// NewServer per connection: the timestamp (clock, 128 random
+		// bits, no process id) and the precomputed MD5 state.
+		cfg := &ServerConfig{Hostname: "pop.example.org"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := NewServer(cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("side=client", func(b *testing.B) {
 		greeting := "+OK POP3 server ready " + ts
 		b.ReportAllocs()

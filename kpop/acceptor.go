@@ -230,6 +230,9 @@ func parseAPReq(b []byte) (ap *messages.APReq, err error) {
 	if len(b) > maxTokenLen {
 		return nil, fmt.Errorf("AP-REQ longer than %d octets: %w", maxTokenLen, sasl.ErrTooLarge)
 	}
+	if !derShape(b, 0) {
+		return nil, fmt.Errorf("AP-REQ is not DER: %w", sasl.ErrMalformed)
+	}
 	defer func() {
 		// gokrb5's and gofork's ASN.1 decoders are not written for
 		// hostile input; a panic there is a malformed message here.
@@ -242,6 +245,36 @@ func parseAPReq(b []byte) (ap *messages.APReq, err error) {
 		return nil, &krbError{code: codeMsgType, kind: ErrIntegrity, base: sasl.ErrMalformed, msg: "AP-REQ does not decode"}
 	}
 	return ap, nil
+}
+
+// maxDERDepth bounds the nesting derShape follows; a Kerberos message
+// nests about 10 deep.
+const maxDERDepth = 32
+
+// derShape reports whether b is exactly one DER element (low tag numbers,
+// minimal definite lengths) whose constructed elements are each exactly
+// covered by their children, to maxDERDepth. gofork's decoder skips the
+// outer length of EXPLICIT tags and ignores trailing octets, so without
+// this a message has many encodings; the cryptography of Kerberos covers
+// the encrypted parts, not the framing around them.
+func derShape(b []byte, depth int) bool {
+	if depth > maxDERDepth {
+		return false
+	}
+	s := cryptobyte.String(b)
+	for n := 0; !s.Empty(); n++ {
+		var el, content cryptobyte.String
+		var tag cbasn1.Tag
+		if (depth == 0 && n > 0) || !s.ReadAnyASN1Element(&el, &tag) {
+			return false
+		}
+		if tag&0x20 != 0 { // constructed
+			if !el.ReadAnyASN1(&content, &tag) || !derShape(content, depth+1) {
+				return false
+			}
+		}
+	}
+	return depth > 0 || len(b) > 0
 }
 
 // accepted is the result of a verified AP-REQ.
@@ -267,8 +300,8 @@ func (a *Acceptor) accept(ctx context.Context, b []byte, service string, remote 
 	if err != nil {
 		return nil, err
 	}
-	if ap.PVNO != 5 {
-		return nil, &krbError{code: codeBadVersion, kind: ErrIntegrity, base: sasl.ErrMalformed, msg: "AP-REQ protocol version is not 5"}
+	if ap.PVNO != 5 || ap.Ticket.TktVNO != 5 {
+		return nil, &krbError{code: codeBadVersion, kind: ErrIntegrity, base: sasl.ErrMalformed, msg: "AP-REQ or ticket version is not 5"}
 	}
 	if types.IsFlagSet(&ap.APOptions, flags.APOptionUseSessionKey) {
 		return nil, &krbError{code: codeNoKey, kind: ErrNoKey, msg: "user-to-user tickets are not accepted"}
@@ -518,6 +551,13 @@ func marshalAPRep(ed types.EncryptedData) ([]byte, error) {
 // server our principal for service.
 func (a *Acceptor) krbErrorReply(service string, err error) ([]byte, error) {
 	p := a.ServicePrincipal(service)
-	ke := messages.NewKRBError(types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: p.Components}, p.Realm, errorCode(err), err.Error())
+	// e-text is our own refusal text, which names no principal; another
+	// error (a LocalUser lookup's) stays in the server's log.
+	etext := "authentication failed"
+	var k *krbError
+	if errors.As(err, &k) {
+		etext = k.msg
+	}
+	ke := messages.NewKRBError(types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: p.Components}, p.Realm, errorCode(err), etext)
 	return ke.Marshal()
 }

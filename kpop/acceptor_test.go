@@ -61,3 +61,27 @@ func TestNewAcceptorChecks(t *testing.T) {
 		assert.Error(t, err)
 	}
 }
+
+// TestAuthenticatorEncoding: our DER encoding of the Authenticator is
+// gokrb5's, with and without checksum, subkey and sequence number.
+func TestAuthenticatorEncoding(t *testing.T) {
+	for i, mod := range []func(*types.Authenticator){
+		func(a *types.Authenticator) {},
+		func(a *types.Authenticator) { a.Cksum = gssChecksum(gssFlagsRequested) },
+		func(a *types.Authenticator) {
+			a.Cksum = gssChecksum(flagMutual)
+			a.GenerateSeqNumberAndSubKey(etypeID.AES256_CTS_HMAC_SHA1_96, 32)
+		},
+		func(a *types.Authenticator) { a.SeqNumber = 0; a.Cusec = 0; a.CName.NameString = []string{"imap", "h"} },
+		func(a *types.Authenticator) { a.SeqNumber = 0x3fffffff; a.CRealm = "R" },
+	} {
+		a, err := types.NewAuthenticator("EXAMPLE.ORG", types.PrincipalName{NameType: 1, NameString: []string{"alice"}})
+		require.NoError(t, err)
+		mod(&a)
+		got, err := marshalAuthenticator(&a)
+		require.NoError(t, err)
+		want, err := a.Marshal()
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "case %d", i)
+	}
+}

@@ -202,7 +202,17 @@ const (
 	sFailed
 )
 
-var _ sasl.IdentityServer = (*gssapiServer)(nil)
+var _ GSSAPIServer = (*gssapiServer)(nil)
+
+// GSSAPIServer is the Server [Acceptor.NewGSSAPIServer] returns: a
+// sasl.IdentityServer that also reports the Kerberos principal behind
+// the identity.
+type GSSAPIServer interface {
+	sasl.IdentityServer
+	// Principal returns the authenticated client principal once Next has
+	// returned done; before, the zero Principal.
+	Principal() Principal
+}
 
 // NewGSSAPIServer returns a Server for SASL GSSAPI (RFC 4752) for service
 // ("imap", "pop" or "smtp"): it accepts only tickets for service/Host in
@@ -225,7 +235,7 @@ var _ sasl.IdentityServer = (*gssapiServer)(nil)
 // ErrNoLocalUser; unparsable tokens wrap sasl.ErrMalformed or
 // sasl.ErrTooLarge. Errors of LocalUser are returned unchanged. The
 // Server is single-use and not safe for concurrent use.
-func (a *Acceptor) NewGSSAPIServer(ctx context.Context, service string, remote net.Addr) sasl.IdentityServer {
+func (a *Acceptor) NewGSSAPIServer(ctx context.Context, service string, remote net.Addr) GSSAPIServer {
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -5,21 +5,63 @@
 // version "KPOPV1.0".
 //
 // For most uses a server makes one [Acceptor] from its keytab, service host
-// and realm, and asks it for a GSSAPI server per connection
-// ([Acceptor.NewGSSAPIServer]); a client logs in once
+// and realm, and puts [Acceptor.ServerMechanism] for its protocol in
+// sasl.ServerConfig.Extra (or asks for a server per connection with
+// [Acceptor.NewGSSAPIServer]); a client logs in once
 // ([NewPasswordCredentials], [NewKeytabCredentials] or
-// [NewCCacheCredentials]) and makes a GSSAPI client per connection
-// ([NewGSSAPIClient]).
+// [NewCCacheCredentials]) and puts [ClientConfig.ClientMechanism] in
+// sasl.ClientConfig.Extra (or makes a client with [NewGSSAPIClient]).
+// A KPOP server calls [Acceptor.ServeKPOP] on each connection to port
+// 1109; a KPOP client calls [LoginKPOP].
+//
+//	scheme   RFC / source                       client  server  Security
+//	GSSAPI   RFC 4752, RFC 4121, RFC 4120       yes     yes     Mutual
+//	KPOP     krb5_sendauth "KPOPV1.0" (MIT)     yes     yes     Mutual, Legacy
+//
+// The service principals are imap/Host, pop/Host (POP3 and KPOP) and
+// smtp/Host in the server's realm.
 //
 // # Security
 //
-// GSSAPI here is always mutual: the client asks for an AP-REP and reports
-// success only after it verified it. The acceptor accepts only tickets for
-// its own service principal (service/Host@Realm), not any key its keytab
-// holds; it refuses replayed authenticators (its own bounded cache),
-// authenticators outside the clock skew, and every enctype but AES. No
-// security layer is negotiated: run the session inside TLS if it needs
-// protection after the login.
+// Both schemes are mutual: the client asks for an AP-REP and reports
+// success (sasl.FinishedClient.Finished, [SendAuth]) only after it has
+// verified it. The acceptor:
+//
+//   - accepts only tickets for its own service principal, service/Host@Realm,
+//     not any key its keytab holds;
+//   - refuses authenticators it has seen (its own bounded replay cache, not
+//     gokrb5's process-wide one) and authenticators outside the clock skew;
+//   - accepts only the AES enctypes (RFC 3962, RFC 8009), for the ticket,
+//     the session key and subkeys;
+//   - requires the GSS-API 0x8003 checksum without channel bindings for
+//     GSSAPI, and checks the sequence numbers, direction and checksums of
+//     the RFC 4121 Wrap tokens of the security-layer negotiation;
+//   - ignores authorization data, the PAC that MIT 1.20 KDCs put in every
+//     ticket included: the login rests on the ticket's client name, mapped
+//     to a local user by [ServerConfig].LocalUser (by default: one
+//     component, in the server's realm).
+//
+// No security layer is negotiated (only "none" is offered or chosen): run
+// the mail session inside TLS if it needs protection after the login. A
+// ticket is of no use to an eavesdropper without its session key, so
+// neither scheme needs TLS for the login itself.
+//
+// # Errors
+//
+// Refusals wrap sasl.ErrAuthFailed and one of this package's sentinels
+// ([ErrWrongService], [ErrReplay], [ErrClockSkew], [ErrEnctype],
+// [ErrBadChecksum], [ErrSequence], ...), so errors.Is tells them apart;
+// [ErrReplayCacheFull] wraps sasl.ErrTemporaryFailure instead. Tokens that
+// do not parse wrap sasl.ErrMalformed or sasl.ErrTooLarge. KPOP servers
+// send refusals to the client as KRB-ERRORs with the matching Kerberos
+// error code. No error text of this package names a principal; a peer's
+// KRB-ERROR e-text is quoted (printable ASCII, bounded) as the peer's.
+//
+// # Concurrency
+//
+// An [Acceptor] and [Credentials] are safe for concurrent use and meant to
+// be shared. Each GSSAPI client or server, and each [KPOPAuth], is
+// single-use and not safe for concurrent use.
 //
 // [RFC 4752]: https://www.rfc-editor.org/rfc/rfc4752
 package kpop

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/textproto"
@@ -249,3 +250,19 @@ func krbErrorFromReply(t *testing.T, b []byte, code int32) error {
 }
 
 func itoa(n int32) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
+
+// TestKPOPLocalUserError: a LocalUser error is returned unchanged to the
+// server's caller, and the client gets a KRB-ERROR without its text.
+func TestKPOPLocalUserError(t *testing.T) {
+	kt := testKeytab(t)
+	dbErr := errors.New("user database down at db.internal:5432")
+	a := testAcceptor(t, kt, func(cfg *ServerConfig) {
+		cfg.LocalUser = func(context.Context, Principal) (string, error) { return "", dbErr }
+	})
+	creds, _ := testCreds(kt)
+	tp, res := kpopPair(t, a)
+	_, err := LoginKPOP(tp, &ClientConfig{Credentials: creds, Host: testHost}, "")
+	require.ErrorIs(t, err, ErrKRBError)
+	assert.NotContains(t, err.Error(), "db.internal")
+	require.ErrorIs(t, (<-res).err, dbErr)
+}

@@ -39,7 +39,13 @@
 // The client sends NTLMv2 with a MIC, MsvAvTargetName when
 // ClientConfig.TargetName is set, and channel bindings
 // (tls-server-end-point, RFC 5929) when the connection is TLS, so servers
-// that require Extended Protection accept it.
+// that require Extended Protection accept it. It derives NTOWFv2 once per
+// [NewClientMechanism] and keeps it instead of the password.
+//
+// Azure/go-ntlmssp, the Go NTLM client in common use, has no server side
+// and sends neither a MIC nor channel bindings; this package builds both
+// sides on x/crypto's MD4 and the standard library, and runs go-ntlmssp as
+// the independent client of its tests and the baseline of its benchmarks.
 //
 // [MS-NLMP]: https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-nlmp/
 // [MS-OXIMAP4]: https://learn.microsoft.com/en-us/openspecs/exchange_server_protocols/ms-oximap4/
@@ -56,6 +62,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"time"
@@ -418,6 +425,10 @@ func (s *server) handleAuthenticate(msg []byte) error {
 	if err != nil {
 		return err
 	}
+	if strings.ContainsRune(user, 0) {
+		// A NUL would end the name early in C stores and logs.
+		return fmt.Errorf("%w: NTLM AUTHENTICATE: user name contains NUL", sasl.ErrMalformed)
+	}
 
 	k := &s.keys
 	k.nt, err = s.cfg.Hashes.LookupNTHash(s.ctx, user)
@@ -599,6 +610,7 @@ type client struct {
 	state     int
 	resent    bool // the NEGOTIATE was sent again after an empty challenge
 	negotiate []byte
+	negBuf    [40]byte // negotiate's storage: one allocation less
 	keys      keys
 	now       func() time.Time // tests only
 	rand      io.Reader        // tests only
@@ -610,8 +622,26 @@ type client struct {
 type credentials struct {
 	user, domain, workstation, targetName string
 	ntowfv2                               [16]byte
-	err                                   error // a config error, reported by each exchange
+	// keyed is HMAC-MD5 keyed with NTOWFv2, its padded key already
+	// absorbed (Reset precomputes both pads' states). Each exchange
+	// clones it (hash.Cloner) and never writes to it, so it is safe to
+	// share; a clone saves the two pad blocks of every HMAC under NTOWFv2.
+	keyed hash.Hash
+	err   error // a config error, reported by each exchange
 }
+
+// keyedMAC returns an HMAC-MD5 keyed with NTOWFv2 for one exchange.
+func (cr *credentials) keyedMAC() hash.Hash {
+	if c, ok := cr.keyed.(hash.Cloner); ok {
+		if h, err := c.Clone(); err == nil {
+			return h
+		}
+	}
+	return hmac.New(md5.New, cr.ntowfv2[:])
+}
+
+// sumInto finishes h into dst.
+func sumInto(h hash.Hash, dst *[16]byte) { h.Sum(dst[:0]) }
 
 // derive checks cfg and derives its NTOWFv2.
 func (cfg *ClientConfig) derive() *credentials {
@@ -634,6 +664,8 @@ func (cfg *ClientConfig) derive() *credentials {
 	id := appendUpperIdentity(stack[:0], cr.user)
 	id = appendUTF16(id, cr.domain)
 	hmacSum(&cr.ntowfv2, nt[:], id)
+	cr.keyed = hmac.New(md5.New, cr.ntowfv2[:])
+	cr.keyed.Reset() // precompute the pad states: clones then skip them
 	return cr
 }
 
@@ -655,7 +687,7 @@ func newClientFrom(cred *credentials, cbAppData []byte) *client {
 // NTLM, extended session security, 128/56 and VERSION; no SIGN, SEAL or
 // KEY_EXCH, because mail has no security layer after the login.
 func (c *client) start() []byte {
-	msg := make([]byte, 40)
+	msg := c.negBuf[:]
 	copy(msg, signature)
 	binary.LittleEndian.PutUint32(msg[8:], typeNegotiate)
 	binary.LittleEndian.PutUint32(msg[12:], clientNegotiateFlags)
@@ -713,7 +745,7 @@ func (c *client) authenticate(challenge []byte) ([]byte, error) {
 		return nil, cr.err
 	}
 	k := &c.keys
-	k.key = cr.ntowfv2
+	mac := cr.keyedMAC()
 	unicode := ch.flags&flagUnicode != 0
 	appendStr := appendOEM
 	if unicode {
@@ -754,7 +786,11 @@ func (c *client) authenticate(challenge []byte) ([]byte, error) {
 	if ch.targetInfo != nil {
 		msg = append(msg, make([]byte, 24)...)
 	} else {
-		hmacSum(&k.mic, k.key[:], ch.serverChallenge[:], cc)
+		// LMv2 = HMAC_MD5(NTOWFv2, ServerChallenge ‖ ClientChallenge) ‖ ClientChallenge
+		mac.Write(ch.serverChallenge[:])
+		mac.Write(cc)
+		sumInto(mac, &k.mic)
+		mac.Reset()
 		msg = append(append(msg, k.mic[:]...), cc...)
 	}
 	putField(msg, 12, off, 24)
@@ -786,12 +822,17 @@ func (c *client) authenticate(challenge []byte) ([]byte, error) {
 	}
 	msg = appendAV(msg, avEOL, nil)
 	msg = append(msg, 0, 0, 0, 0)
-	hmacSum(&k.proof, k.key[:], ch.serverChallenge[:], msg[blobOff:])
+	// NTProofStr = HMAC_MD5(NTOWFv2, ServerChallenge ‖ blob)
+	mac.Write(ch.serverChallenge[:])
+	mac.Write(msg[blobOff:])
+	sumInto(mac, &k.proof)
 	copy(msg[ntOff:], k.proof[:])
 	putField(msg, 20, ntOff, len(msg)-ntOff)
 
 	// SessionBaseKey = KeyExchangeKey for NTLMv2 ([MS-NLMP] 3.3.2, 3.4.5.1).
-	hmacSum(&k.sessionKey, k.key[:], k.proof[:])
+	mac.Reset()
+	mac.Write(k.proof[:])
+	sumInto(mac, &k.sessionKey)
 	exported := k.sessionKey[:]
 	flags := ch.flags&(clientNegotiateFlags|flagTargetInfo) | flagVersion
 	flags &^= flagOEM

@@ -371,6 +371,7 @@ func TestRefusals(t *testing.T) {
 			am, _ := parseAuthenticate(tr.authenticate)
 			return authFields(am.flags, 88, am.lm, am.nt, am.domain, []byte("tim"))
 		}}, sasl.ErrMalformed},
+		{"NUL in the user name", setup{ccfg: ClientConfig{Username: "tim\x00x", Password: "pencil"}}, sasl.ErrMalformed},
 		{"wrong message type", setup{ccfg: good, tamper: func(t *testing.T, tr *transcript) []byte {
 			return tr.negotiate
 		}}, sasl.ErrMalformed},
@@ -561,4 +562,34 @@ func TestParseChallengeBounds(t *testing.T) {
 	}
 	_, err := parseChallenge(unhex(t, v.V1.ChallengeMessage))
 	assert.NoError(t, err, "4.2.2: no target info")
+}
+
+// TestSharedCredentials: one mechanism's derived credentials (and their
+// pre-keyed HMAC) serve concurrent exchanges; run with -race.
+func TestSharedCredentials(t *testing.T) {
+	cred := (&ClientConfig{Username: "tim", Password: "pencil"}).derive()
+	scfg := &ServerConfig{Hashes: hashStore{"tim": Hash("pencil")}}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			var err error
+			for range 20 {
+				s := newServer(context.Background(), scfg, nil)
+				c := newClientFrom(cred, nil)
+				ch, _, _ := s.next(c.start())
+				auth, cerr := c.next(ch)
+				if cerr != nil {
+					err = cerr
+					break
+				}
+				if _, _, err = s.next(auth); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		assert.NoError(t, <-errs)
+	}
 }

@@ -2,6 +2,7 @@ package sasl
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -27,14 +28,16 @@ func newAnonymousClient(trace string) Client {
 }
 
 func newAnonymousServer(env *serverEnv, mech string) IdentityServer {
-	return &oneMsgServer{serverEnv: env, mech: mech, verify: anonVerify}
+	env.spare.one = oneMsgServer{serverEnv: env, mech: mech, verify: anonVerify}
+	return &env.spare.one
 }
 
 func newAnonymousClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
-	if err := anonCheckTrace([]byte(cfg.Trace)); err != nil {
-		return nil, err
+	if !anonTraceOK(cfg.Trace) {
+		return nil, anonCheckTrace([]byte(cfg.Trace))
 	}
-	return newAnonymousClient(cfg.Trace), nil
+	// Checked here, so Start need not check again.
+	return &oneMsgClient{mech: Anonymous, msg: cfg.Trace}, nil
 }
 
 func anonCheckTrace(b []byte) error {
@@ -57,6 +60,12 @@ func anonCheckTrace(b []byte) error {
 		return fmt.Errorf("%w: ANONYMOUS trace longer than %d characters", ErrTooLarge, anonMaxTraceChars)
 	}
 	return nil
+}
+
+// anonTraceOK reports whether anonCheckTrace accepts s, without copying it.
+func anonTraceOK(s string) bool {
+	return len(s) <= anonMaxTraceBytes && utf8.ValidString(s) && !strings.ContainsAny(s, "\x00\r\n") &&
+		utf8.RuneCountInString(s) <= anonMaxTraceChars
 }
 
 // anonVerify receives the trace message (RFC 4505, Section 2).

@@ -38,31 +38,33 @@ func (cfg *ClientConfig) NewClient(offered []string, conn *ConnState) (Client, e
 		conn = &cs
 	}
 	var found Client
-	try := func(m clientCand) bool {
-		if !containsFold(offered, m.Name()) || !cfg.usable(m, conn) {
-			return true
-		}
-		c, err := m.newClient(cfg, conn, offered)
-		if err != nil || c == nil {
-			return true
-		}
-		sec := m.Security()
-		if _, ok := c.(FinishedClient); !ok && sec.Mutual {
-			// A mutual mechanism whose client cannot say it verified
-			// the server would let a fake server's OK stand.
-			return true
-		}
-		found = &chosenClient{mech: m.mechanism(), inner: c}
-		return false
-	}
 	if cfg.Mechanisms != nil {
 		for _, name := range cfg.Mechanisms {
-			if m, ok := cfg.find(name); ok && !try(m) {
-				break
+			if m, ok := cfg.find(name); ok {
+				if found = cfg.try(m, offered, conn); found != nil {
+					break
+				}
 			}
 		}
 	} else {
-		cfg.each(try)
+		// mechTable is in order of strength, so one pass over it, with
+		// each tier's Extra entries after the table's, is the order of
+		// strength; no closure, so nothing escapes for the common case.
+		t := 0
+		for i := 0; i <= len(mechTable) && found == nil; i++ {
+			for ; found == nil && t < numTiers && (i == len(mechTable) || mechTable[i].tier > t); t++ {
+				for _, x := range cfg.Extra {
+					if x != nil && tierOf(x) == t {
+						if found = cfg.try(clientCand{x: x}, offered, conn); found != nil {
+							break
+						}
+					}
+				}
+			}
+			if found == nil && i < len(mechTable) {
+				found = cfg.try(clientCand{b: &mechTable[i]}, offered, conn)
+			}
+		}
 	}
 	if found == nil {
 		return nil, fmt.Errorf("%w: server offers %s", ErrNoMechanism, truncate(strings.Join(offered, " "), 200))
@@ -70,11 +72,64 @@ func (cfg *ClientConfig) NewClient(offered []string, conn *ConnState) (Client, e
 	return found, nil
 }
 
+// try returns m's Client if the server offered m, cfg's credentials and
+// policy allow it on conn, and it can run here; else nil.
+func (cfg *ClientConfig) try(m clientCand, offered []string, conn *ConnState) Client {
+	// The cheap checks first: most rows lack the credentials.
+	if b := m.b; b != nil && !b.clientOK(cfg) {
+		return nil
+	}
+	if !containsFold(offered, m.Name()) || !cfg.usable(m, conn) {
+		return nil
+	}
+	c, err := m.newClient(cfg, conn, offered)
+	if err != nil || c == nil {
+		return nil
+	}
+	if _, ok := c.(FinishedClient); !ok && m.Security().Mutual {
+		// A mutual mechanism whose client cannot say it verified the
+		// server would let a fake server's OK stand.
+		return nil
+	}
+	if bc, ok := c.(interface{ setInfo(*mechInfo) }); ok && m.b != nil {
+		// A built-in client that carries its mechanism and Finished
+		// needs no wrapper: one allocation fewer.
+		bc.setInfo(m.b)
+		return c
+	}
+	return &chosenClient{mech: m.mechanism(), inner: c}
+}
+
+// builtinClient is embedded in the clients of this package that
+// NewClient returns without a chosenClient wrapper: it records the
+// mechanism for ChosenMechanism.
+type builtinClient struct{ info *mechInfo }
+
+func (b *builtinClient) setInfo(m *mechInfo) { b.info = m }
+
+// chosenInfo returns the mechanism NewClient chose, or nil for a client
+// made otherwise.
+func (b *builtinClient) chosenInfo() *mechInfo { return b.info }
+
+// builtinFinished is Finished for a mechanism that is not mutual: nil once
+// the exchange was started.
+func builtinFinished(started bool, mech string) error {
+	if !started {
+		return fmt.Errorf("%w: %s exchange was not started", ErrUnexpectedServerChallenge, mech)
+	}
+	return nil
+}
+
 // ChosenMechanism returns the mechanism of a Client that
 // [ClientConfig.NewClient] returned, and false for any other Client.
 func ChosenMechanism(c Client) (Mechanism, bool) {
-	if cc, ok := c.(*chosenClient); ok {
+	switch cc := c.(type) {
+	case *chosenClient:
 		return cc.mech, true
+	case interface{ chosenInfo() *mechInfo }:
+		if m := cc.chosenInfo(); m != nil {
+			return m, true
+		}
 	}
 	return nil, false
 }
@@ -82,9 +137,6 @@ func ChosenMechanism(c Client) (Mechanism, bool) {
 // usable applies the client's TLS policy to m.
 func (cfg *ClientConfig) usable(m clientCand, conn *ConnState) bool {
 	sec := m.Security()
-	if b := m.b; b != nil && !b.clientOK(cfg) {
-		return false
-	}
 	if sec.NeedsTLS && !conn.isTLS() && !(cfg.InsecureAuth && !sec.ChannelBinding) {
 		return false
 	}
@@ -127,21 +179,6 @@ func (c clientCand) newClient(cfg *ClientConfig, conn *ConnState, offered []stri
 		return c.b.newClient(cfg, conn, offered)
 	}
 	return c.x.NewClient(conn, offered)
-}
-
-func (cfg *ClientConfig) each(f func(clientCand) bool) {
-	for t := 0; t < numTiers; t++ {
-		for i := range mechTable {
-			if mechTable[i].tier == t && !f(clientCand{b: &mechTable[i]}) {
-				return
-			}
-		}
-		for _, x := range cfg.Extra {
-			if x != nil && tierOf(x) == t && !f(clientCand{x: x}) {
-				return
-			}
-		}
-	}
 }
 
 func (cfg *ClientConfig) find(name string) (clientCand, bool) {

@@ -27,7 +27,8 @@ func newExternalClient(authzid string) Client {
 }
 
 func newExternalServer(env *serverEnv, mech string) IdentityServer {
-	return &oneMsgServer{serverEnv: env, mech: mech, verify: extVerify}
+	env.spare.one = oneMsgServer{serverEnv: env, mech: mech, verify: extVerify}
+	return &env.spare.one
 }
 
 func newExternalClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {

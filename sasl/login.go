@@ -52,12 +52,18 @@ func newLoginClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Cl
 }
 
 type loginClient struct {
+	builtinClient
 	username, password string
 	rounds             int
+	started            bool
 	sentUser, sentPass bool
 }
 
-var _ Client = (*loginClient)(nil)
+var _ FinishedClient = (*loginClient)(nil)
+
+// Finished returns nil once the exchange was started: LOGIN is not mutual,
+// and servers differ in how many prompts they send.
+func (c *loginClient) Finished() error { return builtinFinished(c.started, Login) }
 
 // Start checks the credentials and sends no initial response: servers
 // that take the username as one differ, servers that refuse it exist.
@@ -68,6 +74,7 @@ func (c *loginClient) Start() (string, []byte, error) {
 	if err := loginCheckField("password", c.password); err != nil {
 		return "", nil, err
 	}
+	c.started = true
 	return Login, nil, nil
 }
 
@@ -90,13 +97,14 @@ func (c *loginClient) Next(challenge []byte) ([]byte, error) {
 	}
 	c.rounds++
 	wantPass := c.sentUser // by position
-	switch p := loginPrompt(challenge); {
-	case bytes.HasPrefix(p, []byte("user")):
+	p, n := loginPrompt(challenge)
+	switch prompt := p[:n]; {
+	case bytes.HasPrefix(prompt, []byte("user")):
 		if c.sentUser {
 			return nil, fmt.Errorf("%w: LOGIN server asked for the username twice", ErrUnexpectedServerChallenge)
 		}
 		wantPass = false
-	case bytes.HasPrefix(p, []byte("pass")):
+	case bytes.HasPrefix(prompt, []byte("pass")):
 		wantPass = true
 	}
 	if wantPass {
@@ -109,16 +117,16 @@ func (c *loginClient) Next(challenge []byte) ([]byte, error) {
 
 // loginPrompt returns the first bytes of a challenge, lower-cased, without
 // leading space: enough to tell "Username:"/"User Name" from "Password:".
-func loginPrompt(challenge []byte) []byte {
+// It returns an array, not a slice of one, so that nothing escapes.
+func loginPrompt(challenge []byte) (p [4]byte, n int) {
 	challenge = bytes.TrimLeft(challenge, " \t")
-	var p [4]byte
-	n := copy(p[:], challenge)
+	n = copy(p[:], challenge)
 	for i := range n {
 		if 'A' <= p[i] && p[i] <= 'Z' {
 			p[i] += 'a' - 'A'
 		}
 	}
-	return p[:n]
+	return p, n
 }
 
 // loginState is where a LOGIN exchange stands.

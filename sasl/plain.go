@@ -38,7 +38,8 @@ func newPlainClient(authzid, username, password string) Client {
 
 // newPlainServer is the ServerSet's factory; mech is always Plain.
 func newPlainServer(env *serverEnv, mech string) IdentityServer {
-	return &plainServer{serverEnv: env}
+	env.spare.plain = plainServer{serverEnv: env}
+	return &env.spare.plain
 }
 
 func newPlainClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
@@ -46,12 +47,16 @@ func newPlainClientFor(cfg *ClientConfig, conn *ConnState, offered []string) (Cl
 }
 
 type plainClient struct {
+	builtinClient
 	authzid, username, password string
 	msg                         []byte
 	resent                      bool
 }
 
-var _ Client = (*plainClient)(nil)
+var _ FinishedClient = (*plainClient)(nil)
+
+// Finished returns nil once the message was sent: PLAIN is not mutual.
+func (c *plainClient) Finished() error { return builtinFinished(c.msg != nil, Plain) }
 
 // Start returns the whole PLAIN message as the initial response
 // (RFC 4616, Section 2).
@@ -147,22 +152,30 @@ func plainAdvance(state *plainState, response []byte) (chal []byte, ok bool, err
 // oneMsgClient is the client of a mechanism whose whole exchange is one
 // client message sent as the initial response (EXTERNAL, ANONYMOUS).
 type oneMsgClient struct {
+	builtinClient
 	mech    string
 	msg     string
-	check   func([]byte) error // refuses a message the server would refuse
+	check   func([]byte) error // refuses a message the server would refuse; nil if checked already
 	started bool
 	resent  bool
 }
 
-var _ Client = (*oneMsgClient)(nil)
+var _ FinishedClient = (*oneMsgClient)(nil)
+
+// Finished returns nil once the message was sent: the mechanism is not
+// mutual.
+func (c *oneMsgClient) Finished() error { return builtinFinished(c.started, c.mech) }
 
 // Start sends the message as the initial response.
 func (c *oneMsgClient) Start() (string, []byte, error) {
-	if err := c.check([]byte(c.msg)); err != nil {
-		return "", nil, err
+	msg := []byte(c.msg) // the caller's to keep
+	if c.check != nil {
+		if err := c.check(msg); err != nil {
+			return "", nil, err
+		}
 	}
 	c.started = true
-	return c.mech, append([]byte{}, c.msg...), nil
+	return c.mech, msg, nil
 }
 
 // Next answers the one empty challenge a server sends when the protocol

@@ -56,9 +56,9 @@ func NewServerSet(cfg *ServerConfig, conn *ConnState) *ServerSet {
 // ServerConfig.InsecureAuth is set), and, for -PLUS variants, when the
 // connection has channel-binding data.
 func (s *ServerSet) Mechanisms() []string {
-	var out []string
+	out := make([]string, 0, len(mechTable)+len(s.cfg.Extra))
 	s.each(func(m serverCand) bool {
-		if s.allowed(m) == nil {
+		if s.refusal(m) == refusedNot {
 			out = append(out, m.Name())
 		}
 		return true
@@ -127,34 +127,71 @@ func (s *ServerSet) find(name string) (serverCand, bool) {
 	return serverCand{}, false
 }
 
+// Why a mechanism may not be used on a connection (refusal), from
+// ServerSet.refusal; 0 means it may.
+const (
+	refusedNot        = iota
+	refusedOptIn      // offered only when ServerConfig.Mechanisms lists it
+	refusedLegacy     // legacy, offered only with ServerConfig.Legacy
+	refusedNoCreds    // no credentials configured
+	refusedNotHeld    // the store holds no such credentials
+	refusedConn       // not available on this connection
+	refusedNeedsTLS   // needs TLS
+	refusedNoCBinding // needs channel-binding data
+)
+
 // allowed reports why m may not be used on this connection, or nil.
 func (s *ServerSet) allowed(m serverCand) error {
+	name := m.Name()
+	switch s.refusal(m) {
+	case refusedNot:
+		return nil
+	case refusedOptIn:
+		return fmt.Errorf("%w: %s is offered only when ServerConfig.Mechanisms lists it", ErrUnsupportedMechanism, name)
+	case refusedLegacy:
+		return fmt.Errorf("%w: %s is a legacy mechanism, offered only with ServerConfig.Legacy", ErrUnsupportedMechanism, name)
+	case refusedNoCreds:
+		return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, name)
+	case refusedNotHeld:
+		return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, name)
+	case refusedConn:
+		return fmt.Errorf("%w: %s is not available on this connection", ErrUnsupportedMechanism, name)
+	case refusedNeedsTLS:
+		return fmt.Errorf("%w: %s", ErrNeedsTLS, name)
+	default:
+		return fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, name)
+	}
+}
+
+// refusal is allowed without the error text, for Mechanisms, which asks
+// for every row on every CAPABILITY or EHLO.
+func (s *ServerSet) refusal(m serverCand) int {
 	sec := m.Security()
 	if b := m.b; b != nil {
 		listed := containsFold(s.cfg.Mechanisms, b.name)
 		if b.optIn && !listed {
-			return fmt.Errorf("%w: %s is offered only when ServerConfig.Mechanisms lists it", ErrUnsupportedMechanism, b.name)
+			return refusedOptIn
 		}
 		if b.sec.Legacy && !s.cfg.Legacy && !listed {
-			return fmt.Errorf("%w: %s is a legacy mechanism, offered only with ServerConfig.Legacy", ErrUnsupportedMechanism, b.name)
+			return refusedLegacy
 		}
 		if !b.serverOK(s.cfg) {
-			return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, b.name)
+			return refusedNoCreds
 		}
 		if b.holds != nil && !b.holds(s.cfg) {
-			return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, b.name)
+			return refusedNotHeld
 		}
 		if b.connOK != nil && !b.connOK(&s.conn) {
-			return fmt.Errorf("%w: %s is not available on this connection", ErrUnsupportedMechanism, b.name)
+			return refusedConn
 		}
 	}
 	if sec.NeedsTLS && !s.conn.isTLS() && !(s.cfg.InsecureAuth && !sec.ChannelBinding) {
-		return fmt.Errorf("%w: %s", ErrNeedsTLS, m.Name())
+		return refusedNeedsTLS
 	}
 	if sec.ChannelBinding && !s.hasChannelBinding() {
-		return fmt.Errorf("%w: %s needs channel-binding data", ErrUnsupportedMechanism, m.Name())
+		return refusedNoCBinding
 	}
-	return nil
+	return refusedNot
 }
 
 func (s *ServerSet) hasChannelBinding() bool {
@@ -205,9 +242,13 @@ func (s *ServerSet) NewServer(ctx context.Context, mech string) (Server, error) 
 
 // start starts m's Server and puts the set's policy around it.
 func (s *ServerSet) start(ctx context.Context, m serverCand) (Server, error) {
+	w := &setServer{set: s, mech: m.Name()}
+	// The mechanism's environment lives in the wrapper: one allocation
+	// fewer per exchange.
+	w.env.ctx, w.env.cfg, w.env.conn = ctx, s.cfg, &s.conn
 	var inner IdentityServer
 	if m.b != nil {
-		inner = m.b.newServer(newServerEnv(ctx, s.cfg, &s.conn), m.b.name)
+		inner = m.b.newServer(&w.env, m.b.name)
 	} else {
 		var err error
 		inner, err = m.x.NewServer(ctx, &s.conn)
@@ -218,7 +259,8 @@ func (s *ServerSet) start(ctx context.Context, m serverCand) (Server, error) {
 			return nil, fmt.Errorf("%w: %s returned no server", ErrUnsupportedMechanism, m.x.Name())
 		}
 	}
-	return &setServer{set: s, ctx: ctx, mech: m.Name(), inner: inner}, nil
+	w.inner = inner
+	return w, nil
 }
 
 // Identity returns the identity of the last successful exchange, and false
@@ -232,12 +274,14 @@ func (s *ServerSet) Identity() (Identity, bool) {
 // no mechanism, built in or not, can skip them.
 type setServer struct {
 	set   *ServerSet
-	ctx   context.Context
 	mech  string
 	inner IdentityServer
 	ended bool
-	id    Identity
-	ok    bool
+	ok    bool // env.id is the identity that passed finish
+	// env is a built-in mechanism's environment, which inner points to;
+	// env.ctx is the exchange's context, and env.id, once ok, the
+	// identity the set accepted, for any mechanism.
+	env serverEnv
 }
 
 func (w *setServer) Next(response []byte) (challenge []byte, done bool, err error) {
@@ -247,7 +291,7 @@ func (w *setServer) Next(response []byte) (challenge []byte, done bool, err erro
 	challenge, done, err = w.inner.Next(response)
 	if err != nil {
 		w.ended = true
-		return nil, done, w.set.failed(w.ctx, err)
+		return nil, done, w.set.failed(w.env.ctx, err)
 	}
 	if !done {
 		return challenge, false, nil
@@ -256,21 +300,26 @@ func (w *setServer) Next(response []byte) (challenge []byte, done bool, err erro
 	if len(challenge) != 0 {
 		// Nothing rides on success: neither go-imap nor go-smtp can send
 		// it. A mechanism must send final data as a challenge.
-		return nil, false, w.set.failed(w.ctx, fmt.Errorf("sasl: %s server sent data with success", w.mech))
+		return nil, false, w.set.failed(w.env.ctx, fmt.Errorf("sasl: %s server sent data with success", w.mech))
 	}
 	id, ok := w.inner.Identity()
 	if !ok {
-		return nil, false, w.set.failed(w.ctx, fmt.Errorf("%w: %s reported success without an identity", ErrAuthFailed, w.mech))
+		return nil, false, w.set.failed(w.env.ctx, fmt.Errorf("%w: %s reported success without an identity", ErrAuthFailed, w.mech))
 	}
-	if err := w.set.finish(w.ctx, w.mech, &id); err != nil {
-		return nil, false, w.set.failed(w.ctx, err)
+	if err := w.set.finish(w.env.ctx, w.mech, &id); err != nil {
+		return nil, false, w.set.failed(w.env.ctx, err)
 	}
-	w.id, w.ok = id, true
+	w.env.id, w.ok = id, true
 	return nil, true, nil
 }
 
 // Identity returns who authenticated once Next has returned done=true.
-func (w *setServer) Identity() (Identity, bool) { return w.id, w.ok }
+func (w *setServer) Identity() (Identity, bool) {
+	if !w.ok {
+		return Identity{}, false
+	}
+	return w.env.id, true
+}
 
 // finish checks and records the identity a mechanism verified.
 func (s *ServerSet) finish(ctx context.Context, mech string, id *Identity) error {
@@ -319,7 +368,9 @@ func (s *ServerSet) failed(ctx context.Context, err error) error {
 
 func containsFold(list []string, name string) bool {
 	for _, n := range list {
-		if equalFold(n, name) {
+		// Servers send the names in upper case, as registered: the
+		// exact comparison settles most of them.
+		if n == name || equalFold(n, name) {
 			return true
 		}
 	}

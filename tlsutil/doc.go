@@ -80,6 +80,20 @@
 // [ServerChannelBinding]. A resumed session reports the certificate of its
 // original handshake, which is what the client holds.
 //
+// # Security
+//
+// Invariants under load and at the seams (issue 8; each has a test):
+//   - [Listener] never hands out a connection from Accept once Close has
+//     run.
+//   - Stalled handshakes cannot lock a [Listener]: at MaxPendingHandshakes
+//     the oldest handshake still in progress gives way to a new connection,
+//     so 1,024 clients that never send a ClientHello delay a real one by
+//     milliseconds, not by HandshakeTimeout.
+//   - A server's tls-server-end-point is the certificate it served
+//     ([ServerChannelBinding]), never the client's; tls-exporter is RFC
+//     9266's (zero-length context), and [ExporterWithoutContext] gives the
+//     TLS 1.2 form some clients send, of the same session.
+//
 // # Concurrency
 //
 // Configs must not be modified after first use. [Listener], [CertReloader]

@@ -1,6 +1,7 @@
 package tlsutil
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,8 +14,12 @@ import (
 // DefaultMaxPendingHandshakes bounds the handshakes a [Listener] runs at
 // once. Each holds a goroutine and a socket for up to the handshake
 // timeout, so without a bound a client opening connections and sending
-// nothing could exhaust memory or file descriptors. At the bound the
-// Listener stops accepting and the kernel's backlog queues new connections.
+// nothing could exhaust memory or file descriptors. At the bound a new
+// connection makes the oldest handshake still in progress give way (it is
+// closed), so stalled clients cannot keep a real one waiting for the
+// handshake timeout; only when every slot holds a finished handshake that
+// Accept has not yet taken does the Listener stop accepting, and the
+// kernel's backlog queues new connections.
 const DefaultMaxPendingHandshakes = 1024
 
 // ListenerOptions are the optional settings of a [Listener]. The zero value
@@ -52,7 +57,11 @@ type Listener struct {
 	config  *tls.Config
 	timeout time.Duration
 	onError func(net.Addr, error)
-	slots   chan struct{} // one token per handshake in progress
+	max     int // MaxPendingHandshakes
+
+	mu      sync.Mutex
+	pending list.List     // *listenerHS, oldest first: handshakes not yet taken by Accept
+	freed   chan struct{} // a slot was freed (capacity 1: a wake-up, not a count)
 
 	start   sync.Once
 	ready   chan *tls.Conn  // handshaken connections
@@ -77,16 +86,16 @@ func NewListener(inner net.Listener, config *tls.Config, opts *ListenerOptions) 
 		onError: opts.OnHandshakeError,
 		ready:   make(chan *tls.Conn),
 		errc:    make(chan error),
+		freed:   make(chan struct{}, 1),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if l.timeout <= 0 {
 		l.timeout = DefaultHandshakeTimeout
 	}
-	n := opts.MaxPendingHandshakes
-	if n <= 0 {
-		n = DefaultMaxPendingHandshakes
+	l.max = opts.MaxPendingHandshakes
+	if l.max <= 0 {
+		l.max = DefaultMaxPendingHandshakes
 	}
-	l.slots = make(chan struct{}, n)
 	return l
 }
 
@@ -110,6 +119,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 	l.start.Do(func() { go l.acceptLoop() })
 	select {
 	case c := <-l.ready:
+		// select picks at random among ready cases: a handshake that
+		// finished as Close ran may win over ctx.Done. Never hand out a
+		// connection after Close.
+		if l.ctx.Err() != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("tlsutil: accept: %w", net.ErrClosed)
+		}
 		return c, nil
 	case err := <-l.errc:
 		return nil, err
@@ -132,17 +148,19 @@ func (l *Listener) Close() error {
 // Addr returns the underlying listener's address.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 
+// listenerHS is one connection from accept until Accept takes it.
+type listenerHS struct {
+	ctx    context.Context // from accept: the handshake's deadline, Close, eviction
+	cancel context.CancelFunc
+	done   bool // handshake finished: waiting for Accept, not evictable
+	el     *list.Element
+}
+
 // acceptLoop accepts raw connections and starts a handshake for each.
 func (l *Listener) acceptLoop() {
 	for {
-		select {
-		case l.slots <- struct{}{}:
-		case <-l.ctx.Done():
-			return
-		}
 		raw, err := l.inner.Accept()
 		if err != nil {
-			<-l.slots
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -155,26 +173,89 @@ func (l *Listener) acceptLoop() {
 				return
 			}
 		}
-		go l.handshake(raw)
+		hs, ok := l.admit()
+		if !ok {
+			_ = raw.Close()
+			return
+		}
+		go l.handshake(raw, hs)
+	}
+}
+
+// admit takes a slot for a new connection. At the bound the oldest
+// handshake still in progress gives way: a client that has sent nothing
+// (or too little) for longest is the likeliest to be stalled, and a real
+// handshake takes milliseconds, so a flood of stalled connections delays a
+// real client by no more than it takes to accept them. If every slot holds
+// a finished handshake waiting for Accept, admit waits for one to free.
+// It reports false after Close.
+func (l *Listener) admit() (*listenerHS, bool) {
+	for {
+		l.mu.Lock()
+		if l.pending.Len() >= l.max {
+			for e := l.pending.Front(); e != nil; e = e.Next() {
+				if old := e.Value.(*listenerHS); !old.done {
+					l.pending.Remove(e)
+					old.el = nil
+					old.cancel() // its goroutine closes the connection
+					break
+				}
+			}
+		}
+		if l.pending.Len() < l.max {
+			ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
+			hs := &listenerHS{ctx: ctx, cancel: cancel}
+			hs.el = l.pending.PushBack(hs)
+			l.mu.Unlock()
+			return hs, true
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.freed:
+		case <-l.ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// release gives hs's slot back.
+func (l *Listener) release(hs *listenerHS) {
+	l.mu.Lock()
+	if hs.el != nil {
+		l.pending.Remove(hs.el)
+		hs.el = nil
+	}
+	l.mu.Unlock()
+	select {
+	case l.freed <- struct{}{}:
+	default:
 	}
 }
 
 // handshake completes the TLS handshake on raw and hands the connection to
 // Accept, or closes it.
-func (l *Listener) handshake(raw net.Conn) {
-	defer func() { <-l.slots }()
-	// Derived from l.ctx: Close cancels the handshake, and
-	// HandshakeContext then closes the connection.
-	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
-	defer cancel()
+func (l *Listener) handshake(raw net.Conn, hs *listenerHS) {
+	defer l.release(hs)
+	// hs.ctx is derived from l.ctx: Close, eviction (admit) and the
+	// timeout cancel the handshake, and HandshakeContext then closes the
+	// connection.
+	defer hs.cancel()
 	conn := Server(raw, l.config)
-	if err := conn.HandshakeContext(ctx); err != nil {
+	if err := conn.HandshakeContext(hs.ctx); err != nil {
 		_ = raw.Close()
 		if l.onError != nil {
 			l.onError(raw.RemoteAddr(), fmt.Errorf("tlsutil: TLS handshake: %w", err))
 		}
 		return
 	}
+	l.mu.Lock()
+	if hs.el == nil { // evicted just as it finished
+		l.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	hs.done = true
+	l.mu.Unlock()
 	select {
 	case l.ready <- conn:
 	case <-l.ctx.Done():

@@ -25,7 +25,7 @@ func gsReplyErrors() []error {
 		sasl.ErrAuthzFailed, sasl.ErrAuthFailed, sasl.ErrUnknownUser, sasl.ErrChannelBinding,
 		sasl.ErrNeedsTLS, sasl.ErrUnsupportedMechanism, sasl.ErrTemporaryFailure,
 		fmt.Errorf("sasl: SCRAM-SHA-256 server-final-message: %w", sasl.ErrAuthFailed),
-		context.DeadlineExceeded, errors.New("store: connection refused (password hunter2)"),
+		sasl.ErrServerNotVerified, context.DeadlineExceeded, errors.New("store: connection refused (password hunter2)"),
 	}
 }
 

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,4 +76,30 @@ func TestBenchBounds(t *testing.T) {
 	assert.Contains(t, errOut, "-allow-remote")
 	code, _, _ = runCLI(t, pwEnv(), "bench", "-n", "1", "imaps://alice@[::1]:1")
 	assert.NotEqual(t, exitUsage, code, "::1 is loopback")
+}
+
+// BenchmarkLogin is one whole login as bench runs it (dial, TLS, greeting,
+// capabilities, the exchange, LOGOUT) against examples/mailserver on
+// loopback, beside the TLS handshake alone.
+func BenchmarkLogin(b *testing.B) {
+	pki := newTestPKI(b, nil)
+	s := startServer(b, sasl.IMAP, pki)
+	for _, mech := range []string{"SCRAM-SHA-256", "PLAIN"} {
+		for _, resume := range []bool{true, false} {
+			b.Run(fmt.Sprintf("mech=%s/resume=%v", mech, resume), func(b *testing.B) {
+				tg, err := parseTarget(s.url(true), "")
+				require.NoError(b, err)
+				o := &loginOpts{mech: mech, user: testUser, noResume: !resume, timeout: 10 * time.Second}
+				o.tls.caFile = pki.caFile
+				sess, err := newSession(tg, o, credentials{password: testPassword})
+				require.NoError(b, err)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := sess.login(context.Background(), nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -58,7 +58,7 @@ type testPKI struct {
 	caFile string
 }
 
-func newTestPKI(t *testing.T, opts *tlsutil.CertOptions) *testPKI {
+func newTestPKI(t testing.TB, opts *tlsutil.CertOptions) *testPKI {
 	t.Helper()
 	ca, err := tlsutil.NewCA(nil)
 	require.NoError(t, err)
@@ -102,7 +102,7 @@ func insecureAuth(c *mailserver.Config) { c.InsecureAuth = true }
 
 // startServer runs examples/mailserver for proto with the test user in a
 // passdb store (so every mechanism has its credentials).
-func startServer(t *testing.T, proto sasl.Protocol, pki *testPKI, opts ...serverOpt) *testServer {
+func startServer(t testing.TB, proto sasl.Protocol, pki *testPKI, opts ...serverOpt) *testServer {
 	t.Helper()
 	if pki == nil {
 		pki = newTestPKI(t, nil)

@@ -91,6 +91,7 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 	keytab := fs.String("keytab", "", "GSSAPI: Kerberos keytab `file` (default: $KRB5_CLIENT_KTNAME; else the password, else the credential cache)")
 	fs.StringVar(&o.krb.principal, "principal", "", "GSSAPI: Kerberos `principal` (default: the user name)")
 	fs.StringVar(&o.krb.ccache, "ccache", "", "GSSAPI: credential cache `file` (default: $KRB5CCNAME)")
+	fs.StringVar(&o.krb.host, "krbhost", "", "GSSAPI: `host` of the service principal imap/host (default: -servername, else the URL's host)")
 	fs.StringVar(&o.krb.conf, "krb5conf", "", "GSSAPI: krb5.conf `file` (default: $KRB5_CONFIG, /etc/krb5.conf)")
 	verbose := fs.Bool("v", false, "print the protocol transcript on stderr, secrets masked")
 	pw := secretFlags{what: "password", flagPfx: "password", defEnv: envPassword}
@@ -110,6 +111,11 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 	}
 	if o.user == "" {
 		o.user = t.user
+	}
+	if o.useAPOP && (t.proto != sasl.POP3 || !t.implicit) {
+		// The timestamp APOP answers must come inside TLS, or a man in
+		// the middle chooses it (CVE-2007-1558).
+		return usagef("-apop needs pop3s:// (implicit TLS): a STLS greeting came in plaintext")
 	}
 	creds, err := gatherCredentials(c, t, o, &pw, &tok, *keytab)
 	if err != nil {

@@ -29,6 +29,7 @@ type krbFlags struct {
 	keytab    string // keytab file; default $KRB5_CLIENT_KTNAME
 	ccache    string // credential cache; default $KRB5CCNAME
 	conf      string // krb5.conf; default $KRB5_CONFIG or /etc/krb5.conf
+	host      string // the service principal's host; default -servername or the URL's
 }
 
 // addExtraMechanisms puts the client mechanisms of packages outside sasl
@@ -51,14 +52,17 @@ func addExtraMechanisms(cfg *sasl.ClientConfig, t target, o *loginOpts, cr crede
 	if err != nil {
 		return err
 	}
-	host := t.host
-	if o.tls.serverName != "" {
-		host = o.tls.serverName
+	// The service principal's host: the name the KDC knows, which may
+	// differ from the name the certificate is for.
+	host := o.krb.host
+	if host == "" {
+		host = t.host
+		if o.tls.serverName != "" {
+			host = o.tls.serverName
+		}
 	}
-	cfg.Extra = append(cfg.Extra, gssapiMechanism{
-		cfg:     &kpop.ClientConfig{Credentials: creds, Host: host, Authzid: o.authzid},
-		service: t.service(),
-	})
+	kc := &kpop.ClientConfig{Credentials: creds, Host: host, Authzid: o.authzid}
+	cfg.Extra = append(cfg.Extra, kc.ClientMechanism(t.service()))
 	return nil
 }
 
@@ -90,20 +94,4 @@ func kerberosCredentials(o *loginOpts, cr credentials) (*kpop.Credentials, error
 		return kpop.NewPasswordCredentials(conf, principal, cr.password)
 	}
 	return kpop.NewCCacheCredentials(conf, o.krb.ccache)
-}
-
-// gssapiMechanism is kpop's GSSAPI client as a sasl.ClientMechanism. kpop
-// makes GSSAPI clients per connection (NewGSSAPIClient); this value
-// carries the credentials so sasl.ClientConfig can choose it.
-type gssapiMechanism struct {
-	cfg     *kpop.ClientConfig
-	service string
-}
-
-func (gssapiMechanism) Name() string            { return kpop.GSSAPI }
-func (gssapiMechanism) Security() sasl.Security { return kpop.GSSAPIMechanism().Security() }
-
-// NewClient returns a GSSAPI client for one exchange.
-func (m gssapiMechanism) NewClient(*sasl.ConnState, []string) (sasl.Client, error) {
-	return kpop.NewGSSAPIClient(m.cfg, m.service), nil
 }

@@ -354,7 +354,7 @@ func checkPlaintextExposure(p sasl.Protocol, caps sasl.Capabilities, greeting st
 	}
 	if len(guessable) > 0 {
 		exposed = true
-		rep.add(sevWarn, "plaintext-auth", "RFC 5802 §9; RFC 2195 §4; RFC 6331", "%s offered before TLS: an eavesdropper can test password guesses offline", strings.Join(guessable, ", "))
+		rep.add(sevWarn, "plaintext-auth", guessRefs(guessable), "%s offered before TLS: an eavesdropper can test password guesses offline", strings.Join(guessable, ", "))
 	}
 	if len(other) > 0 {
 		rep.add(sevInfo, "plaintext-auth", "RFC 2595 §3.1", "%s offered before TLS (no password involved; the list itself is unauthenticated)", strings.Join(other, ", "))
@@ -383,6 +383,32 @@ func checkPlaintextExposure(p sasl.Protocol, caps sasl.Capabilities, greeting st
 	if !exposed {
 		rep.add(sevOK, "plaintext-auth", ref, "no credential-exposing login offered before TLS")
 	}
+}
+
+// guessRefs cites, for the mechanisms in names, where their exposure to
+// offline guessing without TLS is written down.
+func guessRefs(names []string) string {
+	var refs []string
+	add := func(r string) {
+		if !slices.Contains(refs, r) {
+			refs = append(refs, r)
+		}
+	}
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "SCRAM-"):
+			add("RFC 5802 §9")
+		case n == sasl.CRAMMD5:
+			add("RFC 2195 §4")
+		case n == sasl.DigestMD5:
+			add("RFC 6331 §1")
+		case n == "NTLM":
+			add("MS-NLMP §5")
+		default:
+			add("RFC 8314 §4.1")
+		}
+	}
+	return strings.Join(refs, "; ")
 }
 
 // mechReports describes each advertised mechanism with the library's

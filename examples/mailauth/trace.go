@@ -174,14 +174,15 @@ func (t *tracer) server(line string) string {
 			}
 			dec, err := base64.StdEncoding.DecodeString(data)
 			if err != nil {
-				return trunc(line, 300)
+				return t.scrub(line)
 			}
 			t.lastCh = string(dec)
-			return line[:len(line)-len(data)] + "<" + trunc(string(dec), 300) + ">"
+			return line[:len(line)-len(data)] + "<" + t.scrub(string(dec)) + ">"
 		}
 		t.mech = "" // the final reply
 	}
-	return trunc(line, 300)
+	// A server that echoes what it was sent must not print the secret.
+	return t.scrub(line)
 }
 
 var (

@@ -16,7 +16,7 @@ import (
 // TestDemo runs the demo in-process: every mechanism that both sides
 // implement logs in over every protocol, and nothing fails.
 func TestDemo(t *testing.T) {
-	d, err := startDemo(nil, nil)
+	d, err := startDemo(nil, nil, nil)
 	require.NoError(t, err)
 	defer d.Close()
 	var out bytes.Buffer
@@ -48,7 +48,7 @@ func TestDemo(t *testing.T) {
 // TestDemoWrongPassword: the same servers refuse a wrong password, so
 // the demo's "ok" means something.
 func TestDemoWrongPassword(t *testing.T) {
-	d, err := startDemo(nil, nil)
+	d, err := startDemo(nil, nil, nil)
 	require.NoError(t, err)
 	defer d.Close()
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
@@ -66,7 +66,7 @@ func TestDemoWrongPassword(t *testing.T) {
 func TestDemoPasswdFile(t *testing.T) {
 	users, err := passdb.Parse(strings.NewReader(demoUser + ":{PLAIN}" + demoPassword + "\n"))
 	require.NoError(t, err)
-	d, err := startDemo(nil, users)
+	d, err := startDemo(nil, users, nil)
 	require.NoError(t, err)
 	defer d.Close()
 	var out bytes.Buffer

@@ -11,6 +11,7 @@
 //	go run ./examples/maild -serve -passwd /etc/dovecot/users   # serve a Dovecot passwd-file
 //	go run ./examples/maild -serve -passdb postgres://mail@db/mail   # serve users from PostgreSQL
 //	go run ./examples/maild -serve -passdb 'ldaps://ldap/ou=people,dc=example,dc=org?binddn=cn=mailauth,dc=example,dc=org'
+//	go run ./examples/maild -serve -keytab mail.keytab -krb-host 127.0.0.1   # and GSSAPI, and KPOP (package kpop)
 //
 // It needs nothing installed and binds only 127.0.0.1 on random ports.
 package main
@@ -60,6 +61,10 @@ func main() {
 	passdbURL := flag.String("passdb", "", "with -serve: authenticate the users of this PostgreSQL (postgres://…) or LDAP (ldap://…, ldaps://…) `URL` (packages sasl/passdb/pgsql, sasl/passdb/ldap)")
 	query := flag.String("passdb-query", "", "with -passdb postgres://…: the password `query`, $1 the user name (default \""+pgsql.DefaultQuery+"\")")
 	certFile := flag.String("cert", "", "write the server's self-signed certificate (PEM) to this `file`, for clients to trust")
+	keytabFile := flag.String("keytab", "", "with -serve: offer GSSAPI on IMAP, POP3 and SMTP and serve KPOP, with the service keys of this `keytab` (package kpop)")
+	krbHost := flag.String("krb-host", "localhost", "with -keytab: the service `host` of the principals imap/host, pop/host, smtp/host")
+	krbRealm := flag.String("krb-realm", "", "with -keytab: the `realm` (default: the keytab's, for the service host)")
+	kpopPort := flag.Int("kpop-port", 0, "with -keytab: the KPOP `port` on 127.0.0.1 (default: any free port; KPOP's own is 1109)")
 	flag.Parse()
 	var logger *slog.Logger
 	if *verbose {
@@ -69,13 +74,30 @@ func main() {
 		fmt.Fprintln(os.Stderr, "maild: -passwd and -passdb need -serve (the demo logs in as its own user)")
 		os.Exit(2)
 	}
+	var krb *kerberos
+	if *keytabFile != "" {
+		if !*serve {
+			fmt.Fprintln(os.Stderr, "maild:", errNeedsServe)
+			os.Exit(2)
+		}
+		var err error
+		if krb, err = newKerberos(*keytabFile, *krbHost, *krbRealm); err != nil {
+			fmt.Fprintln(os.Stderr, "maild:", err)
+			os.Exit(1)
+		}
+		if err := krb.serveKPOP(*kpopPort); err != nil {
+			fmt.Fprintln(os.Stderr, "maild: KPOP:", err)
+			os.Exit(1)
+		}
+		defer krb.Close()
+	}
 	users, usersFrom, closeUsers, err := openStore(*passwd, *passdbURL, *query, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maild:", err)
 		os.Exit(1)
 	}
 	defer closeUsers()
-	d, err := startDemo(logger, users)
+	d, err := startDemo(logger, users, krb)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maild:", err)
 		os.Exit(1)
@@ -95,6 +117,9 @@ func main() {
 	}
 	if *serve {
 		d.PrintAddresses(os.Stdout)
+		if krb != nil {
+			krb.printUsage(os.Stdout, d)
+		}
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt)
 		<-sig
@@ -122,8 +147,9 @@ type demo struct {
 // servers, each on a STARTTLS and an implicit-TLS listener on 127.0.0.1.
 // If users is not nil, passwords are checked against it (a Dovecot
 // passwd-file) instead of the demo store; tokens, certificates and
-// ANONYMOUS stay the demo's.
-func startDemo(logger *slog.Logger, users userStore) (*demo, error) {
+// ANONYMOUS stay the demo's. If krb is not nil, the servers offer GSSAPI
+// with its acceptor too.
+func startDemo(logger *slog.Logger, users userStore, krb *kerberos) (*demo, error) {
 	serverKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		return nil, err
@@ -208,7 +234,7 @@ func startDemo(logger *slog.Logger, users userStore) (*demo, error) {
 		}
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
-		srv := mailserver.New(p, cfg)
+		srv := mailserver.New(p, krb.config(cfg, p))
 		d.servers = append(d.servers, srv)
 		for _, implicit := range []bool{false, true} {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -121,8 +121,12 @@ func Load(dir string) ([]*Package, error) {
 func listPackage(pkg *types.Package, rel string) ([]string, int) {
 	prefix := "pkg " + rel + ", "
 	qual := func(p *types.Package) string {
-		if p == pkg {
+		switch {
+		case p == pkg:
 			return ""
+		case p.Name() == pkg.Name():
+			// emersion/go-sasl is "sasl" too: say which.
+			return p.Path()
 		}
 		return p.Name()
 	}
@@ -140,7 +144,7 @@ func listPackage(pkg *types.Package, rel string) ([]string, int) {
 			add("const " + name + " " + constType(o, qual))
 			add("const " + name + " = " + constValue(o))
 		case *types.Var:
-			add("var " + name + " " + types.TypeString(o.Type(), qual))
+			add("var " + name + " " + typeString(o.Type(), qual))
 		case *types.Func:
 			add(funcLine("func "+name, o.Type().(*types.Signature), qual))
 		case *types.TypeName:
@@ -166,7 +170,7 @@ func constType(c *types.Const, qual types.Qualifier) string {
 			return "ideal-rune"
 		}
 	}
-	return types.TypeString(c.Type(), qual)
+	return typeString(c.Type(), qual)
 }
 
 func constValue(c *types.Const) string {
@@ -175,6 +179,15 @@ func constValue(c *types.Const) string {
 		return v.ExactString()
 	}
 	return v.String()
+}
+
+// typeString is types.TypeString, with function types written without
+// parameter names, which are not part of the API.
+func typeString(t types.Type, qual types.Qualifier) string {
+	if sig, ok := t.(*types.Signature); ok && sig.Recv() == nil {
+		return funcLine("func", sig, qual)
+	}
+	return types.TypeString(t, qual)
 }
 
 // funcLine formats a function or method signature without parameter names.
@@ -188,7 +201,7 @@ func funcLine(head string, sig *types.Signature, qual types.Qualifier) string {
 				b.WriteString(", ")
 			}
 			t := tp.At(i)
-			b.WriteString(t.Obj().Name() + " " + types.TypeString(t.Constraint(), qual))
+			b.WriteString(t.Obj().Name() + " " + typeString(t.Constraint(), qual))
 		}
 		b.WriteByte(']')
 	}
@@ -200,9 +213,9 @@ func funcLine(head string, sig *types.Signature, qual types.Qualifier) string {
 		}
 		t := params.At(i).Type()
 		if sig.Variadic() && i == params.Len()-1 {
-			b.WriteString("..." + types.TypeString(t.(*types.Slice).Elem(), qual))
+			b.WriteString("..." + typeString(t.(*types.Slice).Elem(), qual))
 		} else {
-			b.WriteString(types.TypeString(t, qual))
+			b.WriteString(typeString(t, qual))
 		}
 	}
 	b.WriteByte(')')
@@ -210,14 +223,14 @@ func funcLine(head string, sig *types.Signature, qual types.Qualifier) string {
 	switch res.Len() {
 	case 0:
 	case 1:
-		b.WriteString(" " + types.TypeString(res.At(0).Type(), qual))
+		b.WriteString(" " + typeString(res.At(0).Type(), qual))
 	default:
 		b.WriteString(" (")
 		for i := range res.Len() {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(types.TypeString(res.At(i).Type(), qual))
+			b.WriteString(typeString(res.At(i).Type(), qual))
 		}
 		b.WriteByte(')')
 	}
@@ -229,7 +242,7 @@ func funcLine(head string, sig *types.Signature, qual types.Qualifier) string {
 func listType(o *types.TypeName, qual types.Qualifier, add func(string)) {
 	name := o.Name()
 	if o.IsAlias() {
-		add("type " + name + " = " + types.TypeString(o.Type(), qual))
+		add("type " + name + " = " + typeString(types.Unalias(o.Type()), qual))
 		// An alias of another package's type brings its methods along.
 		if named, ok := types.Unalias(o.Type()).(*types.Named); ok && named.Obj().Pkg() != o.Pkg() {
 			if it, ok := named.Underlying().(*types.Interface); ok {
@@ -247,7 +260,7 @@ func listType(o *types.TypeName, qual types.Qualifier, add func(string)) {
 	if tp := named.TypeParams(); tp.Len() > 0 {
 		var ps []string
 		for i := range tp.Len() {
-			ps = append(ps, tp.At(i).Obj().Name()+" "+types.TypeString(tp.At(i).Constraint(), qual))
+			ps = append(ps, tp.At(i).Obj().Name()+" "+typeString(tp.At(i).Constraint(), qual))
 		}
 		head += "[" + strings.Join(ps, ", ") + "]"
 	}
@@ -259,9 +272,9 @@ func listType(o *types.TypeName, qual types.Qualifier, add func(string)) {
 				continue
 			}
 			if f.Embedded() {
-				add(head + " struct, embedded " + types.TypeString(f.Type(), qual))
+				add(head + " struct, embedded " + typeString(f.Type(), qual))
 			} else {
-				add(head + " struct, " + f.Name() + " " + types.TypeString(f.Type(), qual))
+				add(head + " struct, " + f.Name() + " " + typeString(f.Type(), qual))
 			}
 		}
 	case *types.Interface:
@@ -283,7 +296,7 @@ func listType(o *types.TypeName, qual types.Qualifier, add func(string)) {
 		add(head + " interface { " + strings.Join(ms, ", ") + " }")
 		return
 	default:
-		add(head + " " + types.TypeString(u, qual))
+		add(head + " " + typeString(u, qual))
 	}
 	// Methods, value and pointer receivers, promoted ones included.
 	for _, t := range []types.Type{named, types.NewPointer(named)} {

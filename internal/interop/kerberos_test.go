@@ -206,6 +206,7 @@ service auth {
 			c.check(err, "AP-REP verified; SELECT / STAT as alice")
 		})
 	}
+	t.Run("mailauth login", func(t *testing.T) { mailauthLoginGSSAPI(t, l, d) })
 	t.Run("wrong-service", func(t *testing.T) {
 		// Our client asks for an smtp ticket on Dovecot's IMAP: its MIT
 		// acceptor refuses (the keytab holds the key, but the acceptor

@@ -451,3 +451,24 @@ func TestMailauthPWDoveadm(t *testing.T) {
 		})
 	}
 }
+
+// mailauthLoginGSSAPI logs in with mailauth login -mech GSSAPI to
+// Dovecot's MIT acceptor (TestKrbDovecot's instance), from alice's
+// credential cache, over IMAPS, IMAP+STARTTLS and POP3S.
+func mailauthLoginGSSAPI(t *testing.T, l *krbLab, d *Dovecot) {
+	for _, tr := range []struct {
+		scheme string
+		port   int
+	}{{"imaps", d.IMAPS}, {"imap", d.IMAP}, {"pop3s", d.POP3S}} {
+		t.Run(tr.scheme, func(t *testing.T) {
+			c := newCase(t, "GSSAPI", peerDovecotGSS, dirClient, "mailauth login "+tr.scheme)
+			r := runMailauth(t, nil, "login", "-mech", "GSSAPI", "-ca", d.PKI.CAFile, "-krbhost", krbHost,
+				"-krb5conf", l.krb5conf, "-ccache", l.ccache, "-u", krbUser, d.url(tr.scheme, "", tr.port))
+			err := r.err()
+			if err == nil && !strings.Contains(r.stdout, "server verified  yes (Kerberos AP-REP checked)") {
+				err = fmt.Errorf("server not reported verified: %s", r.stdout)
+			}
+			c.check(err, "AP-REP verified")
+		})
+	}
+}

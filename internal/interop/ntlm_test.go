@@ -83,6 +83,30 @@ func TestNTLMCyrusServer(t *testing.T) {
 	}
 }
 
+// TestNTLMCyrusClient runs Cyrus's NTLM client plugin (sasl-sample-client
+// -m NTLM) against our server. It sends an NTLMv1 response (or, with its
+// ntlm_v2 option, an LMv2 response alone), which our server refuses.
+func TestNTLMCyrusClient(t *testing.T) {
+	pki := sharedPKI(t)
+	c := newCase(t, "NTLM", peerCyrus, dirServer, "stdio, TLS 1.3 pair")
+	needBinary(c, "sasl-sample-client")
+	if !cyrusHasNTLM() {
+		c.skip("Cyrus NTLM plugin (libsasl2-modules libntlm.so) not installed")
+	}
+	cfg := ourServerConfig("localhost")
+	cfg.Extra = []sasl.ServerMechanism{ourNTLM()}
+	pair := newTLSPair(t, pki, 0)
+	srv, err := ourServer(cfg, "NTLM", sasl.ServerConnState(pair.Server, pair.ServerLeaf, nil))
+	if err == nil {
+		err = cyrusClientRun(t, "NTLM", srv, "plain", "plainpass")
+	}
+	if err != nil && !errors.Is(err, ntlm.ErrNotNTLMv2) {
+		c.check(err, "")
+		return
+	}
+	c.refused(err, "NTLMv1 only")
+}
+
 // cyrusHasNTLM reports whether Cyrus's NTLM plugin is installed.
 func cyrusHasNTLM() bool {
 	for _, dir := range []string{"/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/aarch64-linux-gnu/sasl2", "/usr/lib/sasl2"} {
