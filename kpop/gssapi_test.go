@@ -451,3 +451,44 @@ func TestGSSAPIServerSteps(t *testing.T) {
 		require.ErrorIs(t, err, sasl.ErrMalformed)
 	})
 }
+
+// TestGSSAPILocalUser: a caller's rule maps principals to local users; its
+// errors come back unchanged.
+func TestGSSAPILocalUser(t *testing.T) {
+	kt := testKeytab(t)
+	dbErr := errors.New("directory unavailable")
+	a := testAcceptor(t, kt, func(cfg *ServerConfig) {
+		cfg.LocalUser = func(_ context.Context, p Principal) (string, error) {
+			switch p.String() {
+			case "alice/admin@OTHER.INVALID":
+				return "alice-admin", nil
+			case "bob@" + testRealm:
+				return "", dbErr
+			}
+			return "", fmt.Errorf("no mapping: %w", ErrNoLocalUser)
+		}
+	})
+	for _, tc := range []struct {
+		client Principal
+		user   string
+		err    error
+	}{
+		{Principal{[]string{"alice", "admin"}, "OTHER.INVALID"}, "alice-admin", nil},
+		{Principal{[]string{"bob"}, testRealm}, "", dbErr},
+		{Principal{[]string{"alice"}, testRealm}, "", ErrNoLocalUser},
+	} {
+		creds, m := testCreds(kt)
+		m.client = tc.client
+		s := a.NewGSSAPIServer(context.Background(), ServiceIMAP, nil)
+		cerr, serr := exchange(NewGSSAPIClient(&ClientConfig{Credentials: creds, Host: testHost}, ServiceIMAP), s)
+		require.NoError(t, cerr)
+		if tc.err != nil {
+			require.ErrorIs(t, serr, tc.err, tc.client.String())
+			continue
+		}
+		require.NoError(t, serr)
+		id, _ := s.Identity()
+		assert.Equal(t, tc.user, id.Username)
+		assert.Equal(t, tc.client, s.Principal())
+	}
+}

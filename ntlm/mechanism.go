@@ -43,13 +43,30 @@ func NewServerMechanism(cfg *ServerConfig) sasl.ServerMechanism {
 
 type serverMechanism struct{ cfg *ServerConfig }
 
-var _ sasl.ServerMechanism = serverMechanism{}
+var (
+	_ sasl.ServerMechanism    = serverMechanism{}
+	_ sasl.CredentialReporter = serverMechanism{}
+)
 
 // Name returns "NTLM".
 func (serverMechanism) Name() string { return MechanismName }
 
 // Security returns NeedsTLS and Legacy.
 func (serverMechanism) Security() sasl.Security { return security }
+
+// HoldsCredentials implements sasl.CredentialReporter: when cfg.Hashes
+// reports which forms it holds (sasl/passdb does), NTLM is offered only if
+// it holds NT hashes, so a server does not advertise a mechanism no user
+// can log in with.
+func (m serverMechanism) HoldsCredentials(mech string) bool {
+	if m.cfg == nil || m.cfg.Hashes == nil {
+		return false
+	}
+	if r, ok := m.cfg.Hashes.(sasl.CredentialReporter); ok {
+		return r.HoldsCredentials(mech)
+	}
+	return true
+}
 
 // NewServer starts one exchange on conn. The channel bindings it expects
 // are tls-server-end-point of the certificate this server served on conn

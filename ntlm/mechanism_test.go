@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,21 @@ func (c *goNTLMSSPClient) Next(ch []byte) ([]byte, error) {
 		return nil, errors.New("go-ntlmssp: unexpected challenge")
 	}
 	return ntlmssp.NewAuthenticateMessage(ch, c.user, c.pw, nil)
+}
+
+// TestMechanismHoldsCredentials: a server whose passwd-file has no NT hash
+// (and no plaintext to derive one) does not offer NTLM.
+func TestMechanismHoldsCredentials(t *testing.T) {
+	tlsConn := sasl.ServerConnState(&tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}, nil, nil)
+	for file, want := range map[string]bool{
+		"tim:{NTLM}878d8014606cda29677a44efa1353fc7\n": true,
+		"tim:{PLAIN}pencil\n":                          true,
+		"tim:{SCRAM-SHA-256}4096,/h2E01g+ClyvvhPYG6vblQ==,fNV9kMWo8MZXmAD/3BxgYFq3aGOxLhMeIDeUo6EW1MA=,LBl9PwlNUnDTgUbP8pYz94Q2f+CyM8XAEUEgQDKgg+A=\n": false,
+	} {
+		db, err := passdb.Parse(strings.NewReader(file))
+		require.NoError(t, err)
+		sm := ntlm.NewServerMechanism(&ntlm.ServerConfig{Hashes: db})
+		set := sasl.NewServerSet(&sasl.ServerConfig{Extra: []sasl.ServerMechanism{sm}}, tlsConn)
+		assert.Equal(t, want, slices.Contains(set.Mechanisms(), ntlm.MechanismName), file)
+	}
 }

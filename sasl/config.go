@@ -237,6 +237,10 @@ type ExternalVerifier interface {
 // "SCRAM-SHA-256", "SCRAM-SHA-512", "CRAM-MD5", "DIGEST-MD5". It reports
 // whether at least one user can log in with it. sasl/passdb implements it.
 //
+// A [ServerMechanism] from another package may implement it too, for its
+// own name (ntlm's asks its NT-hash store), and is then offered only when
+// it reports true.
+//
 // A user that exists without the form asked for is reported by the lookup
 // as an error wrapping ErrNoCredentials, which the mechanism logs as such
 // ("no SCRAM-SHA-512 keys for this user") and answers as a wrong password.

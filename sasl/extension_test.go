@@ -81,6 +81,14 @@ func (c *xpskClient) Start() (string, []byte, error) {
 }
 func (c *xpskClient) Next([]byte) ([]byte, error) { return nil, sasl.ErrUnexpectedServerChallenge }
 
+// xpskReporting is an X-PSK whose store says whether it holds any key.
+type xpskReporting struct {
+	*xpskMech
+	holds bool
+}
+
+func (r xpskReporting) HoldsCredentials(mech string) bool { return r.holds && mech == xpskName }
+
 var (
 	_ sasl.ServerMechanism = (*xpskMech)(nil)
 	_ sasl.ClientMechanism = (*xpskMech)(nil)
@@ -154,6 +162,14 @@ func TestExtensionMechanism(t *testing.T) {
 	scfg.Legacy = true
 	set := sasl.NewServerSet(scfg, sasl.ServerConnState(tlsState, nil, nil))
 	assert.Equal(t, []string{sasl.Plain, xpskName, sasl.Login, sasl.CRAMMD5, sasl.DigestMD5}, set.Mechanisms())
+
+	// One that reports holding no credentials is not offered.
+	for _, holds := range []bool{false, true} {
+		rep := xpskReporting{xpskMech: srvMech, holds: holds}
+		offered := sasl.NewServerSet(&sasl.ServerConfig{Extra: []sasl.ServerMechanism{rep}},
+			sasl.ServerConnState(tlsState, nil, nil)).Mechanisms()
+		assert.Equal(t, holds, len(offered) == 1, "holds=%v: %v", holds, offered)
+	}
 
 	// A mutual one ranks with SCRAM, above PLAIN.
 	mutual := &xpskMech{sec: sasl.Security{NeedsTLS: true, Mutual: true}}

@@ -184,6 +184,8 @@ func (s *ServerSet) refusal(m serverCand) int {
 		if b.connOK != nil && !b.connOK(&s.conn) {
 			return refusedConn
 		}
+	} else if r, ok := m.x.(CredentialReporter); ok && !r.HoldsCredentials(m.x.Name()) {
+		return refusedNotHeld
 	}
 	if sec.NeedsTLS && !s.conn.isTLS() && !(s.cfg.InsecureAuth && !sec.ChannelBinding) {
 		return refusedNeedsTLS

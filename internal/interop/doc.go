@@ -2,9 +2,11 @@
 
 // Package interop holds mailauth's interoperability tests against real
 // peers: Dovecot 2.3, GNU SASL (gsasl), Cyrus SASL, curl, python3
-// imaplib/poplib/smtplib, fetchmail and openssl s_client. The tests set up
-// every peer themselves on 127.0.0.1, in a temporary directory, and print a
-// matrix of mechanism × peer × direction at the end.
+// imaplib/poplib/smtplib, fetchmail and openssl s_client, and for Kerberos
+// (kerberos_test.go) an MIT KDC of their own with dovecot-gssapi, curl,
+// gsasl, fetchmail and Cyrus's GSSAPI plugin. The tests set up every peer
+// themselves on 127.0.0.1, in a temporary directory, and print a matrix of
+// mechanism × peer × direction at the end.
 //
 // Every file carries the build tag "interop"; run the suite as root with
 //

@@ -506,11 +506,11 @@ func cannot(what string) error {
 // HoldsCredentials reports whether at least one user can log in with mech
 // (sasl.CredentialReporter), so that a sasl.ServerSet offers only the
 // mechanisms the file can serve: a SCRAM hash needs entries of that
-// scheme or PLAIN ones (keys are derived from them), CRAM-MD5 and
-// DIGEST-MD5 likewise. Other mechanisms are reported as held.
+// scheme or PLAIN ones (keys are derived from them), CRAM-MD5, DIGEST-MD5
+// and NTLM (the NT hash) likewise. Other mechanisms are reported as held.
 func (db *DB) HoldsCredentials(mech string) bool {
 	switch mech = strings.TrimSuffix(mech, "-PLUS"); mech {
-	case SchemeSCRAMSHA1, SchemeSCRAMSHA256, SchemeSCRAMSHA512, SchemeCRAMMD5, SchemeDigestMD5:
+	case SchemeSCRAMSHA1, SchemeSCRAMSHA256, SchemeSCRAMSHA512, SchemeCRAMMD5, SchemeDigestMD5, SchemeNTLM:
 		return db.schemes[mech] > 0 || db.schemes[SchemePlain] > 0
 	}
 	return true
