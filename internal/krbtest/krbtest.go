@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,6 +230,8 @@ func (k *KDC) start(paths map[string]string, opts *Options) error {
 	// the database per request.
 	cmd := exec.Command(paths["krb5kdc"], "-n", "-r", k.Realm)
 	cmd.Env = k.Env()
+	// -n keeps it our child; if the test binary dies, so does the KDC.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
