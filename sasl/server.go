@@ -28,6 +28,10 @@ type ServerSet struct {
 	ok   bool
 	// cbChecked and cbOK cache whether conn has channel-binding data.
 	cbChecked, cbOK bool
+	// slot is the Server of the connection's current exchange, made
+	// with the set: a connection runs one exchange at a time, so most
+	// exchanges allocate nothing of their own (see NewServer).
+	slot setServer
 }
 
 // NewServerSet returns the ServerSet of a connection described by conn,
@@ -220,6 +224,11 @@ func (s *ServerSet) hasChannelBinding() bool {
 // The Server implements [IdentityServer]. When it returns done=true the
 // mechanism has verified the credentials and ServerConfig.Authorize has
 // accepted the identity; the set then holds it too ([ServerSet.Identity]).
+//
+// A connection runs one exchange at a time, and the Server lives in the
+// set: once its exchange has ended (done, or an error), the next call of
+// NewServer reuses it, so drop a Server when its exchange ends. A Server
+// whose exchange has not ended (a client that cancelled) is left alone.
 func (s *ServerSet) NewServer(ctx context.Context, mech string) (Server, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -244,7 +253,11 @@ func (s *ServerSet) NewServer(ctx context.Context, mech string) (Server, error) 
 
 // start starts m's Server and puts the set's policy around it.
 func (s *ServerSet) start(ctx context.Context, m serverCand) (Server, error) {
-	w := &setServer{set: s, mech: m.Name()}
+	w := &s.slot
+	if w.set != nil && !w.ended {
+		w = new(setServer) // the last exchange never ended: leave it be
+	}
+	*w = setServer{set: s, mech: m.Name()}
 	// The mechanism's environment lives in the wrapper: one allocation
 	// fewer per exchange.
 	w.env.ctx, w.env.cfg, w.env.conn = ctx, s.cfg, &s.conn
