@@ -176,8 +176,9 @@ type Server struct {
 	sasl  *sasl.ServerConfig // cfg.SASL with InsecureAuth applied; shared, read-only
 	log   *slog.Logger
 
-	slots chan struct{} // one token per session; cap is the connection bound
-	done  chan struct{} // closed by Close: wakes a Serve waiting for a slot
+	slots     chan struct{} // one token per session; cap is the connection bound
+	done      chan struct{} // closed by Close: wakes a Serve waiting for a slot
+	newUnauth chan struct{} // a session not logged in started: wakes a Serve waiting for a slot
 
 	mu        sync.Mutex
 	closed    bool
@@ -219,6 +220,7 @@ func New(proto sasl.Protocol, cfg *Config) *Server {
 	}
 	s.slots = make(chan struct{}, n)
 	s.done = make(chan struct{})
+	s.newUnauth = make(chan struct{}, 1)
 	return s
 }
 
@@ -355,17 +357,24 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		}
 		// Sessions that have not logged in give way to c (oldest
 		// first) at their own bound and at the connection bound.
-		s.makeRoom()
 		// A free slot before anything else: at the bound (all sessions
 		// logged in) this loop waits here with c, and further clients
 		// wait in the kernel's backlog rather than each holding a
 		// goroutine. (A slot taken before Accept would be held by every
-		// idle listener.)
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.done:
-			c.Close()
-			return ErrServerClosed
+		// idle listener.) While it waits, a session that has not logged
+		// in may start on another listener: it then wakes (s.newUnauth)
+		// to make that one give way.
+	wait:
+		for {
+			s.makeRoom()
+			select {
+			case s.slots <- struct{}{}:
+				break wait
+			case <-s.newUnauth:
+			case <-s.done:
+				c.Close()
+				return ErrServerClosed
+			}
 		}
 		s.mu.Lock()
 		if s.closed {
@@ -378,6 +387,10 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		s.unauthEl[c] = s.unauth.PushBack(c)
 		s.wg.Add(1)
 		s.mu.Unlock()
+		select {
+		case s.newUnauth <- struct{}{}:
+		default:
+		}
 		go s.handle(c, implicitTLS)
 	}
 }
