@@ -7,6 +7,9 @@ import (
 	"errors"
 	"net"
 	"net/textproto"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,3 +181,80 @@ func (msTokens) VerifyToken(context.Context, string, string) (string, error) {
 func msB64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func msLast(lines []string) string { return lines[len(lines)-1] }
+
+// TestGuessingBrake (issue 8, under load (c)): with a sasl.Throttle as the
+// Limiter, one address guessing passwords over many parallel connections
+// is held to about one attempt per penalty, while a good user from another
+// address logs in at once. On loopback: the attacker dials from
+// 127.0.0.2, the user from 127.0.0.1.
+func TestGuessingBrake(t *testing.T) {
+	const penalty = 100 * time.Millisecond
+	th := &sasl.Throttle{FailureDelay: time.Millisecond, PenaltyInit: penalty, PenaltyMax: penalty}
+	e := msStart(t, sasl.SMTP, func(c *Config) {
+		c.SASL = &sasl.ServerConfig{Passwords: msUsers{}, Limiter: th}
+		c.InsecureAuth = true
+	})
+	attacker := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	var attempts atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 { // parallel connections from one address
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				conn, err := attacker.Dial("tcp", e.addr)
+				if err != nil {
+					return
+				}
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				tp := textproto.NewConn(conn)
+				tp.ReadLine()
+				tp.PrintfLine("EHLO attacker")
+				for {
+					l, err := tp.ReadLine()
+					if err != nil || strings.HasPrefix(l, "250 ") {
+						break
+					}
+				}
+				for range maxAuthFailures {
+					if tp.PrintfLine("AUTH PLAIN %s", msPlainIR("alice", "guess")) != nil {
+						break
+					}
+					if _, err := tp.ReadLine(); err != nil {
+						break
+					}
+					select {
+					case <-stop: // answered after the window: not counted
+					default:
+						attempts.Add(1)
+					}
+				}
+				conn.Close()
+			}
+		})
+	}
+	const window = time.Second
+	time.Sleep(window / 2)
+	// The good user, elsewhere, during the attack.
+	start := time.Now()
+	c := e.dial(t)
+	c.read()
+	c.send("EHLO user")
+	c.until("250 ")
+	c.send("AUTH PLAIN " + msPlainIR("alice", "secret"))
+	assert.Equal(t, "235 2.7.0 Authentication successful", c.read())
+	took := time.Since(start)
+	time.Sleep(window / 2)
+	close(stop)
+	wg.Wait()
+	n := attempts.Load()
+	t.Logf("attacker: %d attempts in %v over 8 connections (penalty %v); good user logged in in %v", n, window, penalty, took)
+	// One attempt per penalty slot, plus the first one of each parallel
+	// connection (before any failure was recorded).
+	assert.LessOrEqual(t, n, int64(window/penalty)+8+2)
+	assert.Less(t, took, 2*penalty, "the good user was slowed by the attack")
+}
