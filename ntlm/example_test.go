@@ -82,3 +82,49 @@ func Example() {
 	// server: <nil>
 	// logged in: tim
 }
+
+// A server offers NTLM from a passwd-file's NT hashes, only inside TLS,
+// and insists on channel bindings (Windows clients with Extended
+// Protection, python3-ntlm-auth and this package's client send them).
+func ExampleNewServerMechanism() {
+	db, _ := passdb.Parse(strings.NewReader(fmt.Sprintf("tim:{NTLM}%x\n", ntlm.Hash("Password123"))))
+	cfg := &sasl.ServerConfig{Extra: []sasl.ServerMechanism{
+		ntlm.NewServerMechanism(&ntlm.ServerConfig{
+			Hashes:         db,
+			Domain:         "EXAMPLE",
+			DNSDomain:      "example.com",
+			DNSComputer:    "mail.example.com",
+			ChannelBinding: ntlm.ChannelBindingRequired,
+		}),
+	}}
+	kp, _ := tlsutil.SelfSigned(nil)
+	tlsState := &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}
+	fmt.Println("plaintext:", sasl.NewServerSet(cfg, sasl.ServerConnState(nil, nil, nil)).Mechanisms())
+	fmt.Println("TLS:", sasl.NewServerSet(cfg, sasl.ServerConnState(tlsState, kp.Leaf(), nil)).Mechanisms())
+	// Output:
+	// plaintext: []
+	// TLS: [NTLM]
+}
+
+// A client logs in as a domain user; over TLS it binds the login to the
+// server's certificate, and names the service it means to reach.
+func ExampleNewClientMechanism() {
+	mech := ntlm.NewClientMechanism(&ntlm.ClientConfig{
+		Username:   `EXAMPLE\tim`,
+		Password:   "Password123",
+		TargetName: "imap/mail.example.com",
+	})
+	cfg := &sasl.ClientConfig{Extra: []sasl.ClientMechanism{mech}}
+	kp, _ := tlsutil.SelfSigned(nil)
+	tlsState := &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13,
+		PeerCertificates: []*x509.Certificate{kp.Leaf()}}
+	c, err := cfg.NewClient([]string{"PLAIN", "NTLM"}, sasl.ClientConnState(tlsState))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	name, negotiate, _ := c.Start()
+	fmt.Println(name, len(negotiate), "bytes of NEGOTIATE as initial response")
+	// Output:
+	// NTLM 40 bytes of NEGOTIATE as initial response
+}

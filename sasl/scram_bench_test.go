@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/sha256"
+	"crypto/sha512"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -151,5 +152,17 @@ func BenchmarkSCRAMVerifyPassword(b *testing.B) {
 	b.Run("side=server/unknown-user", bench(func() { _ = scramVerifyPassword(ctx, st, "nobody", "pencil") }))
 	b.Run("raw=pbkdf2-sha256", bench(func() {
 		_, _ = pbkdf2.Key(sha256.New, "pencil", creds.Salt, creds.Iterations, sha256.Size)
+	}))
+	// A store holding SHA-512 keys (issue 8, defect 6): a known user costs
+	// PBKDF2-SHA-512, and so must an unknown one.
+	c512, err := NewSCRAMCredentials(SCRAMSHA512, "pencil", nil, 4096)
+	require.NoError(b, err)
+	st512 := &scramHoldingStore{holds: map[string]bool{SCRAMSHA512: true}}
+	st512.add(SCRAMSHA512, "user", c512)
+	cfg := &ServerConfig{SCRAM: st512, SCRAMIterations: 4096}
+	b.Run("keys=sha512/side=server", bench(func() { _, _ = scramVerifyPasswordFake(ctx, cfg, "user", "wrong") }))
+	b.Run("keys=sha512/side=server/unknown-user", bench(func() { _, _ = scramVerifyPasswordFake(ctx, cfg, "nobody", "wrong") }))
+	b.Run("keys=sha512/raw=pbkdf2-sha512", bench(func() {
+		_, _ = pbkdf2.Key(sha512.New, "pencil", c512.Salt, c512.Iterations, sha512.Size)
 	}))
 }

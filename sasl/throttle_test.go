@@ -110,9 +110,11 @@ func TestThrottleParallelAttempts(t *testing.T) {
 	wg.Wait()
 	assert.GreaterOrEqual(t, time.Since(start), n*25*time.Millisecond-5*time.Millisecond)
 	// A cancelled wait gives back the context's error.
+	long := &Throttle{PenaltyInit: time.Hour}
+	long.Failed(a)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	assert.ErrorIs(t, th.Wait(ctx, a), context.DeadlineExceeded)
+	assert.ErrorIs(t, long.Wait(ctx, a), context.DeadlineExceeded)
 }
 
 // TestThrottleServerSet: through ServerConfig.Limiter, wrong passwords from

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,4 +80,49 @@ func TestDemoPasswdFile(t *testing.T) {
 	cell, err := d.loginAs(sasl.IMAP, sasl.Plain, false, demoUser, "not-the-password")
 	assert.Equal(t, cellFail, cell)
 	assert.ErrorIs(t, err, sasl.ErrAuthFailed)
+}
+
+// TestDemoThrottle: main's default Limiter (a sasl.Throttle) is shared by
+// the servers and sees the failures of every protocol; a good login still
+// works. (Fast settings: the default penalty would make the test slow.)
+func TestDemoThrottle(t *testing.T) {
+	th := &sasl.Throttle{FailureDelay: time.Millisecond, PenaltyInit: time.Millisecond, PenaltyMax: time.Millisecond}
+	d, err := startDemoWith(nil, nil, nil, demoOptions{limiter: th})
+	require.NoError(t, err)
+	defer d.Close()
+	cell, err := d.loginAs(sasl.IMAP, sasl.Plain, false, demoUser, "not-the-password")
+	assert.Equal(t, cellFail, cell)
+	assert.ErrorIs(t, err, sasl.ErrAuthFailed)
+	assert.Equal(t, 1, th.Len(), "the failure from 127.0.0.1 was recorded")
+	cell, err = d.loginAs(sasl.POP3, sasl.Plain, false, demoUser, demoPassword)
+	assert.Equal(t, cellOK, cell, "%v", err)
+	assert.Equal(t, 0, th.Len(), "a success clears the address")
+}
+
+// TestDemoNoSCRAMWithoutSecret (issue 8, defect 7): with a real user store
+// and no -scram-secret, maild offers no SCRAM (whose fake salts would
+// change at each restart); PLAIN still works. With a secret it does.
+func TestDemoNoSCRAMWithoutSecret(t *testing.T) {
+	users, err := passdb.Parse(strings.NewReader(demoUser + ":{PLAIN}" + demoPassword + "\n"))
+	require.NoError(t, err)
+	d, err := startDemoWith(nil, users, nil, demoOptions{noSCRAM: true})
+	require.NoError(t, err)
+	defer d.Close()
+	cell, err := d.login(sasl.IMAP, sasl.SCRAMSHA256, false)
+	assert.NotEqual(t, cellOK, cell, "SCRAM offered without a secret (%v)", err)
+	cell, err = d.login(sasl.IMAP, sasl.Plain, false)
+	assert.Equal(t, cellOK, cell, "%v", err)
+
+	secret := filepath.Join(t.TempDir(), "scram.secret")
+	require.NoError(t, os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef"), 0o600))
+	key, err := readSCRAMSecret(secret)
+	require.NoError(t, err)
+	d2, err := startDemoWith(nil, users, nil, demoOptions{scramSecret: key})
+	require.NoError(t, err)
+	defer d2.Close()
+	cell, err = d2.login(sasl.IMAP, sasl.SCRAMSHA256, false)
+	assert.Equal(t, cellOK, cell, "%v", err)
+	require.NoError(t, os.WriteFile(secret, []byte("short"), 0o600))
+	_, err = readSCRAMSecret(secret)
+	assert.Error(t, err)
 }

@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -65,6 +66,8 @@ func main() {
 	krbHost := flag.String("krb-host", "localhost", "with -keytab: the service `host` of the principals imap/host, pop/host, smtp/host")
 	krbRealm := flag.String("krb-realm", "", "with -keytab: the `realm` (default: the keytab's, for the service host)")
 	kpopPort := flag.Int("kpop-port", 0, "with -keytab: the KPOP `port` on 127.0.0.1 (default: any free port; KPOP's own is 1109)")
+	secretFile := flag.String("scram-secret", "", "with -passwd or -passdb: a `file` of at least 16 secret bytes, the same on every replica, that keys the fake SCRAM salts of unknown users (sasl.ServerConfig.SCRAMSecret); without it SCRAM is not offered")
+	throttle := flag.Bool("throttle", true, "brake password guessing per client address (sasl.Throttle with Dovecot's defaults: 2 s failure delay, 2-15 s penalty)")
 	flag.Parse()
 	var logger *slog.Logger
 	if *verbose {
@@ -91,13 +94,32 @@ func main() {
 		}
 		defer krb.Close()
 	}
-	users, usersFrom, closeUsers, err := openStore(*passwd, *passdbURL, *query, logger)
+	opts := demoOptions{}
+	if *throttle {
+		opts.limiter = &sasl.Throttle{}
+	}
+	if *secretFile != "" {
+		var err error
+		if opts.scramSecret, err = readSCRAMSecret(*secretFile); err != nil {
+			fmt.Fprintln(os.Stderr, "maild:", err)
+			os.Exit(2)
+		}
+	} else if *passwd != "" || *passdbURL != "" {
+		// Issue 8, defect 7: without a stable secret the fake salt of an
+		// unknown user changes at every restart while real salts stay,
+		// and two answers tell who exists. Refuse SCRAM rather than leak.
+		fmt.Fprintln(os.Stderr, "maild: WARNING: no -scram-secret file: SCRAM is NOT offered. Without a stable secret, "+
+			"the salt SCRAM gives an unknown user changes at each restart and across replicas, which tells who exists. "+
+			"Create one with: head -c 32 /dev/urandom > scram.secret && chmod 600 scram.secret")
+		opts.noSCRAM = true
+	}
+	users, usersFrom, closeUsers, err := openStore(*passwd, *passdbURL, *query, opts.scramSecret, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maild:", err)
 		os.Exit(1)
 	}
 	defer closeUsers()
-	d, err := startDemo(logger, users, krb)
+	d, err := startDemoWith(logger, users, krb, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maild:", err)
 		os.Exit(1)
@@ -143,13 +165,44 @@ type demo struct {
 	passwdFile    bool                     // passwords come from a passwd-file
 }
 
-// startDemo makes the certificates and the store and starts the three
+// demoOptions are the server settings main takes from flags.
+type demoOptions struct {
+	// limiter brakes guessing per client address (main: a sasl.Throttle
+	// unless -throttle=false); nil: none.
+	limiter sasl.Limiter
+	// scramSecret keys the fake SCRAM salts; nil: a random one for this
+	// process (the demo's own store), unless noSCRAM.
+	scramSecret []byte
+	// noSCRAM: SCRAM is not offered (a real user store without a secret).
+	noSCRAM bool
+}
+
+// readSCRAMSecret reads the SCRAM secret file: at least 16 bytes.
+func readSCRAMSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 16 {
+		return nil, fmt.Errorf("%s: a SCRAM secret needs at least 16 bytes", path)
+	}
+	return b, nil
+}
+
+// startDemo is startDemoWith without a Limiter and with a random SCRAM
+// secret: the in-process demo and the tests, which log in from one
+// address many times.
+func startDemo(logger *slog.Logger, users userStore, krb *kerberos) (*demo, error) {
+	return startDemoWith(logger, users, krb, demoOptions{})
+}
+
+// startDemoWith makes the certificates and the store and starts the three
 // servers, each on a STARTTLS and an implicit-TLS listener on 127.0.0.1.
 // If users is not nil, passwords are checked against it (a Dovecot
 // passwd-file) instead of the demo store; tokens, certificates and
 // ANONYMOUS stay the demo's. If krb is not nil, the servers offer GSSAPI
 // with its acceptor too.
-func startDemo(logger *slog.Logger, users userStore, krb *kerberos) (*demo, error) {
+func startDemoWith(logger *slog.Logger, users userStore, krb *kerberos, opts demoOptions) (*demo, error) {
 	serverKP, err := tlsutil.SelfSigned(&tlsutil.CertOptions{Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		return nil, err
@@ -208,10 +261,22 @@ func startDemo(logger *slog.Logger, users userStore, krb *kerberos) (*demo, erro
 		TLS:      d.serverTLS,
 		Hostname: "localhost",
 		Logger:   logger,
+		// Sessions not logged in: mailserver's own bounds
+		// (MaxUnauthenticated, LoginIdleTimeout), the oldest giving way.
 		// POP3 APOP needs the plaintext password (RFC 1939, Section 13).
 		APOP: func() (mailserver.APOPServer, error) {
 			return apop.NewServer(&apop.ServerConfig{Plaintext: d.store, Hostname: "localhost"})
 		},
+	}
+	// One Limiter for the three servers and their six listeners, so the
+	// brake counts every attempt from an address (issue 8).
+	cfg.SASL.Limiter = opts.limiter
+	cfg.SASL.SCRAMSecret = opts.scramSecret
+	if cfg.SASL.SCRAMSecret == nil {
+		// The demo runs as one process: a random secret is stable for
+		// its lifetime. A real deployment reads one from a file.
+		cfg.SASL.SCRAMSecret = make([]byte, 32)
+		rand.Read(cfg.SASL.SCRAMSecret)
 	}
 	if users != nil {
 		d.passwdFile = true
@@ -232,6 +297,16 @@ func startDemo(logger *slog.Logger, users userStore, krb *kerberos) (*demo, erro
 		cfg.APOP = func() (mailserver.APOPServer, error) {
 			return apop.NewServer(&apop.ServerConfig{Plaintext: users, Hostname: "localhost"})
 		}
+	}
+	if opts.noSCRAM {
+		cfg.SASL.SCRAM = nil // PLAIN and LOGIN use Passwords, not SCRAM keys
+		var keep []string
+		for _, m := range cfg.SASL.Mechanisms {
+			if !strings.HasPrefix(strings.ToUpper(m), "SCRAM-") {
+				keep = append(keep, m)
+			}
+		}
+		cfg.SASL.Mechanisms = keep
 	}
 	for _, p := range []sasl.Protocol{sasl.IMAP, sasl.POP3, sasl.SMTP} {
 		srv := mailserver.New(p, krb.config(cfg, p))

@@ -39,13 +39,13 @@ type userStore interface {
 // The LDAP service account's password comes from $MAILD_LDAP_BINDPW (or
 // bindpw= in the URL). It returns the store, a description for the
 // console (without passwords) and a closer.
-func openStore(passwd, passdbURL, query string, logger *slog.Logger) (userStore, string, func(), error) {
+func openStore(passwd, passdbURL, query string, scramSecret []byte, logger *slog.Logger) (userStore, string, func(), error) {
 	none := func() {}
 	switch {
 	case passwd != "" && passdbURL != "":
 		return nil, "", none, errors.New("-passwd and -passdb exclude each other")
 	case passwd != "":
-		db, err := passdb.Open(passwd)
+		db, err := passdb.Config{SCRAMSecret: scramSecret}.Open(passwd)
 		if err != nil {
 			return nil, "", none, err
 		}
@@ -62,7 +62,7 @@ func openStore(passwd, passdbURL, query string, logger *slog.Logger) (userStore,
 	switch u.Scheme {
 	case "postgres", "postgresql":
 		st, err := pgsql.New(ctx, pgsql.Config{ConnString: passdbURL, Query: query, Logger: logger,
-			SCRAMIterations: demoIterations, DigestRealm: "localhost"})
+			SCRAMIterations: demoIterations, DigestRealm: "localhost", SCRAMSecret: scramSecret})
 		if err != nil {
 			return nil, "", none, err
 		}
@@ -82,6 +82,7 @@ func openStore(passwd, passdbURL, query string, logger *slog.Logger) (userStore,
 			SCRAMIterations:   demoIterations,
 			DigestRealm:       "localhost",
 			Logger:            logger,
+			SCRAMSecret:       scramSecret,
 		}
 		if pw := q.Get("bindpw"); pw != "" {
 			cfg.BindPassword = pw

@@ -82,13 +82,14 @@ func TestS7NoPlaintextCredentials(t *testing.T) {
 		assert.True(t, strings.HasPrefix(c.read(), "-ERR"))
 		c.send("STAT")
 		assert.True(t, strings.HasPrefix(c.read(), "-ERR"), "not authenticated")
-		// Inside TLS the same APOP is accepted: the refusal was the
-		// server's TLS policy, not the hook.
+		// The plaintext greeting offered no APOP timestamp, and POP3
+		// sends no new greeting after STLS: APOP stays unavailable on
+		// this connection (issue 8, defect 9), USER/PASS works.
 		c.send("STLS")
 		assert.Equal(t, "+OK Begin TLS negotiation", c.read())
 		c.startTLS(c.clientTLS)
 		c.send("APOP alice good")
-		assert.Equal(t, "+OK Logged in", c.read())
+		assert.Equal(t, "-ERR [AUTH] APOP needs TLS", c.read())
 	})
 	t.Run("SMTP", func(t *testing.T) {
 		c := msChecklistStart(t, sasl.SMTP)
@@ -180,12 +181,17 @@ func TestS1InjectionAfterGoAhead(t *testing.T) {
 	}
 }
 
-// TestMaxConnections: at the bound a new client gets no greeting (it waits
-// in the backlog) until a session ends.
+// TestMaxConnections: at the bound, with every session logged in, a new
+// client gets no greeting (it waits in the backlog) until a session ends:
+// an authenticated session never gives way.
 func TestMaxConnections(t *testing.T) {
-	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1 })
+	e := msStart(t, sasl.POP3, func(c *Config) { c.MaxConnections = 1; c.InsecureAuth = true })
 	first := e.dial(t)
 	assert.Equal(t, "+OK mail.test POP3 ready", first.read())
+	first.send("USER alice")
+	first.read()
+	first.send("PASS secret")
+	require.Equal(t, "+OK Logged in", first.read())
 	second := e.dial(t)
 	// No greeting while the first session runs. A slow machine can only
 	// make this pass more easily, never fail.

@@ -25,10 +25,23 @@
 //   - Lines, literals, messages, recipients, failed logins, idle time,
 //     TLS handshakes and concurrent sessions are bounded (the consts below
 //     and [Config]).
+//   - Sessions that have not logged in have their own bound
+//     (MaxUnauthenticated) and a shorter idle time (LoginIdleTimeout);
+//     at either connection bound the oldest of them gives way to a new
+//     client, never an authenticated session, over all listeners of a
+//     Server (issue 8).
+//   - A failed login counts toward the per-connection limit, a "*" after
+//     a rejected OAUTHBEARER/XOAUTH2 token included; set
+//     [sasl.ServerConfig].Limiter (a [sasl.Throttle]) to brake guessing
+//     per client address across connections.
+//   - POP3 offers the APOP timestamp only in a greeting sent inside TLS
+//     (or with InsecureAuth): never in the plaintext greeting of an STLS
+//     port.
 package mailserver
 
 import (
 	"bufio"
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -65,6 +78,18 @@ const (
 	// descriptors. At the bound, Serve stops accepting and new clients
 	// wait in the kernel's backlog until a session ends.
 	DefaultMaxConnections = 1000
+	// DefaultMaxUnauthenticated bounds the sessions that have not logged
+	// in, over all of a Server's listeners; Config.MaxUnauthenticated
+	// overrides it. When it is reached, or MaxConnections is, a new
+	// connection makes the oldest session that has not logged in give way
+	// (it is closed), as Dovecot's login processes do: idle or slow
+	// clients cannot lock out new logins, and an authenticated session is
+	// never closed for a newcomer.
+	DefaultMaxUnauthenticated = 256
+	// DefaultLoginIdleTimeout bounds the wait for each line before login;
+	// Config.LoginIdleTimeout overrides it. Shorter than IdleTimeout:
+	// a client that has not logged in has no mailbox to keep open.
+	DefaultLoginIdleTimeout = 30 * time.Second
 	// handshakeTimeout bounds a TLS handshake, implicit or after
 	// STARTTLS, so a stalled client cannot hold a connection (checklist
 	// S9).
@@ -135,6 +160,12 @@ type Config struct {
 	// MaxConnections bounds the sessions served at once; 0 means
 	// DefaultMaxConnections.
 	MaxConnections int
+	// MaxUnauthenticated bounds the sessions not yet logged in; 0 means
+	// DefaultMaxUnauthenticated (never more than MaxConnections).
+	MaxUnauthenticated int
+	// LoginIdleTimeout bounds the wait for each line before login; 0
+	// means DefaultLoginIdleTimeout (never more than IdleTimeout).
+	LoginIdleTimeout time.Duration
 }
 
 // Server serves one protocol to many connections. It is safe for
@@ -145,13 +176,16 @@ type Server struct {
 	sasl  *sasl.ServerConfig // cfg.SASL with InsecureAuth applied; shared, read-only
 	log   *slog.Logger
 
-	slots chan struct{} // one token per session; cap is the connection bound
-	done  chan struct{} // closed by Close: wakes a Serve waiting for a slot
+	slots     chan struct{} // one token per session; cap is the connection bound
+	done      chan struct{} // closed by Close: wakes a Serve waiting for a slot
+	newUnauth chan struct{} // a session not logged in started: wakes a Serve waiting for a slot
 
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
+	unauth    list.List                  // net.Conn of sessions not logged in, oldest first
+	unauthEl  map[net.Conn]*list.Element // their elements in unauth
 	wg        sync.WaitGroup
 }
 
@@ -159,7 +193,8 @@ type Server struct {
 // last being SMTP submission, RFC 6409) under cfg. A nil cfg is the zero
 // Config: no mechanisms, no TLS.
 func New(proto sasl.Protocol, cfg *Config) *Server {
-	s := &Server{proto: proto, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	s := &Server{proto: proto, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
+		unauthEl: map[net.Conn]*list.Element{}}
 	if cfg != nil {
 		s.cfg = *cfg
 	}
@@ -185,6 +220,7 @@ func New(proto sasl.Protocol, cfg *Config) *Server {
 	}
 	s.slots = make(chan struct{}, n)
 	s.done = make(chan struct{})
+	s.newUnauth = make(chan struct{}, 1)
 	return s
 }
 
@@ -214,6 +250,53 @@ func (s *Server) idle() time.Duration {
 		return s.cfg.IdleTimeout
 	}
 	return DefaultIdleTimeout
+}
+
+func (s *Server) loginIdle() time.Duration {
+	d := s.cfg.LoginIdleTimeout
+	if d <= 0 {
+		d = DefaultLoginIdleTimeout
+	}
+	return min(d, s.idle())
+}
+
+func (s *Server) maxUnauth() int {
+	n := s.cfg.MaxUnauthenticated
+	if n <= 0 {
+		n = DefaultMaxUnauthenticated
+	}
+	return min(n, cap(s.slots))
+}
+
+// makeRoom makes the oldest session not logged in give way when a new
+// connection would exceed MaxUnauthenticated, or MaxConnections while
+// some session has not logged in. Authenticated sessions are never
+// closed here. The evicted session's goroutine frees its slot as its
+// socket closes.
+func (s *Server) makeRoom() {
+	var victim net.Conn
+	s.mu.Lock()
+	if s.unauth.Len() >= s.maxUnauth() || len(s.slots) >= cap(s.slots) && s.unauth.Len() > 0 {
+		el := s.unauth.Front()
+		victim = el.Value.(net.Conn)
+		s.unauth.Remove(el)
+		delete(s.unauthEl, victim)
+	}
+	s.mu.Unlock()
+	if victim != nil {
+		s.log.Info("closing the oldest connection that has not logged in", "remote", victim.RemoteAddr().String())
+		victim.Close() // outside the lock: a TLS close writes an alert
+	}
+}
+
+// authenticated takes raw off the list of sessions not logged in.
+func (s *Server) authenticated(raw net.Conn) {
+	s.mu.Lock()
+	if el, ok := s.unauthEl[raw]; ok {
+		s.unauth.Remove(el)
+		delete(s.unauthEl, raw)
+	}
+	s.mu.Unlock()
 }
 
 // Serve accepts plaintext connections on ln until Close, offering
@@ -272,15 +355,26 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			}
 			return err
 		}
-		// A free slot before anything else: at the bound this loop waits
-		// here with c, and further clients wait in the kernel's backlog
-		// rather than each holding a goroutine. (A slot taken before
-		// Accept would be held by every idle listener.)
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.done:
-			c.Close()
-			return ErrServerClosed
+		// Sessions that have not logged in give way to c (oldest
+		// first) at their own bound and at the connection bound.
+		// A free slot before anything else: at the bound (all sessions
+		// logged in) this loop waits here with c, and further clients
+		// wait in the kernel's backlog rather than each holding a
+		// goroutine. (A slot taken before Accept would be held by every
+		// idle listener.) While it waits, a session that has not logged
+		// in may start on another listener: it then wakes (s.newUnauth)
+		// to make that one give way.
+	wait:
+		for {
+			s.makeRoom()
+			select {
+			case s.slots <- struct{}{}:
+				break wait
+			case <-s.newUnauth:
+			case <-s.done:
+				c.Close()
+				return ErrServerClosed
+			}
 		}
 		s.mu.Lock()
 		if s.closed {
@@ -290,8 +384,13 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			return ErrServerClosed
 		}
 		s.conns[c] = struct{}{}
+		s.unauthEl[c] = s.unauth.PushBack(c)
 		s.wg.Add(1)
 		s.mu.Unlock()
+		select {
+		case s.newUnauth <- struct{}{}:
+		default:
+		}
 		go s.handle(c, implicitTLS)
 	}
 }
@@ -321,6 +420,10 @@ func (s *Server) handle(raw net.Conn, implicitTLS bool) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, raw)
+		if el, ok := s.unauthEl[raw]; ok {
+			s.unauth.Remove(el)
+			delete(s.unauthEl, raw)
+		}
 		s.mu.Unlock()
 		raw.Close()
 	}()
@@ -391,8 +494,16 @@ func (c *conn) setTLS(tc *tls.Conn, tp *textproto.Conn) {
 // readLine reads one command line within the idle timeout and the line
 // bound.
 func (c *conn) readLine() (string, error) {
-	c.net.SetReadDeadline(time.Now().Add(c.srv.idle()))
+	c.net.SetReadDeadline(time.Now().Add(c.idle()))
 	return readLine(c.tp.R, c.srv.maxLine())
+}
+
+// idle is the wait allowed for the next line: shorter before login.
+func (c *conn) idle() time.Duration {
+	if c.authed {
+		return c.srv.idle()
+	}
+	return c.srv.loginIdle()
 }
 
 // writeLine writes one line and flushes.
@@ -436,14 +547,16 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 	// One exchange, lookups included, gets the idle time: a client that
 	// stops answering mid-exchange is cut off (and the connection, out of
 	// step then, closed).
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.idle())
+	ctx, cancel := context.WithTimeout(context.Background(), c.idle())
 	defer cancel()
 	var srv sasl.Server
 	if err == nil {
 		srv, err = c.set.NewServer(ctx, mech)
 	}
+	var seen *msSawCredentials
 	if err == nil {
-		err = x.Serve(ctx, c.tp, c.net, srv, ir)
+		seen = &msSawCredentials{Server: srv}
+		err = x.Serve(ctx, c.tp, c.net, seen, ir)
 	}
 	if err == nil {
 		id, ok := c.set.Identity()
@@ -470,17 +583,39 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 		if errors.Is(err, sasl.ErrOutOfStep) || errors.Is(err, sasl.ErrTooLarge) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
 			return true
 		}
-		if errors.Is(err, sasl.ErrCanceled) || errors.Is(err, sasl.ErrUnsupportedMechanism) || errors.Is(err, sasl.ErrNeedsTLS) {
+		if errors.Is(err, sasl.ErrUnsupportedMechanism) || errors.Is(err, sasl.ErrNeedsTLS) {
 			// No credentials were tried: not a guess.
 			return false
 		}
+		if errors.Is(err, sasl.ErrCanceled) && (seen == nil || !seen.saw) {
+			// Cancelled before sending anything: not a guess.
+			return false
+		}
+		// A cancel after data counts: after a rejected OAUTHBEARER or
+		// XOAUTH2 token the client may answer the error challenge with
+		// "*", and that token was a guess (issue 8).
 		return c.failed()
 	}
 	return false
 }
 
+// msSawCredentials passes an exchange through and notes whether the
+// client sent any data (credentials, a token) in it.
+type msSawCredentials struct {
+	sasl.Server
+	saw bool
+}
+
+func (m *msSawCredentials) Next(response []byte) ([]byte, bool, error) {
+	if len(response) > 0 {
+		m.saw = true
+	}
+	return m.Server.Next(response)
+}
+
 func (c *conn) loggedIn(id sasl.Identity) {
 	c.authed = true
+	c.srv.authenticated(c.raw)
 	c.identity = id
 	c.log.Info("authenticated", "mech", id.Mechanism, "user", id.User())
 	if c.srv.cfg.OnLogin != nil {

@@ -332,7 +332,7 @@ func TestPOP3(t *testing.T) {
 	})
 	c := e.dial(t)
 	greet := c.read()
-	assert.Equal(t, "+OK mail.test POP3 ready <1.2@mail.test>", greet)
+	assert.Equal(t, "+OK mail.test POP3 ready", greet, "no APOP timestamp before TLS")
 	c.send("CAPA")
 	capa := c.until(".")
 	assert.Contains(t, capa, "STLS")
@@ -383,6 +383,36 @@ func (msAPOP) Verify(ctx context.Context, conn *sasl.ConnState, args string) (sa
 		return sasl.Identity{Mechanism: "APOP", Username: "alice"}, nil
 	}
 	return sasl.Identity{}, sasl.ErrAuthFailed
+}
+
+// TestPOP3APOPStampOnlyWhereUsable (issue 8, defect 9): the APOP timestamp
+// is offered only in a greeting sent where APOP may be used. On the STLS
+// port (no InsecureAuth) the plaintext greeting carries none, so no client
+// is lured into sending the digest before TLS; on the implicit-TLS port it
+// does, and APOP works. Before the fix the plaintext greeting of the STLS
+// port carried the stamp.
+func TestPOP3APOPStampOnlyWhereUsable(t *testing.T) {
+	e := msStart(t, sasl.POP3, func(c *Config) {
+		c.APOP = func() (APOPServer, error) { return msAPOP{}, nil }
+	})
+	c := e.dial(t)
+	greet := c.read()
+	assert.NotContains(t, greet, "<", "APOP timestamp in a plaintext greeting")
+	c.send("APOP alice good")
+	assert.Equal(t, "-ERR [AUTH] APOP needs TLS", c.read())
+
+	tc, err := tls.Dial("tcp", e.tlsAddr, e.clientTLS)
+	require.NoError(t, err)
+	t.Cleanup(func() { tc.Close() })
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	tp := textproto.NewConn(tc)
+	greet, err = tp.ReadLine()
+	require.NoError(t, err)
+	assert.Equal(t, "+OK mail.test POP3 ready <1.2@mail.test>", greet)
+	require.NoError(t, tp.PrintfLine("APOP alice good"))
+	line, err := tp.ReadLine()
+	require.NoError(t, err)
+	assert.Equal(t, "+OK Logged in", line)
 }
 
 func TestPOP3APOPHook(t *testing.T) {

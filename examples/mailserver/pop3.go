@@ -19,7 +19,13 @@ func (c *conn) pop3CanPassword() bool { return c.isTLS || c.srv.cfg.InsecureAuth
 func (c *conn) servePOP3() {
 	var ap APOPServer
 	greeting := "+OK " + c.srv.hostname() + " POP3 ready"
-	if c.srv.cfg.APOP != nil {
+	// The APOP timestamp goes only into a greeting sent where APOP may be
+	// used: inside TLS (port 995) or with InsecureAuth. On a plaintext
+	// port a stamp would invite clients to send the digest before STLS,
+	// where it crosses the network in clear even though the server then
+	// refuses it; and POP3 sends no new greeting after STLS, so APOP is
+	// not available on such a connection at all (issue 8, defect 9).
+	if c.srv.cfg.APOP != nil && c.pop3CanPassword() {
 		var err error
 		if ap, err = c.srv.cfg.APOP(); err != nil {
 			c.log.Error("APOP setup failed", "err", err)
@@ -112,10 +118,10 @@ func (c *conn) servePOP3() {
 					alive = ok("Logged in")
 				}
 			}
-		case cmd == "APOP" && ap != nil && !c.pop3CanPassword():
-			// Checklist S7: refused before TLS here, whatever the
-			// APOPServer's own policy, like USER/PASS. Not counted as a
-			// failure: no credential was checked.
+		case cmd == "APOP" && ap == nil && c.srv.cfg.APOP != nil:
+			// No timestamp was offered on this connection (see the
+			// greeting): APOP needs TLS from the start (checklist S7).
+			// Not counted as a failure: no credential was checked.
 			alive = fail("[AUTH] APOP needs TLS")
 		case cmd == "APOP" && ap != nil:
 			id, err := ap.Verify(context.Background(), c.state, args)

@@ -182,7 +182,7 @@ func (c *conn) discardData() (int, error) {
 }
 
 // touch extends the read deadline while a message streams in.
-func (c *conn) touch() { c.net.SetReadDeadline(time.Now().Add(c.srv.idle())) }
+func (c *conn) touch() { c.net.SetReadDeadline(time.Now().Add(c.idle())) }
 
 func discardData(r *bufio.Reader, progress func()) (int, error) {
 	n := 0

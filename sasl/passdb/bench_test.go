@@ -112,6 +112,21 @@ func BenchmarkVerifyPassword(b *testing.B) {
 	}))
 }
 
+// BenchmarkLookupSCRAMMixed times LookupSCRAM in a passwd-file that mixes
+// {PLAIN} and {SCRAM-SHA-256} users (issue 8, defect 5): a stored user, a
+// PLAIN one and an unknown one all cost one PBKDF2.
+func BenchmarkLookupSCRAMMixed(b *testing.B) {
+	stored, err := Hash("SCRAM-SHA-256", "pw")
+	require.NoError(b, err)
+	db, err := Config{SCRAMSecret: []byte("k")}.Parse(strings.NewReader("p:{PLAIN}pw\ns:" + stored + "\n"))
+	require.NoError(b, err)
+	ctx := context.Background()
+	for _, u := range []string{"s", "p", "nobody"} {
+		name := map[string]string{"s": "stored-scram", "p": "plain", "nobody": "unknown"}[u]
+		b.Run("user="+name, passdbBench(func() { db.LookupSCRAM(ctx, "SCRAM-SHA-256", u) }))
+	}
+}
+
 // BenchmarkLookup times the derived-credential lookups of a PLAIN user.
 func BenchmarkLookup(b *testing.B) {
 	ctx := context.Background()

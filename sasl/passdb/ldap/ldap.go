@@ -74,6 +74,12 @@
 // no entry can hold (longer than passdb.MaxUsername, not UTF-8, with
 // control characters) are unknown users without a search.
 //
+// Accepted risk: a SCRAM lookup of a cleartext (PLAIN) value derives the
+// keys, one PBKDF2, where stored SCRAM keys cost nothing, so a store that
+// mixes the two forms lets a timing observer tell which form a user has
+// (the network round trip to the database hides less than a PBKDF2).
+// Keep one form per store, and DummyPassword in it.
+//
 // # Cache
 //
 // Config.Cache keeps found entries (DN and password values) in memory,

@@ -30,7 +30,7 @@ var benchUsers = sync.OnceValue(func() map[string]string {
 	if err != nil {
 		panic(err)
 	}
-	return map[string]string{"scram": scram, "bcrypt": bcrypt, "other": "{PLAIN}x"}
+	return map[string]string{"scram": scram, "bcrypt": bcrypt}
 })
 
 // naiveStore is a Store whose lookups go through fetch instead of the

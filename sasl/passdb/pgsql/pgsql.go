@@ -56,6 +56,12 @@
 // verify) gets an error wrapping sasl.ErrNoCredentials that says what was
 // missing, which sasl answers exactly like a wrong password.
 //
+// Accepted risk: a SCRAM lookup of a cleartext (PLAIN) value derives the
+// keys, one PBKDF2, where stored SCRAM keys cost nothing, so a store that
+// mixes the two forms lets a timing observer tell which form a user has
+// (the network round trip to the database hides less than a PBKDF2).
+// Keep one form per store, and DummyPassword in it.
+//
 // Use sslmode=verify-full for a database that is not on loopback: pgx's
 // default, "prefer", does not verify the server.
 //
@@ -84,6 +90,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -403,7 +410,7 @@ func (s *Store) Lookup(ctx context.Context, username string) (map[string]string,
 	if err != nil || e == nil {
 		return nil, false, err
 	}
-	return e.Extra, true, nil
+	return maps.Clone(e.Extra), true, nil // the cache may share e
 }
 
 // Forget drops username from the cache, after its password changed.

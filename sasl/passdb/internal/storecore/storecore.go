@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -88,6 +89,13 @@ type Core struct {
 	errLocked  error
 	errWrong   error
 	errNoCreds map[string]error // by lookup: wrap sasl.ErrNoCredentials
+	// hashing bounds the password hashes (bcrypt, Argon2, PBKDF2) that
+	// run at once to the number of CPUs. Without it, 64 concurrent
+	// bcrypt logins keep every CPU busy and starve the goroutines
+	// waiting on the database, whose lookups then time out (measured:
+	// BenchmarkLogins at conc=64); with it the extra logins queue here,
+	// asleep, and lookups stay prompt.
+	hashing chan struct{}
 }
 
 // The lookups, naming what a user without it lacks (sasl.ErrNoCredentials).
@@ -143,6 +151,7 @@ func New(opts Options, fetch Fetcher) (*Core, error) {
 		errLocked:  fmt.Errorf("%w: %s: the user has no password", sasl.ErrAuthFailed, opts.Name),
 		errWrong:   fmt.Errorf("%w: %s: password does not match", sasl.ErrAuthFailed, opts.Name),
 		errNoCreds: map[string]error{},
+		hashing:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	// Made once: the failure paths cost no allocation a success does not.
 	for _, what := range []string{whatPlaintext, whatCRAM, whatDigest, whatSCRAM, whatNT} {
@@ -283,6 +292,10 @@ func (c *Core) VerifyPassword(ctx context.Context, username, password string) er
 	if err != nil {
 		return err
 	}
+	if err := c.acquireHash(ctx); err != nil {
+		return err
+	}
+	defer c.releaseHash()
 	if e == nil {
 		c.dummy.Verify(username, password) // the cost of a typical user; result discarded
 		return c.errUnknown
@@ -314,6 +327,18 @@ func (c *Core) VerifyPassword(ctx context.Context, username, password string) er
 	}
 	return c.errLocked
 }
+
+// acquireHash waits, within ctx, for a turn to run a password hash.
+func (c *Core) acquireHash(ctx context.Context) error {
+	select {
+	case c.hashing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return c.Temporary("waiting to verify", ctx.Err())
+	}
+}
+
+func (c *Core) releaseHash() { <-c.hashing }
 
 // lookup is the shape of every derived lookup: serve from the first field
 // that can, else do the dummy's work and report an unknown user, or a
@@ -379,6 +404,13 @@ func (c *Core) LookupSCRAM(ctx context.Context, mech, username string) (sasl.SCR
 	}
 	salt := c.scramSalt(base, username)
 	return lookup(c, ctx, username, whatSCRAM, func(p *passdb.Password) (sasl.SCRAMCredentials, bool) {
+		if p.Scheme() == passdb.SchemePlain {
+			// A derivation is one PBKDF2: take a turn, as VerifyPassword
+			// does. A ctx that ends while waiting only skips the turn.
+			if c.acquireHash(ctx) == nil {
+				defer c.releaseHash()
+			}
+		}
 		return p.SCRAM(base, salt, c.opts.SCRAMIterations)
 	})
 }

@@ -243,3 +243,20 @@ func TestCache(t *testing.T) {
 	c.Forget("a")
 	require.NoError(t, verify("a", "1"))
 }
+
+// TestCoreHashTurns: password hashes take turns; a login whose context
+// ends while it waits is a temporary failure, not a wrong password.
+func TestCoreHashTurns(t *testing.T) {
+	f := &fakeDB{users: map[string][]string{"u": {"{PLAIN}secret"}}}
+	c := newCore(t, f, Options{})
+	for range cap(c.hashing) {
+		c.hashing <- struct{}{} // every turn taken
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := c.VerifyPassword(ctx, "u", "secret")
+	require.ErrorIs(t, err, sasl.ErrTemporaryFailure)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	<-c.hashing
+	require.NoError(t, c.VerifyPassword(context.Background(), "u", "secret"))
+}
