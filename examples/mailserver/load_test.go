@@ -143,8 +143,9 @@ func TestLoginIdleTimeout(t *testing.T) {
 // A cancel before any data does not count. Before the fix no cancel was
 // counted, so a client could try tokens without end.
 func TestOAuthCancelCounts(t *testing.T) {
+	th := &sasl.Throttle{FailureDelay: -1, PenaltyInit: -1}
 	e := msStart(t, sasl.IMAP, func(c *Config) {
-		c.SASL = &sasl.ServerConfig{Passwords: msUsers{}, Tokens: msTokens{}}
+		c.SASL = &sasl.ServerConfig{Passwords: msUsers{}, Tokens: msTokens{}, Limiter: th}
 		c.InsecureAuth = true
 	})
 	c := e.dial(t)
@@ -169,6 +170,7 @@ func TestOAuthCancelCounts(t *testing.T) {
 	require.Error(t, err)
 	var ne net.Error
 	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the connection stayed open after %d rejected tokens", maxAuthFailures)
+	assert.Equal(t, 1, th.Len(), "the Limiter saw the rejected tokens")
 }
 
 // msTokens rejects every token.

@@ -75,8 +75,10 @@ const (
 	// session holds a goroutine, a socket and up to MaxLineLength of
 	// buffer for up to IdleTimeout per command, so without a bound a
 	// client opening connections could exhaust memory or file
-	// descriptors. At the bound, Serve stops accepting and new clients
-	// wait in the kernel's backlog until a session ends.
+	// descriptors. At the bound the oldest session that has not logged
+	// in gives way to a new client; when every session has logged in,
+	// Serve stops accepting and new clients wait in the kernel's backlog
+	// until a session ends.
 	DefaultMaxConnections = 1000
 	// DefaultMaxUnauthenticated bounds the sessions that have not logged
 	// in, over all of a Server's listeners; Config.MaxUnauthenticated
@@ -593,7 +595,14 @@ func (c *conn) runAuth(x *sasl.Exchange, args string) (closeConn bool) {
 		}
 		// A cancel after data counts: after a rejected OAUTHBEARER or
 		// XOAUTH2 token the client may answer the error challenge with
-		// "*", and that token was a guess (issue 8).
+		// "*", and that token was a guess (issue 8). The ServerSet saw no
+		// failure (the exchange ended outside the mechanism), so tell the
+		// Limiter here, and wait the delay it asks for.
+		if lim := c.srv.sasl.Limiter; errors.Is(err, sasl.ErrCanceled) && lim != nil {
+			if d := lim.Failed(c.raw.RemoteAddr()); d > 0 {
+				time.Sleep(min(d, c.idle()))
+			}
+		}
 		return c.failed()
 	}
 	return false
