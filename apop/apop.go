@@ -674,7 +674,8 @@ func Command(conn *sasl.ConnState, greeting, username, password string, cfg *Cli
 // Login logs in to a POP3 server with APOP over tp, a textproto.Conn over
 // raw, in the AUTHORIZATION state: greeting is the server's greeting line
 // as read, and cfg may be nil. Whether the connection has TLS is read from
-// raw (a *tls.Conn whose handshake is complete). It sends the command built
+// raw (a *tls.Conn whose handshake is complete): if tp reads through a
+// wrapper (a trace, a counter), pass the *tls.Conn under it. It sends the command built
 // by [Command] and reads the reply, at most 512 octets (RFC 2449, Section
 // 4). It returns nil on "+OK".
 //
