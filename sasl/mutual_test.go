@@ -74,7 +74,7 @@ func TestMutualForeignClient(t *testing.T) {
 // after the exchange, and ChosenMechanism names what ran.
 func TestMutualRealServerFinished(t *testing.T) {
 	st := scramTestUsers(t, "user")
-	set := NewServerSet(&ServerConfig{SCRAM: st}, plainTLSConn())
+	set := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, plainTLSConn())
 	c, err := (&ClientConfig{Username: "user", Password: "pencil"}).NewClient(set.Mechanisms(), plainTLSConn())
 	require.NoError(t, err)
 	m, ok := ChosenMechanism(c)
@@ -113,7 +113,7 @@ func TestServerEndPointNeverPeerCert(t *testing.T) {
 		"zero-side literal":              {tls: cs},
 	} {
 		t.Run(name, func(t *testing.T) {
-			set := NewServerSet(&ServerConfig{SCRAM: scramTestUsers(t, "user")}, conn)
+			set := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: scramTestUsers(t, "user")}, conn)
 			_, err := set.conn.ChannelBinding(tlsutil.TLSServerEndPoint)
 			require.ErrorIs(t, err, tlsutil.ErrChannelBindingUnavailable)
 			// A client bound to that certificate's hash is refused.

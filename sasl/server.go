@@ -138,6 +138,7 @@ const (
 	refusedOptIn      // offered only when ServerConfig.Mechanisms lists it
 	refusedLegacy     // legacy, offered only with ServerConfig.Legacy
 	refusedNoCreds    // no credentials configured
+	refusedNoSecret   // SCRAM without ServerConfig.SCRAMSecret
 	refusedNotHeld    // the store holds no such credentials
 	refusedConn       // not available on this connection
 	refusedNeedsTLS   // needs TLS
@@ -156,6 +157,8 @@ func (s *ServerSet) allowed(m serverCand) error {
 		return fmt.Errorf("%w: %s is a legacy mechanism, offered only with ServerConfig.Legacy", ErrUnsupportedMechanism, name)
 	case refusedNoCreds:
 		return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, name)
+	case refusedNoSecret:
+		return fmt.Errorf("%w: %s needs ServerConfig.SCRAMSecret: without it an unknown user's fake salt would change at a restart and tell who exists", ErrUnsupportedMechanism, name)
 	case refusedNotHeld:
 		return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, name)
 	case refusedConn:
@@ -181,6 +184,9 @@ func (s *ServerSet) refusal(m serverCand) int {
 		}
 		if !b.serverOK(s.cfg) {
 			return refusedNoCreds
+		}
+		if b.needsSecret && len(s.cfg.SCRAMSecret) == 0 {
+			return refusedNoSecret
 		}
 		if b.holds != nil && !b.holds(s.cfg) {
 			return refusedNotHeld
