@@ -299,6 +299,8 @@ type setServer struct {
 	inner IdentityServer
 	ended bool
 	ok    bool // env.id is the identity that passed finish
+	// sentData: the client sent a non-empty response (credentials).
+	sentData bool
 	// env is a built-in mechanism's environment, which inner points to;
 	// env.ctx is the exchange's context, and env.id, once ok, the
 	// identity the set accepted, for any mechanism.
@@ -308,6 +310,9 @@ type setServer struct {
 func (w *setServer) Next(response []byte) (challenge []byte, done bool, err error) {
 	if w.ended {
 		return nil, false, ErrUnexpectedClientResponse
+	}
+	if len(response) > 0 {
+		w.sentData = true
 	}
 	challenge, done, err = w.inner.Next(response)
 	if err != nil {
@@ -340,6 +345,27 @@ func (w *setServer) Identity() (Identity, bool) {
 		return Identity{}, false
 	}
 	return w.env.id, true
+}
+
+// canceler is a Server that wants to know that the client cancelled the
+// exchange with "*", which Exchange answers without calling Next.
+type canceler interface {
+	canceled(err error) error
+}
+
+// canceled ends the exchange. A cancel after the client sent a non-empty
+// response is a failed attempt for the Limiter: an OAUTHBEARER client
+// whose token was rejected answers the error challenge with "*", and a
+// guesser must not escape the brake that way.
+func (w *setServer) canceled(err error) error {
+	if w.ended {
+		return err
+	}
+	w.ended = true
+	if w.sentData {
+		return w.set.failed(w.env.ctx, err)
+	}
+	return err
 }
 
 // finish checks and records the identity a mechanism verified.
