@@ -280,13 +280,13 @@ type ServerConfig struct {
 	// -512, and their -PLUS variants on TLS connections.
 	SCRAM SCRAMLookup
 	// SCRAMSecret keys the fake salt given to unknown users, so that the
-	// salt of a user who does not exist is stable and looks real. Set it
-	// whenever SCRAM is offered to the network: 32 random bytes, kept
-	// secret, the same on every replica and across restarts (and the same
-	// as sasl/passdb's Config.SCRAMSecret). If nil, a random key is made
-	// once per process: then a restart, or two replicas behind one
-	// address, change the salt of every unknown user while real users'
-	// salts stay, and comparing two answers tells who exists.
+	// salt of a user who does not exist is stable and looks real. SCRAM
+	// is offered only when it is set: 32 random bytes, kept secret, the
+	// same on every replica and across restarts (and the same as
+	// sasl/passdb's Config.SCRAMSecret). A key made at random per process
+	// would change every unknown user's salt at a restart, or between two
+	// replicas behind one address, while real users' salts stay: comparing
+	// two answers would tell who exists.
 	SCRAMSecret []byte
 	// SCRAMIterations is the iteration count given to unknown users, and
 	// the PBKDF2 work PLAIN and LOGIN spend on a user without keys when

@@ -101,10 +101,10 @@
 //     makes the fake salt for every user, PLAIN/LOGIN from SCRAM keys run
 //     the dummy PBKDF2 with the strongest hash the store holds and
 //     SCRAMIterations, and ErrNoCredentials is answered as ErrAuthFailed.
-//   - The fake SCRAM salt of an unknown user is as stable as a real one
-//     only with [ServerConfig.SCRAMSecret] set (the same on every replica);
-//     without it, it changes at each restart. Servers offering SCRAM to the
-//     network must set it (examples/maild refuses to serve SCRAM without).
+//   - SCRAM is offered only with [ServerConfig.SCRAMSecret] set (the same
+//     on every replica), which keys the fake salt of an unknown user, so
+//     that it is as stable as a real one across restarts and replicas;
+//     sasl/passdb derives keys for PLAIN users only with its own secret.
 //   - A TokenVerifier that accepts a token without naming its user fails
 //     the exchange like an invalid token; the client's a=/user= is never
 //     taken instead.

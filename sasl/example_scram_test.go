@@ -97,7 +97,7 @@ func ExampleServerSet_NewServer_scram() {
 	store := scramStore{"tim": creds.Format(sasl.SCRAMSHA256)}
 	// Offer only the hashes the store holds keys for: a client takes the
 	// strongest one offered.
-	cfg := &sasl.ServerConfig{SCRAM: store, Mechanisms: []string{sasl.SCRAMSHA256Plus, sasl.SCRAMSHA256}}
+	cfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: store, Mechanisms: []string{sasl.SCRAMSHA256Plus, sasl.SCRAMSHA256}}
 
 	// A TLS state without channel-binding data: no -PLUS.
 	set := sasl.NewServerSet(cfg, sasl.ServerConnState(exampleTLS(), nil, nil))

@@ -73,7 +73,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	cfg := &sasl.ServerConfig{
+	cfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"),
 		Plaintext: plainUsers{"tim": "tanstaaftanstaaf"},
 		SCRAM:     scramStore{"tim": creds.Format(sasl.SCRAMSHA256)},
 	}
@@ -173,7 +173,7 @@ func ExampleClientConfig_NewClient_scram() {
 	if err != nil {
 		panic(err)
 	}
-	scfg := &sasl.ServerConfig{SCRAM: scramStore{"user": creds.Format(sasl.SCRAMSHA1)}}
+	scfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: scramStore{"user": creds.Format(sasl.SCRAMSHA1)}}
 	id, err := exampleLogin(scfg, &sasl.ClientConfig{Username: "user", Password: "pencil"})
 	fmt.Println(id.Mechanism, id.User(), err)
 	// Output: SCRAM-SHA-1 user <nil>

@@ -309,7 +309,14 @@ func (x *Exchange) serve(conn *textproto.Conn, s Server, ir []byte) error {
 			return err
 		}
 		if line == "*" {
-			return fmt.Errorf("%w by the client", ErrCanceled)
+			err := fmt.Errorf("%w by the client", ErrCanceled)
+			if c, ok := s.(canceler); ok {
+				// A ServerSet's Server counts a cancel after the client
+				// sent credentials (a rejected token answered with "*")
+				// as a failed attempt for its Limiter.
+				return c.canceled(err)
+			}
+			return err
 		}
 		resp, err = xchgDecode(line, true)
 		if err != nil {

@@ -902,7 +902,7 @@ func (s *xchgStore) LookupSCRAM(ctx context.Context, mech, user string) (SCRAMCr
 // first), LOGIN (two rounds), PLAIN.
 func TestExchangeOurMechanisms(t *testing.T) {
 	store := newXchgStore(t)
-	scfg := &ServerConfig{Passwords: store, Plaintext: store, SCRAM: store, InsecureAuth: true, Hostname: "localhost",
+	scfg := &ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: store, Plaintext: store, SCRAM: store, InsecureAuth: true, Hostname: "localhost",
 		Mechanisms: []string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1, Plain, Login, CRAMMD5, DigestMD5}}
 	mechs := []string{SCRAMSHA512, SCRAMSHA256, SCRAMSHA1, DigestMD5, CRAMMD5, Login, Plain}
 	for _, p := range xchgProtocols {

@@ -13,6 +13,9 @@ type mechInfo struct {
 	tier int
 	// optIn: a server offers it only when ServerConfig.Mechanisms names it.
 	optIn bool
+	// needsSecret: a server offers it only with ServerConfig.SCRAMSecret,
+	// which keys unknown users' fake salts.
+	needsSecret bool
 	// serverOK reports whether cfg has the credentials the server side
 	// needs; newServer builds one exchange's Server.
 	serverOK  func(cfg *ServerConfig) bool
@@ -86,14 +89,15 @@ func scramRow(name string, plus bool) mechInfo {
 	}
 	base := strings.TrimSuffix(name, "-PLUS")
 	return mechInfo{
-		name:      name,
-		sec:       sec,
-		tier:      tier,
-		optIn:     optIn,
-		serverOK:  func(cfg *ServerConfig) bool { return cfg.SCRAM != nil },
-		holds:     func(cfg *ServerConfig) bool { return storeHolds(cfg.SCRAM, base) },
-		newServer: newSCRAMServer,
-		clientOK:  hasPassword,
+		name:        name,
+		sec:         sec,
+		tier:        tier,
+		optIn:       optIn,
+		needsSecret: true,
+		serverOK:    func(cfg *ServerConfig) bool { return cfg.SCRAM != nil },
+		holds:       func(cfg *ServerConfig) bool { return storeHolds(cfg.SCRAM, base) },
+		newServer:   newSCRAMServer,
+		clientOK:    hasPassword,
 		newClient: func(cfg *ClientConfig, conn *ConnState, offered []string) (Client, error) {
 			return newSCRAMClientFor(name, cfg, conn, offered)
 		},

@@ -74,7 +74,7 @@ func TestMutualForeignClient(t *testing.T) {
 // after the exchange, and ChosenMechanism names what ran.
 func TestMutualRealServerFinished(t *testing.T) {
 	st := scramTestUsers(t, "user")
-	set := NewServerSet(&ServerConfig{SCRAM: st}, plainTLSConn())
+	set := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, plainTLSConn())
 	c, err := (&ClientConfig{Username: "user", Password: "pencil"}).NewClient(set.Mechanisms(), plainTLSConn())
 	require.NoError(t, err)
 	m, ok := ChosenMechanism(c)
@@ -113,7 +113,7 @@ func TestServerEndPointNeverPeerCert(t *testing.T) {
 		"zero-side literal":              {tls: cs},
 	} {
 		t.Run(name, func(t *testing.T) {
-			set := NewServerSet(&ServerConfig{SCRAM: scramTestUsers(t, "user")}, conn)
+			set := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: scramTestUsers(t, "user")}, conn)
 			_, err := set.conn.ChannelBinding(tlsutil.TLSServerEndPoint)
 			require.ErrorIs(t, err, tlsutil.ErrChannelBindingUnavailable)
 			// A client bound to that certificate's hash is refused.
@@ -140,4 +140,32 @@ func TestServerEndPointNeverPeerCert(t *testing.T) {
 	got, err = ServerConnState(cs, other.Leaf(), nil).ChannelBinding(tlsutil.TLSServerEndPoint)
 	require.NoError(t, err)
 	assert.NotEqual(t, want, got)
+}
+
+// TestSCRAMNeedsSecret: without ServerConfig.SCRAMSecret SCRAM is neither
+// offered nor accepted. The fake salt of an unknown user is keyed by it; a
+// key random per process would change that salt at a restart or between
+// replicas while real users' salts stay (issue 8, defect 7). With the
+// secret, two servers (two processes) give an unknown user the same salt.
+func TestSCRAMNeedsSecret(t *testing.T) {
+	st := scramTestUsers(t, "user")
+	set := NewServerSet(&ServerConfig{SCRAM: st}, plainTLSConn())
+	assert.NotContains(t, set.Mechanisms(), SCRAMSHA256)
+	_, err := set.NewServer(t.Context(), SCRAMSHA256)
+	require.ErrorIs(t, err, ErrUnsupportedMechanism)
+	assert.ErrorContains(t, err, "SCRAMSecret")
+
+	firstSalt := func() string {
+		cfg := &ServerConfig{SCRAM: st, SCRAMSecret: []byte("shared by every replica")}
+		s, err := NewServerSet(cfg, plainTLSConn()).NewServer(t.Context(), SCRAMSHA256)
+		require.NoError(t, err)
+		chal, _, err := s.Next([]byte("n,,n=nobody,r=abcdef"))
+		require.NoError(t, err)
+		_, rest, _ := strings.Cut(string(chal), ",s=")
+		salt, _, _ := strings.Cut(rest, ",")
+		return salt
+	}
+	a, b := firstSalt(), firstSalt()
+	require.NotEmpty(t, a)
+	assert.Equal(t, a, b)
 }

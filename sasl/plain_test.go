@@ -232,7 +232,7 @@ func TestPlainUnknownUserLikeWrongPassword(t *testing.T) {
 	for name, cfg := range map[string]*ServerConfig{
 		"Plaintext": {Plaintext: &plainTestStore{users: plainTestUsers()}},
 		"Passwords": {Passwords: &plainTestVerifier{plainTestStore{users: plainTestUsers()}}},
-		"SCRAM":     {SCRAM: plainTestSCRAMStore{}},
+		"SCRAM":     {SCRAMSecret: []byte("test scram secret"), SCRAM: plainTestSCRAMStore{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, e1 := NewPlainServer(nil, cfg).Next([]byte("\x00tim\x00wrong"))
@@ -282,17 +282,17 @@ func TestPlainVerifyPasswordDispatch(t *testing.T) {
 	called := ""
 	pv := plainTestFuncVerifier(func(u, p string) error { called = "Passwords"; return nil })
 	// Passwords wins over Plaintext and SCRAM.
-	env := newServerEnv(nil, &ServerConfig{Passwords: pv, Plaintext: &plainTestStore{err: plainTestStoreErr}, SCRAM: plainTestSCRAMStore{}}, nil)
+	env := newServerEnv(nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: pv, Plaintext: &plainTestStore{err: plainTestStoreErr}, SCRAM: plainTestSCRAMStore{}}, nil)
 	user, err := env.verifyPassword("tim", "anything")
 	require.NoError(t, err)
 	assert.Equal(t, "tim", user)
 	assert.Equal(t, "Passwords", called)
 	// Plaintext before SCRAM.
-	env = newServerEnv(nil, &ServerConfig{Plaintext: &plainTestStore{users: users}, SCRAM: plainTestSCRAMStore{}}, nil)
+	env = newServerEnv(nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), Plaintext: &plainTestStore{users: users}, SCRAM: plainTestSCRAMStore{}}, nil)
 	_, err = env.verifyPassword("tim", "tanstaaftanstaaf")
 	require.NoError(t, err)
 	// SCRAM alone (the placeholder, or the real one, refuses this user).
-	env = newServerEnv(nil, &ServerConfig{SCRAM: plainTestSCRAMStore{}}, nil)
+	env = newServerEnv(nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: plainTestSCRAMStore{}}, nil)
 	_, err = env.verifyPassword("tim", "tanstaaftanstaaf")
 	assert.Equal(t, ErrAuthFailed, err)
 	// Nothing configured.

@@ -98,7 +98,7 @@ func reviewServerConfigs(st *reviewStore) map[string]*ServerConfig {
 	return map[string]*ServerConfig{
 		"Passwords": {Passwords: st, InsecureAuth: true, Mechanisms: all},
 		"Plaintext": {Plaintext: st, InsecureAuth: true, Mechanisms: all},
-		"derived": {CRAMMD5: st, DigestMD5: st, SCRAM: st, Tokens: st, External: st, Anonymous: anon,
+		"derived": {SCRAMSecret: []byte("test scram secret"), CRAMMD5: st, DigestMD5: st, SCRAM: st, Tokens: st, External: st, Anonymous: anon,
 			InsecureAuth: true, Mechanisms: all},
 	}
 }
@@ -435,7 +435,7 @@ func TestReviewPlainFromSCRAMUnknownUserCost(t *testing.T) {
 	const iter = 100_000
 	c, err := NewSCRAMCredentials(SCRAMSHA256, reviewPass, make([]byte, scramSaltBytes), iter)
 	require.NoError(t, err)
-	cfg := &ServerConfig{SCRAM: reviewSCRAMOnly{c}, SCRAMIterations: iter}
+	cfg := &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: reviewSCRAMOnly{c}, SCRAMIterations: iter}
 	cost := func(user string) time.Duration {
 		best := time.Duration(math.MaxInt64)
 		for range 3 {

@@ -896,10 +896,9 @@ func (s *scramServer) lookup() error {
 // whatever they are, and computing with zero keys costs what computing
 // with real ones does.
 func scramFakeCredentials(cfg *ServerConfig, h scramHash, base, user string) SCRAMCredentials {
+	// A ServerSet offers SCRAM only with a SCRAMSecret (scramRow); a nil
+	// one reaches here only in the package's own tests.
 	secret := cfg.SCRAMSecret
-	if secret == nil {
-		secret = scramProcessSecret()
-	}
 	var buf [128]byte
 	msg := append(append(append(append(buf[:0], base...), 0), user...), "salt"...)
 	mac := hmac.New(sha256.New, secret)
@@ -923,10 +922,6 @@ func (cfg *ServerConfig) scramFakeIterations() int {
 	}
 	return min(cfg.SCRAMIterations, scramMaxStoredIterations)
 }
-
-// scramProcessSecret keys the fake salts when ServerConfig.SCRAMSecret is
-// nil: random, made once per process on first use, never changed.
-var scramProcessSecret = sync.OnceValue(func() []byte { return randomBytes(32) })
 
 // offersPlus reports whether this server would offer the -PLUS variant of
 // its mechanism on this connection: enabled in the configuration and

@@ -36,7 +36,7 @@ func BenchmarkSCRAM(b *testing.B) {
 		b.Fatal("vector 1 is not SCRAM-SHA-256")
 	}
 	creds := scramVectorCreds(b, v)
-	cfg := &ServerConfig{SCRAM: scramBenchStore{creds}}
+	cfg := &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: scramBenchStore{creds}}
 	clientFirst, clientFinal := []byte(v.ClientFirst), []byte(v.ClientFinal)
 	serverFirst, serverFinal := []byte(v.ServerFirst), []byte(v.ServerFinal)
 	ctx := context.Background()
@@ -159,7 +159,7 @@ func BenchmarkSCRAMVerifyPassword(b *testing.B) {
 	require.NoError(b, err)
 	st512 := &scramHoldingStore{holds: map[string]bool{SCRAMSHA512: true}}
 	st512.add(SCRAMSHA512, "user", c512)
-	cfg := &ServerConfig{SCRAM: st512, SCRAMIterations: 4096}
+	cfg := &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st512, SCRAMIterations: 4096}
 	b.Run("keys=sha512/side=server", bench(func() { _, _ = scramVerifyPasswordFake(ctx, cfg, "user", "wrong") }))
 	b.Run("keys=sha512/side=server/unknown-user", bench(func() { _, _ = scramVerifyPasswordFake(ctx, cfg, "nobody", "wrong") }))
 	b.Run("keys=sha512/raw=pbkdf2-sha512", bench(func() {

@@ -139,7 +139,7 @@ func TestSCRAMVectors(t *testing.T) {
 
 			st := &scramTestStore{}
 			st.add(v.Mech, v.User, scramVectorCreds(t, v))
-			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, v.Mech, nil)
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, v.Mech, nil)
 			require.NoError(t, err)
 			inner(s).(*scramServer).nonce = v.ServerNonce
 			chal, done, err := s.Next([]byte(v.ClientFirst))
@@ -293,7 +293,7 @@ func TestSCRAMStoredCredentials(t *testing.T) {
 			assert.Equal(t, c, c2)
 
 			// And a full SCRAM exchange against the stored keys.
-			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, mech, nil)
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, mech, nil)
 			require.NoError(t, err)
 			cl, err := NewSCRAMClient(mech, &ClientConfig{Username: "u", Password: f[0]}, nil, nil)
 			require.NoError(t, err)
@@ -396,7 +396,7 @@ func TestSCRAMRoundTrip(t *testing.T) {
 	st := scramTestUsers(t, "user", "a,b=c")
 	for _, mech := range []string{SCRAMSHA1, SCRAMSHA256, SCRAMSHA512} {
 		for _, user := range []string{"user", "a,b=c"} {
-			cerr, serr, s := scramRun(t, mech, &ClientConfig{Username: user, Password: "pencil"}, nil, nil, &ServerConfig{SCRAM: st}, nil)
+			cerr, serr, s := scramRun(t, mech, &ClientConfig{Username: user, Password: "pencil"}, nil, nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, nil)
 			require.NoError(t, cerr)
 			require.NoError(t, serr)
 			id, ok := s.(IdentityServer).Identity()
@@ -405,7 +405,7 @@ func TestSCRAMRoundTrip(t *testing.T) {
 		}
 	}
 	// Without an initial response the server asks with an empty challenge.
-	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, SCRAMSHA256, nil)
+	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, SCRAMSHA256, nil)
 	require.NoError(t, err)
 	chal, done, err := s.Next(nil)
 	require.NoError(t, err)
@@ -435,11 +435,11 @@ func TestSCRAMRoundTrip(t *testing.T) {
 func TestSCRAMAuthzid(t *testing.T) {
 	st := scramTestUsers(t, "user")
 	// Default policy: authzid must be the user.
-	cerr, serr, _ := scramRun(t, SCRAMSHA256, &ClientConfig{Username: "user", Password: "pencil", Authzid: "boss=1,x"}, nil, nil, &ServerConfig{SCRAM: st}, nil)
+	cerr, serr, _ := scramRun(t, SCRAMSHA256, &ClientConfig{Username: "user", Password: "pencil", Authzid: "boss=1,x"}, nil, nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, nil)
 	require.NoError(t, cerr)
 	assert.ErrorIs(t, serr, ErrAuthzFailed)
 	var got Identity
-	scfg := &ServerConfig{SCRAM: st, Authorize: func(ctx context.Context, id Identity) error { got = id; return nil }}
+	scfg := &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st, Authorize: func(ctx context.Context, id Identity) error { got = id; return nil }}
 	cerr, serr, s := scramRun(t, SCRAMSHA256, &ClientConfig{Username: "user", Password: "pencil", Authzid: "boss=1,x"}, nil, nil, scfg, nil)
 	require.NoError(t, cerr)
 	require.NoError(t, serr)
@@ -508,7 +508,7 @@ func TestSCRAMUnknownUser(t *testing.T) {
 	down := errors.New("database down")
 	c, err := NewSCRAMClient(SCRAMSHA256, &ClientConfig{Username: "user", Password: "pencil"}, nil, nil)
 	require.NoError(t, err)
-	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: &scramTestStore{err: down}}, SCRAMSHA256, nil)
+	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: &scramTestStore{err: down}}, SCRAMSHA256, nil)
 	require.NoError(t, err)
 	_, serr := runExchange(t, c, s)
 	assert.Equal(t, down, serr)
@@ -575,7 +575,7 @@ func TestSCRAMServerErrors(t *testing.T) {
 			if store == nil {
 				store = st
 			}
-			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: store}, v.Mech, nil)
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: store}, v.Mech, nil)
 			require.NoError(t, err)
 			inner(s).(*scramServer).nonce = v.ServerNonce
 			_, done, err := s.Next([]byte(c.first))
@@ -603,7 +603,7 @@ func TestSCRAMServerErrors(t *testing.T) {
 		})
 	}
 	// Data after the server-final-message.
-	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, v.Mech, nil)
+	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, v.Mech, nil)
 	require.NoError(t, err)
 	inner(s).(*scramServer).nonce = v.ServerNonce
 	_, _, err = s.Next([]byte(v.ClientFirst))
@@ -617,16 +617,16 @@ func TestSCRAMServerErrors(t *testing.T) {
 	assert.False(t, ok)
 
 	// Extensions before the proof are ignored.
-	s, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, v.Mech, nil)
+	s, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, v.Mech, nil)
 	require.NoError(t, err)
 	_, _, err = s.Next([]byte(v.ClientFirst + ",x=ext"))
 	require.NoError(t, err)
 
-	_, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, "SCRAM-MD5", nil)
+	_, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, "SCRAM-MD5", nil)
 	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
 	_, err = NewSCRAMServer(context.Background(), &ServerConfig{}, SCRAMSHA256, nil)
 	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
-	_, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, SCRAMSHA256Plus, nil)
+	_, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, SCRAMSHA256Plus, nil)
 	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
 }
 
@@ -772,7 +772,7 @@ func TestSCRAMCache(t *testing.T) {
 	cache := &SCRAMCache{}
 	ccfg := &ClientConfig{Username: "user", Password: "pencil", SCRAMCache: cache}
 	for range 2 {
-		cerr, serr, _ := scramRun(t, SCRAMSHA256, ccfg, nil, nil, &ServerConfig{SCRAM: st}, nil)
+		cerr, serr, _ := scramRun(t, SCRAMSHA256, ccfg, nil, nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, nil)
 		require.NoError(t, cerr)
 		require.NoError(t, serr)
 	}
@@ -781,11 +781,11 @@ func TestSCRAMCache(t *testing.T) {
 		v.clientKey[0] ^= 1
 		cache.entries[k] = v
 	}
-	cerr, serr, _ := scramRun(t, SCRAMSHA256, ccfg, nil, nil, &ServerConfig{SCRAM: st}, nil)
+	cerr, serr, _ := scramRun(t, SCRAMSHA256, ccfg, nil, nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, nil)
 	require.NoError(t, cerr)
 	assert.ErrorIs(t, serr, ErrAuthFailed)
 	// Another hash or password is another entry.
-	cerr, serr, _ = scramRun(t, SCRAMSHA1, ccfg, nil, nil, &ServerConfig{SCRAM: st}, nil)
+	cerr, serr, _ = scramRun(t, SCRAMSHA1, ccfg, nil, nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, nil)
 	require.NoError(t, cerr)
 	require.NoError(t, serr)
 	assert.Len(t, cache.entries, 2)
@@ -947,7 +947,7 @@ func TestSCRAMPlusTLS(t *testing.T) {
 				}
 				c, err := NewSCRAMClient(SCRAMSHA256Plus, ccfg, cli.state, nil)
 				require.NoError(t, err)
-				s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, SCRAMSHA256Plus, srv.state)
+				s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, SCRAMSHA256Plus, srv.state)
 				require.NoError(t, err)
 				cerr, serr := scramOverConn(t, c, s, cli.conn, srv.conn)
 				require.NoError(t, cerr)
@@ -982,7 +982,7 @@ func TestSCRAMPlusMismatch(t *testing.T) {
 				ccfg := &ClientConfig{Username: "user", Password: "pencil", ChannelBindingType: typ}
 				c, err := NewSCRAMClient(SCRAMSHA256Plus, ccfg, other.state, nil)
 				require.NoError(t, err)
-				s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, SCRAMSHA256Plus, srv.state)
+				s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, SCRAMSHA256Plus, srv.state)
 				require.NoError(t, err)
 				cerr, serr := scramOverConn(t, c, s, cli.conn, srv.conn)
 				require.NoError(t, cerr)
@@ -1004,7 +1004,7 @@ func TestSCRAMDowngrade(t *testing.T) {
 		t.Run(vname, func(t *testing.T) {
 			cli, srv := scramTLSPair(t, ver, cert)
 			ccfg := &ClientConfig{Username: "user", Password: "pencil"}
-			scfg := &ServerConfig{SCRAM: st}
+			scfg := &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}
 			set := NewServerSet(scfg, srv.state)
 			offered := set.Mechanisms()
 			require.Contains(t, offered, SCRAMSHA256Plus)
@@ -1037,7 +1037,7 @@ func TestSCRAMDowngrade(t *testing.T) {
 			assert.Equal(t, "server-does-support-channel-binding", se.Value)
 
 			// A server that does not offer -PLUS accepts "y".
-			noPlus := &ServerConfig{SCRAM: st, Mechanisms: []string{SCRAMSHA256}}
+			noPlus := &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st, Mechanisms: []string{SCRAMSHA256}}
 			cerr, serr, _ = scramRun(t, SCRAMSHA256, ccfg, cli.state, []string{SCRAMSHA256}, noPlus, srv.state)
 			require.NoError(t, cerr)
 			require.NoError(t, serr)
@@ -1086,13 +1086,13 @@ func TestSCRAMEndPointEd25519(t *testing.T) {
 	cli, srv := scramTLSPair(t, tls.VersionTLS13, scramTestCert(t, true))
 	_, err := NewSCRAMClient(SCRAMSHA256Plus, &ClientConfig{Username: "user", Password: "pencil", ChannelBindingType: tlsutil.TLSServerEndPoint}, cli.state, nil)
 	assert.ErrorIs(t, err, tlsutil.ErrChannelBindingUnavailable)
-	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, SCRAMSHA256Plus, srv.state)
+	s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, SCRAMSHA256Plus, srv.state)
 	require.NoError(t, err)
 	_, _, err = s.Next([]byte("p=tls-server-end-point,,n=user,r=abcdef"))
 	var se *SCRAMError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "unsupported-channel-binding-type", se.Value)
-	cerr, serr, _ := scramRun(t, SCRAMSHA256Plus, &ClientConfig{Username: "user", Password: "pencil"}, cli.state, nil, &ServerConfig{SCRAM: st}, srv.state)
+	cerr, serr, _ := scramRun(t, SCRAMSHA256Plus, &ClientConfig{Username: "user", Password: "pencil"}, cli.state, nil, &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, srv.state)
 	require.NoError(t, cerr)
 	require.NoError(t, serr)
 }
@@ -1177,7 +1177,7 @@ func TestSCRAMInteropXDG(t *testing.T) {
 			require.NoError(t, serr)
 		})
 		t.Run(mech+"/xdg-to-ours", func(t *testing.T) {
-			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, mech, nil)
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, mech, nil)
 			require.NoError(t, err)
 			cerr, serr := runExchange(t, &scramXDGClient{mech, xc.NewConversation()}, s)
 			require.NoError(t, cerr)
@@ -1203,7 +1203,7 @@ func TestSCRAMInteropXDG(t *testing.T) {
 				require.NoError(t, serr)
 			})
 			t.Run(mech+"-PLUS/xdg-to-ours/"+p.name, func(t *testing.T) {
-				s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, mech+"-PLUS", p.srv)
+				s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, mech+"-PLUS", p.srv)
 				require.NoError(t, err)
 				conv := xc.NewConversationWithChannelBinding(scramXDGBinding(t, p.cli, p.typ))
 				cerr, serr := runExchange(t, &scramXDGClient{mech + "-PLUS", conv}, s)
@@ -1213,7 +1213,7 @@ func TestSCRAMInteropXDG(t *testing.T) {
 		}
 		t.Run(mech+"/xdg-y-to-ours", func(t *testing.T) {
 			// xdg-go's "y" against our server that offers -PLUS here.
-			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: st}, mech, srv.state)
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, mech, srv.state)
 			require.NoError(t, err)
 			cerr, serr := runExchange(t, &scramXDGClient{mech, xc.NewConversationAdvertisingChannelBinding()}, s)
 			require.NoError(t, cerr)
@@ -1238,21 +1238,21 @@ func TestSCRAMServerSet(t *testing.T) {
 	// Without TLS SCRAM is neither offered nor accepted nor chosen: an
 	// eavesdropper would get what an offline dictionary attack needs
 	// (RFC 5802, Section 9).
-	plain := NewServerSet(&ServerConfig{SCRAM: st}, nil)
+	plain := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, nil)
 	assert.Empty(t, plain.Mechanisms())
 	_, err := plain.NewServer(context.Background(), SCRAMSHA256)
 	assert.ErrorIs(t, err, ErrNeedsTLS)
 	_, err = ccfg.NewClient([]string{SCRAMSHA1, SCRAMSHA256}, nil)
 	assert.ErrorIs(t, err, ErrNoMechanism)
-	insecure := NewServerSet(&ServerConfig{SCRAM: st, InsecureAuth: true}, nil)
+	insecure := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st, InsecureAuth: true}, nil)
 	assert.Equal(t, []string{SCRAMSHA256, SCRAMSHA1, Plain}, insecure.Mechanisms(), "InsecureAuth opts in")
 
-	set := NewServerSet(&ServerConfig{SCRAM: st}, plainTLSConn())
+	set := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, plainTLSConn())
 	// PLAIN too: its password is checked against the SCRAM keys.
 	assert.Equal(t, []string{SCRAMSHA256, SCRAMSHA1, Plain}, set.Mechanisms(), "SHA-512 is opt-in")
 	_, err = set.NewServer(context.Background(), SCRAMSHA512)
 	assert.ErrorIs(t, err, ErrUnsupportedMechanism)
-	optIn := NewServerSet(&ServerConfig{SCRAM: st, Mechanisms: []string{SCRAMSHA512, SCRAMSHA256}}, plainTLSConn())
+	optIn := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st, Mechanisms: []string{SCRAMSHA512, SCRAMSHA256}}, plainTLSConn())
 	assert.Equal(t, []string{SCRAMSHA512, SCRAMSHA256}, optIn.Mechanisms())
 	c, err := ccfg.NewClient([]string{"PLAIN", SCRAMSHA1, SCRAMSHA256}, plainTLSConn())
 	require.NoError(t, err)
@@ -1303,7 +1303,7 @@ func TestSCRAMCacheConcurrent(t *testing.T) {
 				errs <- err
 				return
 			}
-			s := newSCRAMServer(newServerEnv(context.Background(), &ServerConfig{SCRAM: stores[i]}, nil), mech)
+			s := newSCRAMServer(newServerEnv(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: stores[i]}, nil), mech)
 			_, resp, _ := c.Start()
 			for range maxTestRounds {
 				chal, done, err := s.Next(resp)
@@ -1370,7 +1370,7 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, scramVectorCreds(t, v), creds)
 			base := strings.TrimSuffix(v.Mech, "-PLUS")
-			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, connFor(v))
+			s, err := NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, connFor(v))
 			require.NoError(t, err)
 			inner(s).(*scramServer).nonce = v.ServerNonce
 			chal, _, err := s.Next([]byte(v.ClientFirst))
@@ -1389,7 +1389,7 @@ func TestSCRAMGsaslTranscripts(t *testing.T) {
 			}
 			// The same messages on another channel fail.
 			other := ClientConnState(&tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS12, TLSUnique: []byte("another chan")})
-			s, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, other)
+			s, err = NewSCRAMServer(context.Background(), &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: scramOneUser(base, v.User, creds)}, v.Mech, other)
 			require.NoError(t, err)
 			inner(s).(*scramServer).nonce = v.ServerNonce
 			_, _, err = s.Next([]byte(v.ClientFirst))

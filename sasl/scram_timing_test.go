@@ -47,8 +47,8 @@ func TestPasswordFromSCRAMSameWork(t *testing.T) {
 	holding.add(SCRAMSHA512, "user", c)
 	plainStore := scramOneUser(SCRAMSHA512, "user", c)
 	for name, cfg := range map[string]*ServerConfig{
-		"store reports":     {SCRAM: holding, SCRAMIterations: 5000},
-		"Mechanisms offers": {SCRAM: plainStore, SCRAMIterations: 5000, Mechanisms: []string{SCRAMSHA512, Plain}},
+		"store reports":     {SCRAMSecret: []byte("test scram secret"), SCRAM: holding, SCRAMIterations: 5000},
+		"Mechanisms offers": {SCRAMSecret: []byte("test scram secret"), SCRAM: plainStore, SCRAMIterations: 5000, Mechanisms: []string{SCRAMSHA512, Plain}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			want := []call{{scramSHA512, 5000}}
@@ -81,7 +81,7 @@ func TestPasswordFromSCRAMPrepsTheName(t *testing.T) {
 	require.NoError(t, scramVerifyPassword(context.Background(), st, "user", "pencil"))
 	// PLAIN and LOGIN report the entry whose keys were checked, not the
 	// name as typed.
-	cfg := &ServerConfig{SCRAM: st, InsecureAuth: true, Legacy: true}
+	cfg := &ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st, InsecureAuth: true, Legacy: true}
 	for _, mech := range []string{Plain, Login} {
 		set := NewServerSet(cfg, nil)
 		srv, err := set.NewServer(context.Background(), mech)
@@ -199,7 +199,7 @@ func TestSCRAMTLS12ExporterContexts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cb, err := tt.cb()
 			require.NoError(t, err)
-			set := NewServerSet(&ServerConfig{SCRAM: st}, srv.state)
+			set := NewServerSet(&ServerConfig{SCRAMSecret: []byte("test scram secret"), SCRAM: st}, srv.state)
 			s, err := set.NewServer(context.Background(), mech+"-PLUS")
 			require.NoError(t, err)
 			cerr, serr := runExchange(t, &scramXDGClient{mech + "-PLUS", xc.NewConversationWithChannelBinding(cb)}, s)

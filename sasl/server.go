@@ -138,6 +138,7 @@ const (
 	refusedOptIn      // offered only when ServerConfig.Mechanisms lists it
 	refusedLegacy     // legacy, offered only with ServerConfig.Legacy
 	refusedNoCreds    // no credentials configured
+	refusedNoSecret   // SCRAM without ServerConfig.SCRAMSecret
 	refusedNotHeld    // the store holds no such credentials
 	refusedConn       // not available on this connection
 	refusedNeedsTLS   // needs TLS
@@ -156,6 +157,8 @@ func (s *ServerSet) allowed(m serverCand) error {
 		return fmt.Errorf("%w: %s is a legacy mechanism, offered only with ServerConfig.Legacy", ErrUnsupportedMechanism, name)
 	case refusedNoCreds:
 		return fmt.Errorf("%w: %s has no credentials configured", ErrUnsupportedMechanism, name)
+	case refusedNoSecret:
+		return fmt.Errorf("%w: %s needs ServerConfig.SCRAMSecret: without it an unknown user's fake salt would change at a restart and tell who exists", ErrUnsupportedMechanism, name)
 	case refusedNotHeld:
 		return fmt.Errorf("%w: the store holds no %s credentials", ErrUnsupportedMechanism, name)
 	case refusedConn:
@@ -181,6 +184,9 @@ func (s *ServerSet) refusal(m serverCand) int {
 		}
 		if !b.serverOK(s.cfg) {
 			return refusedNoCreds
+		}
+		if b.needsSecret && len(s.cfg.SCRAMSecret) == 0 {
+			return refusedNoSecret
 		}
 		if b.holds != nil && !b.holds(s.cfg) {
 			return refusedNotHeld
@@ -293,6 +299,8 @@ type setServer struct {
 	inner IdentityServer
 	ended bool
 	ok    bool // env.id is the identity that passed finish
+	// sentData: the client sent a non-empty response (credentials).
+	sentData bool
 	// env is a built-in mechanism's environment, which inner points to;
 	// env.ctx is the exchange's context, and env.id, once ok, the
 	// identity the set accepted, for any mechanism.
@@ -302,6 +310,9 @@ type setServer struct {
 func (w *setServer) Next(response []byte) (challenge []byte, done bool, err error) {
 	if w.ended {
 		return nil, false, ErrUnexpectedClientResponse
+	}
+	if len(response) > 0 {
+		w.sentData = true
 	}
 	challenge, done, err = w.inner.Next(response)
 	if err != nil {
@@ -334,6 +345,27 @@ func (w *setServer) Identity() (Identity, bool) {
 		return Identity{}, false
 	}
 	return w.env.id, true
+}
+
+// canceler is a Server that wants to know that the client cancelled the
+// exchange with "*", which Exchange answers without calling Next.
+type canceler interface {
+	canceled(err error) error
+}
+
+// canceled ends the exchange. A cancel after the client sent a non-empty
+// response is a failed attempt for the Limiter: an OAUTHBEARER client
+// whose token was rejected answers the error challenge with "*", and a
+// guesser must not escape the brake that way.
+func (w *setServer) canceled(err error) error {
+	if w.ended {
+		return err
+	}
+	w.ended = true
+	if w.sentData {
+		return w.set.failed(w.env.ctx, err)
+	}
+	return err
 }
 
 // finish checks and records the identity a mechanism verified.

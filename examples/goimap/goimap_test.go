@@ -52,7 +52,7 @@ func (giStore) LookupSCRAM(ctx context.Context, mech, user string) (sasl.SCRAMCr
 
 func giStart(t *testing.T) (addr string, clientTLS *tls.Config) {
 	stls, ctls, leaf := giCert(t)
-	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, Plaintext: giStore{}, SCRAM: giStore{}, Legacy: true}, leaf)
+	b := NewBackend(&sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: giStore{}, Plaintext: giStore{}, SCRAM: giStore{}, Legacy: true}, leaf)
 	b.AddUser("alice")
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: b.NewSession,

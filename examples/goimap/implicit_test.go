@@ -34,7 +34,7 @@ func giFreeAddr(t *testing.T) string {
 // refused with NO [PRIVACYREQUIRED].
 func TestGoIMAPListenAndServeTLS(t *testing.T) {
 	stls, ctls, leaf := giCert(t)
-	b := NewBackend(&sasl.ServerConfig{Passwords: giStore{}, SCRAM: giStore{}}, leaf)
+	b := NewBackend(&sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: giStore{}, SCRAM: giStore{}}, leaf)
 	b.AddUser("alice")
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: b.NewSession,

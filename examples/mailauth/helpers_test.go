@@ -107,10 +107,10 @@ func startServer(t testing.TB, proto sasl.Protocol, pki *testPKI, opts ...server
 	if pki == nil {
 		pki = newTestPKI(t, nil)
 	}
-	db, err := passdb.Parse(strings.NewReader(testUser + ":{PLAIN}" + testPassword + "\n"))
+	db, err := passdb.Config{SCRAMSecret: []byte("test scram secret")}.Parse(strings.NewReader(testUser + ":{PLAIN}" + testPassword + "\n"))
 	require.NoError(t, err)
 	cfg := &mailserver.Config{
-		SASL: &sasl.ServerConfig{
+		SASL: &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"),
 			Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db,
 			SCRAMIterations: passdb.HashSCRAMIterations, Legacy: true,
 			Anonymous: func(context.Context, string) error { return nil },

@@ -106,16 +106,12 @@ func runPW(ctx context.Context, c *cli, args []string) error {
 // (Dovecot 2.3.19) in schemes passdb does not write, so pw -l can ask
 // passdb whether it verifies them.
 var pwSamples = map[string]string{
-	"SHA512-CRYPT": "{SHA512-CRYPT}$6$9fG5GdcN3WPbHrSz$bcZQjkM6jlnp6tsRF8rXomqij34lHhZ7aAGxUey0fmF0rXx9x8lHgvMFbAiN/jKu/AzaY3QvPeO6bhP8r6qi5.",
-	"SHA256-CRYPT": "{SHA256-CRYPT}$5$UV6LxzHqYgtt5Ti8$cVHGqvQvcJbaDWUgmLhz1Y6OU9bxTG1LAhwkt.xkH.D",
-	"MD5-CRYPT":    "{MD5-CRYPT}$1$YdAMYJub$9dfLPsutFd/aSFx34Mtgd/",
-	"MD5":          "{MD5}$1$YdAMYJub$9dfLPsutFd/aSFx34Mtgd/",
-	"PBKDF2":       "{PBKDF2}$1$yW5MW6vKu9jf5MMR$5000$c400d4bae6f71d562ebc5cb0cd52b826c4d4e3b7",
-	"PLAIN-MD4":    "{PLAIN-MD4}8a9d093f14f8701df17732b2bb182c74",
-	"CRYPT":        "{CRYPT}$2y$05$h8TRTk3jsTXVZMWraCRHQeXC244vJb1zPZ/VkS5QO/1vC8t0fUIK6",
-	"DES-CRYPT":    "{DES-CRYPT}g0Ghz9661OxcM",
-	"OTP":          "{OTP}sha1 1024 e8290bbf7137d602 67735da4b4ccc5f8",
-	"PLAIN-TRUNC":  "{PLAIN-TRUNC}password",
+	"PBKDF2":      "{PBKDF2}$1$yW5MW6vKu9jf5MMR$5000$c400d4bae6f71d562ebc5cb0cd52b826c4d4e3b7",
+	"PLAIN-MD4":   "{PLAIN-MD4}8a9d093f14f8701df17732b2bb182c74",
+	"CRYPT":       "{CRYPT}$2y$05$h8TRTk3jsTXVZMWraCRHQeXC244vJb1zPZ/VkS5QO/1vC8t0fUIK6",
+	"DES-CRYPT":   "{DES-CRYPT}g0Ghz9661OxcM",
+	"OTP":         "{OTP}sha1 1024 e8290bbf7137d602 67735da4b4ccc5f8",
+	"PLAIN-TRUNC": "{PLAIN-TRUNC}password",
 }
 
 // pwList prints each scheme with whether pw writes it and verifies it.

@@ -117,6 +117,9 @@ func TestDemoNoSCRAMWithoutSecret(t *testing.T) {
 	require.NoError(t, os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef"), 0o600))
 	key, err := readSCRAMSecret(secret)
 	require.NoError(t, err)
+	// passdb derives SCRAM keys for PLAIN users only with the secret.
+	users, err = passdb.Config{SCRAMSecret: key}.Parse(strings.NewReader(demoUser + ":{PLAIN}" + demoPassword + "\n"))
+	require.NoError(t, err)
 	d2, err := startDemoWith(nil, users, nil, demoOptions{scramSecret: key})
 	require.NoError(t, err)
 	defer d2.Close()

@@ -65,7 +65,7 @@ func msStart(t *testing.T, proto sasl.Protocol, mutate func(*Config)) *msEnv {
 	t.Helper()
 	stls, ctls := msTestCerts(t)
 	cfg := &Config{
-		SASL:     &sasl.ServerConfig{Passwords: msUsers{}, Legacy: true},
+		SASL:     &sasl.ServerConfig{Passwords: msUsers{}, Legacy: true, SCRAMSecret: []byte("test scram secret")},
 		TLS:      stls,
 		Hostname: "mail.test",
 	}

@@ -70,7 +70,7 @@ func startOurMail(t *testing.T) *ourMail {
 	ourMailOnce.once.Do(func() {
 		m := &ourMail{PKI: pki}
 		st := memStore{users: peerUsers}
-		scfg := &sasl.ServerConfig{
+		scfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"),
 			Passwords: st,
 			Plaintext: st,
 			DigestMD5: st,

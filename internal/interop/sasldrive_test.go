@@ -153,7 +153,7 @@ var peerUsers = map[string]string{
 // ourServerConfig is the ServerConfig of our servers facing peer clients.
 func ourServerConfig(hostname string) *sasl.ServerConfig {
 	st := memStore{users: peerUsers}
-	return &sasl.ServerConfig{
+	return &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"),
 		Passwords: st,
 		Plaintext: st,
 		DigestMD5: st,

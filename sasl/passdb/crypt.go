@@ -2,6 +2,7 @@ package passdb
 
 import (
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -111,6 +112,31 @@ func parseCrypt(data string) (cryptHash, error) {
 	}
 	h.salt, h.sum = salt, sum
 	return h, nil
+}
+
+// newCrypt writes a crypt(3) hash of password for scheme (MD5-CRYPT,
+// SHA256-CRYPT, SHA512-CRYPT) as `doveadm pw` does: a random salt of the
+// family's full length from crypt's alphabet, the default count (5000 for
+// SHA-crypt, written without "rounds="), "$id$salt$sum".
+func newCrypt(scheme, password string) string {
+	h := cryptHash{id: '6', rounds: cryptSHADefaultRounds}
+	n := cryptSHAMaxSalt
+	switch scheme {
+	case SchemeMD5Crypt:
+		h.id, h.rounds, n = '1', cryptMD5Rounds, cryptMD5MaxSalt
+	case SchemeSHA256Crypt:
+		h.id = '5'
+	}
+	salt := make([]byte, n)
+	rand.Read(salt)
+	for i, b := range salt {
+		// 256 is a multiple of 64: every character is equally likely.
+		salt[i] = cryptAlphabet[b%64]
+	}
+	h.salt = string(salt)
+	out := append([]byte{'$', h.id, '$'}, h.salt...)
+	out = append(out, '$')
+	return string(h.encode(out, password))
 }
 
 // verify computes the hash of password with h's salt and count and

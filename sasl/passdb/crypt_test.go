@@ -92,3 +92,22 @@ func TestDESCryptLikeWrongPassword(t *testing.T) {
 		assert.Equal(t, "a NO [AUTHENTICATIONFAILED] Authentication failed", x.Reply(err), u)
 	}
 }
+
+// TestHashCrypt: Hash writes SHA512-CRYPT, SHA256-CRYPT and MD5-CRYPT in
+// the form `doveadm pw` writes, with a fresh salt, and passdb verifies it.
+func TestHashCrypt(t *testing.T) {
+	for scheme, prefix := range map[string]string{
+		SchemeSHA512Crypt: "{SHA512-CRYPT}$6$", SchemeSHA256Crypt: "{SHA256-CRYPT}$5$", SchemeMD5Crypt: "{MD5-CRYPT}$1$",
+	} {
+		a, err := Hash(scheme, "pencil")
+		require.NoError(t, err)
+		b, err := Hash(scheme, "pencil")
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(a, prefix), a)
+		assert.NotEqual(t, a, b, "salted")
+		p, err := ParsePassword(a, "")
+		require.NoError(t, err)
+		assert.NoError(t, p.Verify("", "pencil"), scheme)
+		assert.Error(t, p.Verify("", "pencil2"), scheme)
+	}
+}

@@ -61,9 +61,9 @@ func passdbE2EFile(t *testing.T) string {
 }
 
 func TestServerConfigEndToEnd(t *testing.T) {
-	db, err := passdb.Parse(strings.NewReader(passdbE2EFile(t)))
+	db, err := passdb.Config{SCRAMSecret: []byte("test scram secret")}.Parse(strings.NewReader(passdbE2EFile(t)))
 	require.NoError(t, err)
-	cfg := &sasl.ServerConfig{
+	cfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"),
 		Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db,
 		Hostname: "example.org", InsecureAuth: true, Legacy: true,
 	}
@@ -136,7 +136,7 @@ func TestDigestMD5ReportsTheEntryVerified(t *testing.T) {
 		"digest, absent": "alice@example.org:{DIGEST-MD5}" + md5Hex("alice:example.org:other") + "\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			db, err := passdb.Parse(strings.NewReader(file))
+			db, err := passdb.Config{SCRAMSecret: []byte("test scram secret")}.Parse(strings.NewReader(file))
 			require.NoError(t, err)
 			_, err = db.LookupDigestMD5(t.Context(), "alice", "example.org")
 			require.ErrorIs(t, err, sasl.ErrUnknownUser)
@@ -156,7 +156,7 @@ func TestDigestMD5ReportsTheEntryVerified(t *testing.T) {
 		})
 	}
 	// The entry itself still works under its own name, from the plaintext.
-	db, err := passdb.Parse(strings.NewReader("alice@example.org:{PLAIN}other\n"))
+	db, err := passdb.Config{SCRAMSecret: []byte("test scram secret")}.Parse(strings.NewReader("alice@example.org:{PLAIN}other\n"))
 	require.NoError(t, err)
 	got, err := db.LookupDigestMD5(t.Context(), "alice@example.org", "example.org")
 	require.NoError(t, err)
@@ -194,9 +194,9 @@ func (c *passdbXDGClient) Next(ch []byte) ([]byte, error) {
 // xdg-go/scram for SCRAM-SHA-256 (stored by doveadm and derived from
 // PLAIN) and emersion/go-sasl for PLAIN, against servers backed by a DB.
 func TestIndependentClients(t *testing.T) {
-	db, err := passdb.Parse(strings.NewReader(passdbE2EFile(t)))
+	db, err := passdb.Config{SCRAMSecret: []byte("test scram secret")}.Parse(strings.NewReader(passdbE2EFile(t)))
 	require.NoError(t, err)
-	cfg := &sasl.ServerConfig{Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db,
+	cfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db,
 		Hostname: "example.org", InsecureAuth: true}
 	ctx := context.Background()
 	for _, tt := range []struct {

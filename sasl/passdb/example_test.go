@@ -33,7 +33,7 @@ carol:{SCRAM-SHA-256}4096,/h2E01g+ClyvvhPYG6vblQ==,fNV9kMWo8MZXmAD/3BxgYFq3aGOxL
 	fmt.Println("alice's home:", home.Home)
 
 	// One DB serves every mechanism, each from the form it needs.
-	cfg := &sasl.ServerConfig{Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db, InsecureAuth: true, Legacy: true}
+	cfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db, InsecureAuth: true, Legacy: true}
 	for _, login := range []struct{ mech, user, password string }{
 		{"SCRAM-SHA-256", "carol", "secret"},
 		{"CRAM-MD5", "bob", "secret"},

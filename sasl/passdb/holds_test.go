@@ -19,7 +19,7 @@ import (
 // its users have no keys for; a user without them is logged as such.
 func TestHoldsCredentials(t *testing.T) {
 	const scram256 = "carol:{SCRAM-SHA-256}4096,/h2E01g+ClyvvhPYG6vblQ==,fNV9kMWo8MZXmAD/3BxgYFq3aGOxLhMeIDeUo6EW1MA=,LBl9PwlNUnDTgUbP8pYz94Q2f+CyM8XAEUEgQDKgg+A=\n"
-	db, err := passdb.Parse(strings.NewReader(scram256))
+	db, err := passdb.Config{SCRAMSecret: []byte("test scram secret")}.Parse(strings.NewReader(scram256))
 	require.NoError(t, err)
 	for mech, want := range map[string]bool{
 		sasl.SCRAMSHA256: true, sasl.SCRAMSHA256Plus: true, sasl.SCRAMSHA1: false, sasl.SCRAMSHA512: false,
@@ -27,13 +27,13 @@ func TestHoldsCredentials(t *testing.T) {
 	} {
 		assert.Equal(t, want, db.HoldsCredentials(mech), mech)
 	}
-	cfg := &sasl.ServerConfig{Passwords: db, SCRAM: db, CRAMMD5: db, DigestMD5: db, Legacy: true,
+	cfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: db, SCRAM: db, CRAMMD5: db, DigestMD5: db, Legacy: true,
 		Mechanisms: []string{sasl.SCRAMSHA512, sasl.SCRAMSHA256, sasl.SCRAMSHA1, sasl.Plain, sasl.CRAMMD5, sasl.DigestMD5}}
 	set := sasl.NewServerSet(cfg, sasl.ServerConnState(passdbTLS(), nil, nil))
 	assert.Equal(t, []string{sasl.SCRAMSHA256, sasl.Plain}, set.Mechanisms())
 
 	// A file with a PLAIN user can serve every form.
-	all, err := passdb.Parse(strings.NewReader(scram256 + "dave:{PLAIN}secret\n"))
+	all, err := passdb.Config{SCRAMSecret: []byte("test scram secret")}.Parse(strings.NewReader(scram256 + "dave:{PLAIN}secret\n"))
 	require.NoError(t, err)
 	cfg.Passwords, cfg.SCRAM, cfg.CRAMMD5, cfg.DigestMD5 = all, all, all, all
 	set = sasl.NewServerSet(cfg, sasl.ServerConnState(passdbTLS(), nil, nil))

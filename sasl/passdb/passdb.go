@@ -8,7 +8,7 @@
 // method set:
 //
 //	db, err := passdb.Open("/etc/dovecot/users")
-//	cfg := &sasl.ServerConfig{Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db}
+//	cfg := &sasl.ServerConfig{SCRAMSecret: secret, Passwords: db, Plaintext: db, CRAMMD5: db, DigestMD5: db, SCRAM: db}
 //
 // Use a [Reloader] to re-read the file without a restart, and [Hash] to
 // write password fields.
@@ -101,9 +101,11 @@
 //     every lookup of that kind does the same derivation (for SCRAM: one
 //     PBKDF2 of the asked hash with Config.SCRAMIterations), stored,
 //     other-scheme and unknown users included.
-//   - Set Config.SCRAMSecret (and sasl.ServerConfig.SCRAMSecret to the
-//     same value): without it the salts derived for PLAIN users are random
-//     per process, and a restart or a second replica changes them.
+//   - PLAIN users get SCRAM keys only with Config.SCRAMSecret set (to the
+//     value of sasl.ServerConfig.SCRAMSecret): a salt random per process
+//     would change at a restart or between replicas and tell them from
+//     unknown users. Without it they log in with PLAIN, LOGIN, CRAM-MD5,
+//     DIGEST-MD5, NTLM, APOP, but not SCRAM.
 //
 // Digests are compared in constant time. A lookup the stored scheme cannot
 // serve (LookupCRAMMD5 for a bcrypt user) wraps sasl.ErrUnknownUser, so
@@ -254,6 +256,7 @@ type DB struct {
 	schemes    map[string]int
 	dummy      *passdbEntry // a typical user, verified for unknown users
 	scramKey   []byte
+	derive     bool // Config.SCRAMSecret was set: PLAIN users get SCRAM keys
 	scramIter  int
 	plain      int // users stored in PLAIN, whose lookups derive credentials
 	defaultSch string
@@ -307,10 +310,12 @@ func (c Config) Parse(r io.Reader) (*DB, error) {
 		users:      make(map[string]*passdbEntry),
 		schemes:    make(map[string]int),
 		scramKey:   c.SCRAMSecret,
+		derive:     len(c.SCRAMSecret) > 0,
 		scramIter:  c.SCRAMIterations,
 		defaultSch: c.DefaultScheme,
 	}
-	if db.scramKey == nil {
+	if !db.derive {
+		// Keys only the dummy work, whose result is never shown.
 		db.scramKey = make([]byte, 32)
 		rand.Read(db.scramKey)
 	}
@@ -510,7 +515,9 @@ func cannot(what string) error {
 // and NTLM (the NT hash) likewise. Other mechanisms are reported as held.
 func (db *DB) HoldsCredentials(mech string) bool {
 	switch mech = strings.TrimSuffix(mech, "-PLUS"); mech {
-	case SchemeSCRAMSHA1, SchemeSCRAMSHA256, SchemeSCRAMSHA512, SchemeCRAMMD5, SchemeDigestMD5, SchemeNTLM:
+	case SchemeSCRAMSHA1, SchemeSCRAMSHA256, SchemeSCRAMSHA512:
+		return db.schemes[mech] > 0 || db.schemes[SchemePlain] > 0 && db.derive
+	case SchemeCRAMMD5, SchemeDigestMD5, SchemeNTLM:
 		return db.schemes[mech] > 0 || db.schemes[SchemePlain] > 0
 	}
 	return true
@@ -618,7 +625,7 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 	var stored *sasl.SCRAMCredentials
 	switch {
 	case !ok || e.pw == nil:
-	case e.pw.scheme == SchemePlain:
+	case e.pw.scheme == SchemePlain && db.derive:
 		db.notePBKDF2(mech)
 		return passdbNewSCRAM(mech, e.pw.plain, db.scramSalt(mech, username), db.scramIter)
 	case e.pw.scheme == mech:
@@ -641,6 +648,12 @@ func (db *DB) LookupSCRAM(_ context.Context, mech, username string) (sasl.SCRAMC
 	}
 	if !ok {
 		return sasl.SCRAMCredentials{}, errNotInFile
+	}
+	if e.pw != nil && e.pw.scheme == SchemePlain {
+		// Without Config.SCRAMSecret a derived salt would be random per
+		// process: a restart would change it while unknown users' fake
+		// salts stay, telling the two apart.
+		return sasl.SCRAMCredentials{}, cannot("SCRAM keys from a plaintext without Config.SCRAMSecret")
 	}
 	return sasl.SCRAMCredentials{}, cannot("SCRAM credentials for this hash")
 }
@@ -705,17 +718,11 @@ var (
 )
 
 // NewReloader reads the file at path with cfg and returns a Reloader for
-// it, or the error of [Config.Open]. If cfg.SCRAMSecret is nil, the random
-// key of the first read is kept for every reload, so the salts derived for
-// PLAIN users do not change: salts that change at a reload while the fake
-// salts of unknown users stay would tell the two apart.
+// it, or the error of [Config.Open].
 func NewReloader(path string, cfg Config) (*Reloader, error) {
 	db, err := cfg.Open(path)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.SCRAMSecret == nil {
-		cfg.SCRAMSecret = db.scramKey // cfg is our copy
 	}
 	r := &Reloader{path: path, cfg: cfg}
 	r.db.Store(db)

@@ -488,14 +488,26 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// TestReviewReloadKeepsDerivedSalts: without Config.SCRAMSecret, a reload
-// must not change the SCRAM salt derived for a PLAIN user, while the fake
-// salt of an unknown user stays: the change would tell who exists.
+// TestReviewReloadKeepsDerivedSalts: a PLAIN user's derived SCRAM salt
+// must not change at a reload or a restart while unknown users' fake salts
+// stay: the change would tell who exists. With Config.SCRAMSecret it is
+// stable; without one PLAIN users get no SCRAM keys at all (the lookup
+// fails like an unknown user's), rather than a salt random per process.
 func TestReviewReloadKeepsDerivedSalts(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "users")
 	require.NoError(t, os.WriteFile(path, []byte("u:{PLAIN}one\n"), 0o600))
+
 	r, err := NewReloader(path, Config{})
+	require.NoError(t, err)
+	_, err = r.LookupSCRAM(ctx, sasl.SCRAMSHA256, "u")
+	require.ErrorIs(t, err, sasl.ErrNoCredentials)
+	require.ErrorIs(t, err, sasl.ErrUnknownUser)
+	assert.False(t, r.db.Load().HoldsCredentials(sasl.SCRAMSHA256))
+	require.NoError(t, r.VerifyPassword(ctx, "u", "one"), "PLAIN still works")
+
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	r, err = NewReloader(path, Config{SCRAMSecret: secret})
 	require.NoError(t, err)
 	before, err := r.LookupSCRAM(ctx, sasl.SCRAMSHA256, "u")
 	require.NoError(t, err)
@@ -504,4 +516,10 @@ func TestReviewReloadKeepsDerivedSalts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before.Salt, after.Salt)
 	assert.Equal(t, before.StoredKey, after.StoredKey)
+	// A second process with the same secret derives the same salt.
+	db, err := Config{SCRAMSecret: secret}.Parse(strings.NewReader("u:{PLAIN}one\n"))
+	require.NoError(t, err)
+	other, err := db.LookupSCRAM(ctx, sasl.SCRAMSHA256, "u")
+	require.NoError(t, err)
+	assert.Equal(t, before.Salt, other.Salt)
 }

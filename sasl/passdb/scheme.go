@@ -711,7 +711,9 @@ func NTHash(password string) [16]byte {
 // bytes of salt, HashSCRAMIterations), SHA, SSHA, SHA256, SSHA256, SHA512,
 // SSHA512 (HashSaltLen random bytes of salt), PLAIN-MD5, NTLM, BLF-CRYPT
 // (HashBcryptCost; passwords over 72 bytes are an error), ARGON2I and
-// ARGON2ID (HashArgon2* parameters). DIGEST-MD5 needs the user and realm:
+// ARGON2ID (HashArgon2* parameters), SHA512-CRYPT, SHA256-CRYPT (16
+// characters of salt, 5000 rounds, as `doveadm pw` writes them) and
+// MD5-CRYPT (8 characters of salt). DIGEST-MD5 needs the user and realm:
 // use [HashUser]. Other schemes are an error wrapping ErrUnsupportedScheme.
 // Salts come from crypto/rand.
 func Hash(scheme, password string) (string, error) {
@@ -793,6 +795,8 @@ func passdbHash(scheme, username, password string, cost *passdbCost) (string, er
 	case SchemePlainMD5:
 		sum := md5.Sum([]byte(password))
 		return pre + hex.EncodeToString(sum[:]), nil
+	case SchemeMD5Crypt, SchemeSHA256Crypt, SchemeSHA512Crypt:
+		return pre + newCrypt(canon, password), nil
 	}
 	newHash := passdbHashFunc(canon)
 	if newHash == nil {

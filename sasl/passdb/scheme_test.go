@@ -151,7 +151,7 @@ func TestHashRoundTrip(t *testing.T) {
 			})
 		}
 	}
-	for _, scheme := range []string{"MD5-CRYPT", "SHA512-CRYPT", "CRYPT", "PBKDF2"} {
+	for _, scheme := range []string{"CRYPT", "DES-CRYPT", "PBKDF2"} {
 		_, err := Hash(scheme, "x")
 		assert.ErrorIs(t, err, ErrUnsupportedScheme, scheme)
 	}

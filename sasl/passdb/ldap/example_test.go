@@ -24,7 +24,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer st.Close()
-	cfg := &sasl.ServerConfig{Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st}
+	cfg := &sasl.ServerConfig{SCRAMSecret: []byte("test scram secret"), Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st}
 	_ = cfg
 }
 

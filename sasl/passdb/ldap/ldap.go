@@ -15,7 +15,7 @@
 //		BaseDN:       "ou=people,dc=example,dc=org",
 //		Filter:       "(&(objectClass=posixAccount)(uid=%u))",
 //	})
-//	cfg := &sasl.ServerConfig{Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st}
+//	cfg := &sasl.ServerConfig{SCRAMSecret: secret, Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st}
 //
 // # Search
 //

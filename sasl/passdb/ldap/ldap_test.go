@@ -41,6 +41,9 @@ func baseConfig(s *ldapServer) Config {
 
 func newStore(t testing.TB, cfg Config) *Store {
 	t.Helper()
+	if cfg.SCRAMSecret == nil {
+		cfg.SCRAMSecret = storetest.SCRAMSecret() // PLAIN users get SCRAM keys
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	st, err := New(ctx, cfg)

@@ -12,7 +12,7 @@
 //		ConnString: "postgres://mail:secret@db.example.org/mail?sslmode=verify-full",
 //		Query:      "SELECT password FROM users WHERE username = $1",
 //	})
-//	cfg := &sasl.ServerConfig{Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st}
+//	cfg := &sasl.ServerConfig{SCRAMSecret: secret, Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st}
 //
 // # The query
 //

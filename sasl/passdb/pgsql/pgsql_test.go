@@ -33,6 +33,9 @@ func newStore(t testing.TB, s *pgServer, cfg Config) *Store {
 		cfg.DummyPassword = storetest.BcryptSecret // cost 4: fast tests
 	}
 	cfg.DigestRealm = storetest.Realm
+	if cfg.SCRAMSecret == nil {
+		cfg.SCRAMSecret = storetest.SCRAMSecret() // PLAIN users get SCRAM keys
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := New(ctx, cfg)

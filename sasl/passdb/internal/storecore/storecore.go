@@ -62,7 +62,9 @@ type Options struct {
 	// random password.
 	DummyPassword string
 	// SCRAMSecret keys the salts of SCRAM credentials derived from PLAIN
-	// fields; nil: random per process.
+	// fields; nil: PLAIN fields give no SCRAM credentials (a salt random
+	// per process would change at a restart and tell those users from
+	// unknown ones, whose fake salts do not).
 	SCRAMSecret []byte
 	// SCRAMIterations is the count of derived SCRAM credentials; 0: 4096.
 	SCRAMIterations int
@@ -81,6 +83,7 @@ type Options struct {
 // use.
 type Core struct {
 	opts       Options
+	derive     bool // Options.SCRAMSecret was set: PLAIN fields give SCRAM keys
 	fetch      Fetcher
 	dummy      *passdb.Password
 	log        *slog.Logger
@@ -122,7 +125,9 @@ func New(opts Options, fetch Fetcher) (*Core, error) {
 	if opts.SCRAMIterations < passdb.HashSCRAMIterations || opts.SCRAMIterations > 10_000_000 {
 		return nil, fmt.Errorf("%s: SCRAMIterations outside [4096, 10000000]", opts.Name)
 	}
-	if opts.SCRAMSecret == nil {
+	derive := len(opts.SCRAMSecret) > 0
+	if !derive {
+		// Keys only the dummy derivation, whose result is never shown.
 		opts.SCRAMSecret = make([]byte, 32)
 		rand.Read(opts.SCRAMSecret)
 	}
@@ -144,6 +149,7 @@ func New(opts Options, fetch Fetcher) (*Core, error) {
 	}
 	c := &Core{
 		opts:       opts,
+		derive:     derive,
 		fetch:      fetch,
 		dummy:      dummy,
 		log:        opts.Logger,
@@ -411,7 +417,11 @@ func (c *Core) LookupSCRAM(ctx context.Context, mech, username string) (sasl.SCR
 				defer c.releaseHash()
 			}
 		}
-		return p.SCRAM(base, salt, c.opts.SCRAMIterations)
+		creds, ok := p.SCRAM(base, salt, c.opts.SCRAMIterations)
+		if p.Scheme() == passdb.SchemePlain && !c.derive {
+			return sasl.SCRAMCredentials{}, false // the same work, no keys
+		}
+		return creds, ok
 	})
 }
 

@@ -48,6 +48,9 @@ func newCore(t *testing.T, f *fakeDB, opts Options) *Core {
 	if opts.DummyPassword == "" {
 		opts.DummyPassword = bcrypt4
 	}
+	if opts.SCRAMSecret == nil {
+		opts.SCRAMSecret = []byte("test scram secret")
+	}
 	c, err := New(opts, f.fetch)
 	require.NoError(t, err)
 	return c

@@ -54,6 +54,11 @@ var all = Mechanisms
 
 // Users returns the test users, with fresh salts for the schemes that
 // have them.
+
+// SCRAMSecret returns the SCRAM secret of the stores and servers under
+// test: the same on both, as a deployment sets them.
+func SCRAMSecret() []byte { return []byte("test scram secret") }
+
 func Users(t testing.TB) []User {
 	t.Helper()
 	h := func(scheme string) string {
@@ -104,7 +109,7 @@ type Store interface {
 // from st and offers every mechanism, NTLM included, without TLS (in
 // memory).
 func ServerConfig(st Store) *sasl.ServerConfig {
-	return &sasl.ServerConfig{
+	return &sasl.ServerConfig{SCRAMSecret: SCRAMSecret(),
 		Passwords: st, Plaintext: st, CRAMMD5: st, DigestMD5: st, SCRAM: st,
 		Extra:    []sasl.ServerMechanism{ntlm.NewServerMechanism(&ntlm.ServerConfig{Hashes: st})},
 		Hostname: Realm, InsecureAuth: true,
