@@ -375,6 +375,14 @@ func TestListenerStalledHandshakesGiveWay(t *testing.T) {
 		require.NoError(t, err)
 		stalled = append(stalled, c)
 	}
+	// Wait until the listener holds them all as pending handshakes: only
+	// then must the real client's make one give way (on a loaded machine
+	// the accept loop may still be behind the dials).
+	require.Eventually(t, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.pending.Len() >= DefaultMaxPendingHandshakes
+	}, 20*time.Second, 10*time.Millisecond, "the stalled handshakes did not all become pending")
 	// A real client, bounded in time: far below the handshake timeout.
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	start := time.Now()
