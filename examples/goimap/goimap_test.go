@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-mailauth/mailauth/examples/mailclient"
+	"github.com/go-mailauth/mailauth/internal/sasltest"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
@@ -78,11 +79,11 @@ func TestGoIMAP(t *testing.T) {
 		client sasl.Client
 		want   imap.ResponseCode
 	}{
-		{"PLAIN", testPlain("", "alice", "secret"), ""},
-		{"CRAM-MD5", testCRAMMD5("alice", "secret"), ""},
-		{"PLAIN wrong", testPlain("", "alice", "nope"), imap.ResponseCodeAuthenticationFailed},
-		{"PLAIN authz", testPlain("root", "alice", "secret"), imap.ResponseCodeAuthorizationFailed},
-		{"CRAM-MD5 unknown", testCRAMMD5("bob", "secret"), imap.ResponseCodeAuthenticationFailed},
+		{"PLAIN", sasltest.Plain("", "alice", "secret"), ""},
+		{"CRAM-MD5", sasltest.CRAMMD5("alice", "secret"), ""},
+		{"PLAIN wrong", sasltest.Plain("", "alice", "nope"), imap.ResponseCodeAuthenticationFailed},
+		{"PLAIN authz", sasltest.Plain("root", "alice", "secret"), imap.ResponseCodeAuthorizationFailed},
+		{"CRAM-MD5 unknown", sasltest.CRAMMD5("bob", "secret"), imap.ResponseCodeAuthenticationFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := imapclient.DialStartTLS(addr, &imapclient.Options{TLSConfig: ctls})
@@ -117,7 +118,7 @@ func TestGoIMAPBeforeTLS(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, caps.Has("AUTH=PLAIN"))
 	assert.True(t, caps.Has(imap.CapLoginDisabled))
-	err = c.Authenticate(testPlain("", "alice", "secret"))
+	err = c.Authenticate(sasltest.Plain("", "alice", "secret"))
 	var ie *imap.Error
 	require.True(t, errors.As(err, &ie), "%v", err)
 	assert.Equal(t, imap.ResponseCodePrivacyRequired, ie.Code)

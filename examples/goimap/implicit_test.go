@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/go-mailauth/mailauth/internal/sasltest"
 	"github.com/go-mailauth/mailauth/sasl"
 )
 
@@ -71,7 +72,7 @@ func TestGoIMAPListenAndServeTLS(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, got.Has("AUTH=PLAIN"), "CAPABILITY: %v", got)
 
-	err = c.Authenticate(testPlain("", "alice", "secret"))
+	err = c.Authenticate(sasltest.Plain("", "alice", "secret"))
 	var ie *imap.Error
 	if errors.As(err, &ie) {
 		t.Fatalf("PLAIN inside implicit TLS refused: %v", ie)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/go-mailauth/mailauth/internal/sasltest"
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/tlsutil"
 )
@@ -52,10 +53,10 @@ func TestGoSMTP(t *testing.T) {
 		client sasl.Client
 		code   int
 	}{
-		{"PLAIN", testPlain("", "alice", "secret"), 0},
-		{"LOGIN", testLogin("alice", "secret"), 0},
-		{"PLAIN wrong", testPlain("", "alice", "nope"), 535},
-		{"LOGIN unknown", testLogin("bob", "secret"), 535},
+		{"PLAIN", sasltest.Plain("", "alice", "secret"), 0},
+		{"LOGIN", sasltest.Login("alice", "secret"), 0},
+		{"PLAIN wrong", sasltest.Plain("", "alice", "nope"), 535},
+		{"LOGIN unknown", sasltest.Login("bob", "secret"), 535},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := smtp.DialStartTLS(addr, ctls)
@@ -84,7 +85,7 @@ func TestGoSMTPCallbackError(t *testing.T) {
 	c, err := smtp.DialStartTLS(addr, ctls)
 	require.NoError(t, err)
 	defer c.Close()
-	err = c.Auth(testPlain("", "alice", "secret"))
+	err = c.Auth(sasltest.Plain("", "alice", "secret"))
 	var se *smtp.SMTPError
 	require.True(t, errors.As(err, &se), "%v", err)
 	assert.Equal(t, 421, se.Code)
