@@ -91,8 +91,10 @@ type krbError struct {
 	msg  string
 }
 
+// Error returns the message.
 func (e *krbError) Error() string { return e.msg }
 
+// Unwrap returns the cause.
 func (e *krbError) Unwrap() []error {
 	base := e.base
 	if base == nil {

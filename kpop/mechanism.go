@@ -24,9 +24,13 @@ type gssapiServerMech struct {
 	service string
 }
 
-func (gssapiServerMech) Name() string            { return GSSAPI }
+// Name returns the mechanism name.
+func (gssapiServerMech) Name() string { return GSSAPI }
+
+// Security returns the mechanism's properties.
 func (gssapiServerMech) Security() sasl.Security { return gssapiSecurity }
 
+// NewServer starts one exchange on conn.
 func (m gssapiServerMech) NewServer(ctx context.Context, conn *sasl.ConnState) (sasl.IdentityServer, error) {
 	return m.a.NewGSSAPIServer(ctx, m.service, conn.RemoteAddr()), nil
 }
@@ -44,9 +48,13 @@ type gssapiClientMech struct {
 	service string
 }
 
-func (gssapiClientMech) Name() string            { return GSSAPI }
+// Name returns the mechanism name.
+func (gssapiClientMech) Name() string { return GSSAPI }
+
+// Security returns the mechanism's properties.
 func (gssapiClientMech) Security() sasl.Security { return gssapiSecurity }
 
+// NewClient returns the client of one exchange on conn.
 func (m gssapiClientMech) NewClient(_ *sasl.ConnState, _ []string) (sasl.Client, error) {
 	if m.cfg == nil || m.cfg.Credentials == nil || m.cfg.Host == "" {
 		return nil, errors.New("kpop: GSSAPI: ClientConfig needs Credentials and Host")

@@ -23,12 +23,16 @@ type opError struct {
 	err  error
 }
 
+// Error returns the message.
 func (e *opError) Error() string { return fmt.Sprintf("%s: %s: %v", e.host, e.step, e.err) }
+
+// Unwrap returns the cause.
 func (e *opError) Unwrap() error { return e.err }
 
 // usageError is a mistake on the command line (exit status 2).
 type usageError struct{ msg string }
 
+// Error returns the message.
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
@@ -40,13 +44,17 @@ type codeError struct {
 	err  error
 }
 
+// Error returns the message.
 func (e codeError) Error() string { return e.err.Error() }
+
+// Unwrap returns the cause.
 func (e codeError) Unwrap() error { return e.err }
 
 // quietError is an outcome already printed in full (a probe with
 // findings, a bench with failed logins): main prints nothing more.
 type quietError struct{ code int }
 
+// Error returns the message.
 func (e quietError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // errPasswordMismatch is pw -t's "does not match".

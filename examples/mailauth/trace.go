@@ -60,6 +60,7 @@ func (t *tracer) wrapTLS(c net.Conn) net.Conn {
 	return &traceConn{Conn: c, t: t, tls: true}
 }
 
+// Read reads from the connection and records what it read.
 func (c *traceConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -68,6 +69,7 @@ func (c *traceConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write records p and writes it to the connection.
 func (c *traceConn) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		c.t.data(true, p, c.tls)

@@ -615,6 +615,7 @@ type msSawCredentials struct {
 	saw bool
 }
 
+// Next runs one step of the exchange.
 func (m *msSawCredentials) Next(response []byte) ([]byte, bool, error) {
 	if len(response) > 0 {
 		m.saw = true
