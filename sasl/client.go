@@ -153,6 +153,7 @@ type clientCand struct {
 	x ClientMechanism
 }
 
+// Name returns the mechanism name.
 func (c clientCand) Name() string {
 	if c.b != nil {
 		return c.b.name
@@ -160,6 +161,7 @@ func (c clientCand) Name() string {
 	return c.x.Name()
 }
 
+// Security returns the mechanism's properties.
 func (c clientCand) Security() Security {
 	if c.b != nil {
 		return c.b.sec
@@ -201,11 +203,13 @@ type chosenClient struct {
 	started bool
 }
 
+// Start starts the mechanism's client.
 func (c *chosenClient) Start() (string, []byte, error) {
 	c.started = true
 	return c.inner.Start()
 }
 
+// Next runs one step of the exchange.
 func (c *chosenClient) Next(challenge []byte) ([]byte, error) {
 	return c.inner.Next(challenge)
 }

@@ -21,7 +21,10 @@ var ErrOutOfStep = errors.New("sasl: connection out of step")
 // of the error alone.
 type outOfStepError struct{ err error }
 
-func (e *outOfStepError) Error() string   { return e.err.Error() }
+// Error returns the message.
+func (e *outOfStepError) Error() string { return e.err.Error() }
+
+// Unwrap returns the cause.
 func (e *outOfStepError) Unwrap() []error { return []error{e.err, ErrOutOfStep} }
 
 // outOfStep returns err marked as leaving the connection out of step.

@@ -77,6 +77,7 @@ type serverCand struct {
 	x ServerMechanism
 }
 
+// Name returns the mechanism name.
 func (c serverCand) Name() string {
 	if c.b != nil {
 		return c.b.name
@@ -84,6 +85,7 @@ func (c serverCand) Name() string {
 	return c.x.Name()
 }
 
+// Security returns the mechanism's properties.
 func (c serverCand) Security() Security {
 	if c.b != nil {
 		return c.b.sec
@@ -307,6 +309,7 @@ type setServer struct {
 	env serverEnv
 }
 
+// Next runs one step of the exchange.
 func (w *setServer) Next(response []byte) (challenge []byte, done bool, err error) {
 	if w.ended {
 		return nil, false, ErrUnexpectedClientResponse

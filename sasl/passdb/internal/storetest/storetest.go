@@ -52,13 +52,12 @@ type User struct {
 
 var all = Mechanisms
 
-// Users returns the test users, with fresh salts for the schemes that
-// have them.
-
 // SCRAMSecret returns the SCRAM secret of the stores and servers under
 // test: the same on both, as a deployment sets them.
 func SCRAMSecret() []byte { return []byte("test scram secret") }
 
+// Users returns the test users, with fresh salts for the schemes that
+// have them.
 func Users(t testing.TB) []User {
 	t.Helper()
 	h := func(scheme string) string {
