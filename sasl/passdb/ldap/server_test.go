@@ -244,24 +244,13 @@ func (s *ldapServer) start() error {
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func() { cmd.Wait(); log.Close(); close(s.done) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	return storetest.WaitUp("slapd", s.done, filepath.Join(s.dir, "slapd.log"), 20*time.Second, 20*time.Millisecond, func() error {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
 		if err == nil {
 			c.Close()
-			return nil
 		}
-		select {
-		case <-s.done:
-			b, _ := os.ReadFile(filepath.Join(s.dir, "slapd.log"))
-			return fmt.Errorf("slapd exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("slapd did not listen: %w", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // stop ends slapd (SIGTERM, after SIGCONT in case it is paused) and waits.
@@ -271,14 +260,7 @@ func (s *ldapServer) stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGCONT)
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	storetest.Stop(s.cmd, s.done, 10*time.Second, syscall.SIGCONT, syscall.SIGTERM)
 	s.cmd = nil
 }
 

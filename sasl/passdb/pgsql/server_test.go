@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mailauth/mailauth/sasl/passdb/internal/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -181,26 +182,15 @@ func (s *pgServer) start() error {
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func() { cmd.Wait(); log.Close(); close(s.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return storetest.WaitUp("postgres", s.done, filepath.Join(s.dir, "postgres.log"), 30*time.Second, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		c, err := pgx.Connect(ctx, s.connString())
-		cancel()
 		if err == nil {
 			c.Close(context.Background())
-			return nil
 		}
-		select {
-		case <-s.done:
-			b, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
-			return fmt.Errorf("postgres exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres did not accept connections: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // stop shuts postgres down (fast shutdown: SIGINT) and waits for it.
@@ -210,13 +200,7 @@ func (s *pgServer) stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	storetest.Stop(s.cmd, s.done, 20*time.Second, syscall.SIGINT)
 	s.cmd = nil
 }
 
