@@ -15,33 +15,8 @@ import (
 
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb"
+	"github.com/go-mailauth/mailauth/sasl/passdb/internal/storetest"
 )
-
-// passdbExchange drives client c against server s in memory, as a
-// protocol layer would (sasl's runExchange lives in its own tests). It
-// returns both sides' errors.
-func passdbExchange(c sasl.Client, s sasl.Server) (clientErr, serverErr error) {
-	_, resp, err := c.Start()
-	if err != nil {
-		return err, nil
-	}
-	for range 16 {
-		chal, done, err := s.Next(resp)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return nil, nil
-		}
-		if resp, err = c.Next(chal); err != nil {
-			return err, nil
-		}
-		if resp == nil {
-			resp = []byte{}
-		}
-	}
-	return nil, errors.New("exchange did not finish")
-}
 
 // passdbE2EFile has a user for each scheme sasl's servers use, written by
 // Hash and by `doveadm pw` (the DIGEST-MD5 and SCRAM-SHA-256 lines).
@@ -77,7 +52,7 @@ func TestServerConfigEndToEnd(t *testing.T) {
 			InsecureAuth: true, Host: "example.org"}
 		c, err := ccfg.NewClient([]string{mech}, nil)
 		require.NoError(t, err)
-		cerr, serr := passdbExchange(c, s)
+		cerr, serr := storetest.Exchange(c, s)
 		id, _ := set.Identity()
 		return id, cerr, serr
 	}
@@ -149,7 +124,7 @@ func TestDigestMD5ReportsTheEntryVerified(t *testing.T) {
 				InsecureAuth: true, Host: "example.org"}
 			c, err := ccfg.NewClient([]string{sasl.DigestMD5}, nil)
 			require.NoError(t, err)
-			_, serr := passdbExchange(c, s)
+			_, serr := storetest.Exchange(c, s)
 			require.ErrorIs(t, serr, sasl.ErrAuthFailed)
 			_, ok := set.Identity()
 			assert.False(t, ok, "logged in as alice with alice@example.org's password")
@@ -211,7 +186,7 @@ func TestIndependentClients(t *testing.T) {
 			require.NoError(t, err)
 			s, err := sasl.NewServerSet(cfg, nil).NewServer(ctx, sasl.SCRAMSHA256)
 			require.NoError(t, err)
-			cerr, serr := passdbExchange(&passdbXDGClient{conv: xc.NewConversation()}, s)
+			cerr, serr := storetest.Exchange(&passdbXDGClient{conv: xc.NewConversation()}, s)
 			if tt.ok {
 				assert.NoError(t, cerr)
 				assert.NoError(t, serr)
@@ -224,12 +199,12 @@ func TestIndependentClients(t *testing.T) {
 		t.Run("go-sasl-plain/"+user, func(t *testing.T) {
 			s, err := sasl.NewServerSet(cfg, nil).NewServer(ctx, "PLAIN")
 			require.NoError(t, err)
-			cerr, serr := passdbExchange(gosasl.NewPlainClient("", user, "secret"), s)
+			cerr, serr := storetest.Exchange(gosasl.NewPlainClient("", user, "secret"), s)
 			assert.NoError(t, cerr)
 			assert.NoError(t, serr)
 			s, err = sasl.NewServerSet(cfg, nil).NewServer(ctx, "PLAIN")
 			require.NoError(t, err)
-			_, serr = passdbExchange(gosasl.NewPlainClient("", user, "wrong"), s)
+			_, serr = storetest.Exchange(gosasl.NewPlainClient("", user, "wrong"), s)
 			assert.ErrorIs(t, serr, sasl.ErrAuthFailed)
 		})
 	}

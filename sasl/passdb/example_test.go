@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb"
+	"github.com/go-mailauth/mailauth/sasl/passdb/internal/storetest"
 )
 
 // Example reads a small Dovecot passwd-file, verifies passwords, and
@@ -44,7 +45,7 @@ carol:{SCRAM-SHA-256}4096,/h2E01g+ClyvvhPYG6vblQ==,fNV9kMWo8MZXmAD/3BxgYFq3aGOxL
 		s, _ := set.NewServer(ctx, login.mech)
 		c, _ := (&sasl.ClientConfig{Username: login.user, Password: login.password,
 			Mechanisms: []string{login.mech}, InsecureAuth: true}).NewClient([]string{login.mech}, nil)
-		_, serr := passdbExchange(c, s)
+		_, serr := storetest.Exchange(c, s)
 		fmt.Printf("%s %s: %v\n", login.mech, login.user, serr)
 	}
 	// Output:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-mailauth/mailauth/sasl"
 	"github.com/go-mailauth/mailauth/sasl/passdb"
+	"github.com/go-mailauth/mailauth/sasl/passdb/internal/storetest"
 )
 
 // TestHoldsCredentials: a ServerSet on a passwd-file offers only the
@@ -44,7 +45,7 @@ func TestHoldsCredentials(t *testing.T) {
 	require.NoError(t, err)
 	c, err := (&sasl.ClientConfig{Username: "carol", Password: "secret"}).NewClient([]string{sasl.SCRAMSHA512}, sasl.ClientConnState(passdbTLS()))
 	require.NoError(t, err)
-	_, serr := passdbExchange(c, s)
+	_, serr := storetest.Exchange(c, s)
 	require.ErrorIs(t, serr, sasl.ErrAuthFailed)
 	assert.ErrorContains(t, serr, "no SCRAM-SHA-512 keys for this user")
 	var se *sasl.SCRAMError
